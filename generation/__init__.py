@@ -1,0 +1,1 @@
+"""Generation: relation-aware prompts and LLM backends that explain behaviour pairs."""

@@ -1,0 +1,164 @@
+"""``cosmo-kg neo4j ...`` (the local server) and ``cosmo-kg graph ...`` (schema, stats, queries)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from cosmo_kg.graph import server
+from cosmo_kg.graph.connection import Neo4jSettings, connect
+from cosmo_kg.graph.saved_queries import get_saved_query, run_saved_query, saved_queries
+from cosmo_kg.graph.schema import apply_schema
+from cosmo_kg.graph.server import LocalNeo4jSettings
+from cosmo_kg.graph.stats import graph_stats
+from rich.console import Console
+from rich.table import Table
+
+from cosmo_kg.errors import InputError
+from cosmo_kg.settings import pop_settings, settings_options
+
+console = Console()
+
+
+@click.group("neo4j")
+def neo4j_group() -> None:
+    """Run a local Neo4j 5 Community server (from Maven Central jars, Java 17) on 127.0.0.1.
+
+    The jars are fetched once per machine into ~/.cache/cosmo-kg (or COSMO_CACHE_DIR); the
+    data lives under --local-neo4j-home and survives restarts. To use your own server or a
+    cluster instead, set NEO4J_URI and skip these commands.
+    """
+
+
+@neo4j_group.command("start")
+@settings_options(LocalNeo4jSettings)
+def neo4j_start(**params: Any) -> None:
+    """Start the local server (no-op if it runs) and wait until Bolt answers."""
+    settings = pop_settings(LocalNeo4jSettings, params)
+    state = server.start(settings, echo=lambda m: click.echo(m, err=True))
+    click.echo(f"Neo4j is running (pid {state.pid}).")
+    click.echo(f"  bolt:    {state.bolt_uri}   (export NEO4J_URI={state.bolt_uri})")
+    click.echo(f"  browser: {state.browser_url}")
+    click.echo(f"  data:    {state.home}")
+
+
+@neo4j_group.command("stop")
+@settings_options(LocalNeo4jSettings)
+def neo4j_stop(**params: Any) -> None:
+    """Stop the local server cleanly (data is kept)."""
+    settings = pop_settings(LocalNeo4jSettings, params)
+    click.echo("Neo4j stopped." if server.stop(settings) else "Neo4j was not running.")
+
+
+@neo4j_group.command("status")
+@settings_options(LocalNeo4jSettings)
+def neo4j_status(**params: Any) -> None:
+    """Say whether the local server runs; exit 1 if it does not."""
+    state = server.status(pop_settings(LocalNeo4jSettings, params))
+    if state.running:
+        click.echo(f"running (pid {state.pid}) at {state.bolt_uri}; data in {state.home}")
+    else:
+        click.echo(f"not running; data in {state.home}")
+        raise SystemExit(1)
+
+
+@neo4j_group.command("logs")
+@click.option("-n", "--lines", default=50, show_default=True, help="How many lines to show.")
+@settings_options(LocalNeo4jSettings)
+def neo4j_logs(lines: int, **params: Any) -> None:
+    """Show the end of the local server's log."""
+    click.echo(server.tail_log(pop_settings(LocalNeo4jSettings, params), lines) or "(no log yet)")
+
+
+@click.group("graph")
+def graph_group() -> None:
+    """The knowledge graph in Neo4j: schema, counts and saved exploration queries.
+
+    Every command works against any Neo4j 5 (NEO4J_URI, NEO4J_USER, NEO4J_PASSWORD,
+    NEO4J_DATABASE), the local one by default.
+    """
+
+
+@graph_group.command("init")
+@settings_options(Neo4jSettings)
+def graph_init(**params: Any) -> None:
+    """Create the constraints and indexes of cypher/schema.cypher (safe to repeat)."""
+    settings = pop_settings(Neo4jSettings, params)
+    with connect(settings) as driver:
+        report = apply_schema(driver, settings.database)
+    click.echo(f"Schema applied: {report.statements} statements; "
+               f"{report.constraints} constraints, {report.indexes} indexes online.")
+
+
+@graph_group.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+@settings_options(Neo4jSettings)
+def graph_stats_command(as_json: bool, **params: Any) -> None:
+    """Count nodes per label and relationships per type."""
+    settings = pop_settings(Neo4jSettings, params)
+    with connect(settings) as driver:
+        stats = graph_stats(driver, settings.database)
+    if as_json:
+        click.echo(json.dumps({"nodes": stats.nodes, "relationships": stats.relationships},
+                              indent=2, sort_keys=True))
+        return
+    for title, counts, total in (("label", stats.nodes, stats.total_nodes),
+                                 ("relationship type", stats.relationships,
+                                  stats.total_relationships)):
+        table = Table(title=None)
+        table.add_column(title)
+        table.add_column("count", justify="right")
+        for name, count in counts.items():
+            table.add_row(name, f"{count:,}")
+        table.add_row("[bold]total[/bold]", f"[bold]{total:,}[/bold]")
+        console.print(table)
+
+
+def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
+    parsed = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise InputError(f"--param {pair!r} is not NAME=VALUE")
+        parsed[name.strip()] = value
+    return parsed
+
+
+@graph_group.command("query")
+@click.argument("name", required=False)
+@click.option("--param", "-p", "param_pairs", multiple=True, metavar="NAME=VALUE",
+              help="A query parameter; repeat for several.")
+@click.option("--list", "list_only", is_flag=True, help="List the saved queries and exit.")
+@click.option("--json", "as_json", is_flag=True, help="Print rows as JSON.")
+@settings_options(Neo4jSettings)
+def graph_query(name: str | None, param_pairs: tuple[str, ...], list_only: bool, as_json: bool,
+                **params: Any) -> None:
+    """Run a saved query from cypher/queries (read-only), e.g.
+
+    cosmo-kg graph query top_intentions_of_product -p product_id=B00000J1U8
+    """
+    if list_only or not name:
+        for query in saved_queries().values():
+            args = ", ".join(p.name + ("" if p.required else f"={p.default!r}") for p in query.params)
+            click.echo(f"{query.name}({args})\n    {query.answers}")
+        return
+    query = get_saved_query(name)
+    bound = query.bind(_parse_params(param_pairs))
+    settings = pop_settings(Neo4jSettings, params)
+    with connect(settings) as driver:
+        rows = run_saved_query(driver, query, bound, settings.database)
+    print_rows(rows, as_json=as_json, title=query.answers)
+
+
+def print_rows(rows: list[dict[str, Any]], *, as_json: bool, title: str | None = None) -> None:
+    """Print query rows as a table (or JSON)."""
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table(title=title, title_justify="left")
+    for column in rows[0] if rows else ["(no rows)"]:
+        table.add_column(column, overflow="fold", max_width=60)
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)

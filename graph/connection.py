@@ -1,0 +1,74 @@
+"""How every part of cosmo-kg reaches Neo4j: one settings group, one driver factory.
+
+The same settings work for the local server (``bolt://127.0.0.1:7687``), a remote server or
+a cluster (``neo4j://`` routing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import neo4j
+from neo4j.exceptions import AuthError, ConfigurationError, Neo4jError, ServiceUnavailable
+
+from cosmo_kg.errors import ConfigError, GraphError
+from cosmo_kg.settings import SettingsGroup, setting
+
+UNREACHABLE_HINT = (
+    "start the local server with `cosmo-kg neo4j start`, or point NEO4J_URI at a running Neo4j"
+)
+
+
+@dataclass(frozen=True)
+class Neo4jSettings(SettingsGroup):
+    section = "neo4j"
+
+    uri: str = setting("bolt://127.0.0.1:7687", "Neo4j URI (bolt:// one server, neo4j:// routing)",
+                       env="NEO4J_URI")
+    user: str = setting("neo4j", "Neo4j user name", env="NEO4J_USER")
+    password: str = setting("", "Neo4j password; empty connects without authentication",
+                            env="NEO4J_PASSWORD", secret=True)
+    database: str = setting("neo4j", "database name", env="NEO4J_DATABASE")
+    connect_timeout: float = setting(5.0, "seconds to wait for a connection",
+                                     env="COSMO_NEO4J_CONNECT_TIMEOUT")
+
+    def validate(self) -> None:
+        if not self.uri.startswith(("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://",
+                                    "neo4j+ssc://")):
+            raise ConfigError(f"setting neo4j.uri has a bad value {self.uri!r}",
+                              hint="use bolt://HOST:PORT or neo4j://HOST:PORT")
+
+
+def create_driver(settings: Neo4jSettings) -> neo4j.Driver:
+    """Open a driver and check that the server answers; raise ``GraphError`` with a fix if not."""
+    auth = (settings.user, settings.password) if settings.password else None
+    try:
+        driver = neo4j.GraphDatabase.driver(
+            settings.uri, auth=auth, connection_timeout=settings.connect_timeout,
+            max_transaction_retry_time=30.0,
+            notifications_min_severity=neo4j.NotificationMinimumSeverity.OFF,
+        )
+    except (ConfigurationError, ValueError) as exc:
+        raise ConfigError(f"cannot use NEO4J_URI {settings.uri!r}: {exc}") from exc
+    try:
+        driver.verify_connectivity()
+    except AuthError as exc:
+        driver.close()
+        raise GraphError(f"Neo4j at {settings.uri} refused the credentials",
+                         hint="check NEO4J_USER / NEO4J_PASSWORD") from exc
+    except (ServiceUnavailable, OSError, Neo4jError) as exc:
+        driver.close()
+        raise GraphError(f"Neo4j is not reachable at {settings.uri}", hint=UNREACHABLE_HINT) from exc
+    return driver
+
+
+@contextmanager
+def connect(settings: Neo4jSettings) -> Iterator[neo4j.Driver]:
+    """``with connect(settings) as driver:`` — a checked driver, closed afterwards."""
+    driver = create_driver(settings)
+    try:
+        yield driver
+    finally:
+        driver.close()

@@ -1,0 +1,34 @@
+"""Apply ``cypher/schema.cypher`` (constraints and indexes) idempotently."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+import neo4j
+
+
+@dataclass(frozen=True)
+class SchemaReport:
+    statements: int
+    constraints: int
+    indexes: int
+
+
+def schema_statements() -> list[str]:
+    """The statements of the shipped schema file, comments removed."""
+    text = resources.files("cosmo_kg.cypher").joinpath("schema.cypher").read_text(encoding="utf-8")
+    body = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("//"))
+    return [s.strip() for s in body.split(";") if s.strip()]
+
+
+def apply_schema(driver: neo4j.Driver, database: str = "neo4j") -> SchemaReport:
+    """Create every constraint and index that is missing, then wait until all are online."""
+    statements = schema_statements()
+    with driver.session(database=database) as session:
+        for statement in statements:
+            session.run(statement).consume()
+        session.run("CALL db.awaitIndexes(300)").consume()
+        constraints = session.run("SHOW CONSTRAINTS YIELD name RETURN count(*) AS n").single()
+        indexes = session.run("SHOW INDEXES YIELD name RETURN count(*) AS n").single()
+    return SchemaReport(len(statements), int(constraints["n"]), int(indexes["n"]))

@@ -1,0 +1,116 @@
+"""Every Cypher statement the loader sends, in one place.
+
+All values travel as parameters (``$rows``, ``$seen_at``); the only text spliced into a
+statement is a relationship type or label taken from the shared vocabulary, checked again
+here, so raw input can never become Cypher.
+"""
+
+from __future__ import annotations
+
+from cosmo_kg.vocabulary import RELATIONS, EdgeType, NodeLabel
+
+# The head of a knowledge edge: label and the key property MERGEd on.
+HEAD_KEYS: dict[NodeLabel, str] = {NodeLabel.PRODUCT: "product_id", NodeLabel.QUERY: "text"}
+
+DOMAINS = """
+UNWIND $rows AS row
+MERGE (:Domain {name: row.name})
+"""
+
+PRODUCT_TYPES = """
+UNWIND $rows AS row
+MERGE (:ProductType {name: row.name})
+"""
+
+PRODUCTS = """
+UNWIND $rows AS row
+MERGE (p:Product {product_id: row.product_id})
+SET p.title = row.title, p.product_type = row.product_type, p.domain = row.domain,
+    p.brand = row.brand, p.description = row.description, p.popularity = row.popularity
+WITH p, row
+MATCH (d:Domain {name: row.domain})
+MERGE (p)-[:IN_DOMAIN]->(d)
+WITH p, row WHERE row.product_type IS NOT NULL
+MATCH (t:ProductType {name: row.product_type})
+MERGE (p)-[:OF_TYPE]->(t)
+"""
+
+# Products named by knowledge or pairs when no catalog came with them: keys only.
+PRODUCT_KEYS = """
+UNWIND $rows AS row
+MERGE (:Product {product_id: row.product_id})
+"""
+
+QUERIES = """
+UNWIND $rows AS row
+MERGE (:Query {text: row.text})
+"""
+
+INTENTIONS = """
+UNWIND $rows AS row
+MERGE (i:Intention {text: row.text})
+SET i.tail_types = row.tail_types
+"""
+
+# Knowledge edges: scores and provenance change only when this load is not older than the
+# edge's last sighting, so re-loading an old file never rolls a newer run back.
+_KNOWLEDGE_EDGE = """
+UNWIND $rows AS row
+MATCH (h:{label} {{{key}: row.head}})
+MATCH (i:Intention {{text: row.tail}})
+MERGE (h)-[e:{rel_type}]->(i)
+ON CREATE SET e.first_seen = $seen_at
+SET e += CASE WHEN e.last_seen IS NULL OR e.last_seen <= $seen_at
+         THEN {{plausibility: row.plausibility, typicality: row.typicality, support: row.support,
+               model: row.model, run_id: row.run_id, last_seen: $seen_at}}
+         ELSE {{}} END
+"""
+
+SEARCH_BUY_EDGES = """
+UNWIND $rows AS row
+MATCH (q:Query {text: row.query})
+MATCH (p:Product {product_id: row.product_id})
+MERGE (q)-[e:SEARCH_BUY]->(p)
+SET e.count = coalesce(row.count, e.count)
+"""
+
+CO_BUY_EDGES = """
+UNWIND $rows AS row
+MATCH (a:Product {product_id: row.product_id})
+MATCH (b:Product {product_id: row.product_id_b})
+MERGE (a)-[e:CO_BUY]->(b)
+SET e.count = coalesce(row.count, e.count)
+"""
+
+LOAD_RUN_GET = """
+MATCH (l:LoadRun {load_id: $load_id})
+RETURN l.seen_at AS seen_at, l.batches_done AS batches_done, l.completed AS completed
+"""
+
+LOAD_RUN_BEGIN = """
+MERGE (l:LoadRun {load_id: $load_id})
+ON CREATE SET l.seen_at = $seen_at, l.batches_done = 0, l.completed = false, l.source = $source
+SET l.batches_total = $batches_total
+"""
+
+LOAD_RUN_PROGRESS = """
+MATCH (l:LoadRun {load_id: $load_id})
+SET l.batches_done = $batches_done
+"""
+
+LOAD_RUN_COMPLETE = """
+MATCH (l:LoadRun {load_id: $load_id})
+SET l.completed = true, l.batches_done = $batches_done, l.completed_at = datetime()
+"""
+
+
+def knowledge_edge_statement(head: NodeLabel, relation_name: str) -> str:
+    """The MERGE statement for one relation type from one head label."""
+    if relation_name not in RELATIONS:
+        raise ValueError(f"not a vocabulary relation: {relation_name!r}")
+    if head not in HEAD_KEYS:
+        raise ValueError(f"not a knowledge head label: {head!r}")
+    return _KNOWLEDGE_EDGE.format(label=head.value, key=HEAD_KEYS[head], rel_type=relation_name)
+
+
+BEHAVIOUR_EDGE_TYPES = (EdgeType.SEARCH_BUY, EdgeType.CO_BUY)

@@ -1,0 +1,1 @@
+"""Ingest: everything that goes into the graph enters through ``cosmo-kg ingest``."""

@@ -1,0 +1,1 @@
+"""Refinement: filters, annotation and the critic that turn candidates into knowledge."""
