@@ -92,3 +92,7 @@ _register()
 
 def main() -> None:
     cli(prog_name="cosmo-kg")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Benchmark: bulk-load synthetic knowledge into a real local Neo4j, beside the naive way.
+
+Generates knowledge with realistic shapes (Zipf-distributed heads and tails, all 15
+relations, search-buy and co-buy), starts a private Neo4j on free loopback ports, then:
+1. loads it with `cosmo-kg ingest knowledge` (a subprocess, so its peak RSS is measured);
+2. loads the same file again (idempotent re-load: nothing may change);
+3. loads a sample the naive way: one transaction per knowledge edge;
+and writes benchmarks/results/loader.json plus a short table.
+
+    python benchmarks/bench_loader.py                # 1,000,000 knowledge edges
+    python benchmarks/bench_loader.py --edges 50000  # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from cosmo_kg.graph import server
+from cosmo_kg.graph.connection import Neo4jSettings, create_driver
+from cosmo_kg.graph.schema import apply_schema
+from cosmo_kg.graph.server import LocalNeo4jSettings
+from cosmo_kg.graph.stats import graph_stats
+from cosmo_kg.vocabulary import DOMAINS, RELATIONS
+
+RESULTS = Path(__file__).resolve().parent / "results"
+NAIVE_EDGE = """
+MERGE (p:Product {product_id: $head})
+MERGE (i:Intention {text: $tail})
+MERGE (p)-[e:USED_FOR_FUNC]->(i)
+SET e.plausibility = $plausibility, e.typicality = $typicality
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def zipf_ids(rng: np.random.Generator, n: int, size: int, a: float = 1.2) -> np.ndarray:
+    """Ids in [0, size) with a Zipf-like skew (a few heads are very frequent)."""
+    ranks = rng.zipf(a, n * 2)
+    ranks = ranks[ranks <= size][:n]
+    while ranks.size < n:
+        more = rng.zipf(a, n)
+        ranks = np.concatenate([ranks, more[more <= size]])[:n]
+    permutation = rng.permutation(size)
+    return permutation[ranks - 1]
+
+
+def synthetic_knowledge(edges: int, seed: int = 7) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Knowledge rows giving about ``edges`` knowledge edges (each row feeds two heads)."""
+    rng = np.random.default_rng(seed)
+    rows = edges // 2
+    products = max(edges // 10, 100)
+    intentions = max(edges * 3 // 10, 100)
+    queries = max(edges // 20, 50)
+    relation_names = np.array(list(RELATIONS))
+    kind = np.where(rng.random(rows) < 0.4, "search_buy", "co_buy")
+    product_a = zipf_ids(rng, rows, products)
+    product_b = (product_a + 1 + rng.integers(0, products - 1, rows)) % products
+    frame = pl.DataFrame({
+        "behavior_id": [f"b{i}" for i in range(rows)],
+        "kind": kind,
+        "query": [f"query {q}" for q in zipf_ids(rng, rows, queries)],
+        "product_id": [f"P{p:07d}" for p in product_a],
+        "product_id_b": [f"P{p:07d}" for p in product_b],
+        "relation": relation_names[rng.integers(0, len(relation_names), rows)],
+        "tail": [f"intention number {t}" for t in zipf_ids(rng, rows, intentions, a=1.1)],
+        "tail_type": None,
+        "plausibility": rng.uniform(0.5, 1.0, rows).round(3),
+        "typicality": rng.uniform(0.0, 1.0, rows).round(3),
+        "support": rng.integers(1, 5, rows),
+        "model": "synthetic",
+        "run_id": "bench",
+    }).with_columns(
+        pl.when(pl.col("kind") == "search_buy").then(pl.col("query")).alias("query"),
+        pl.when(pl.col("kind") == "co_buy").then(pl.col("product_id_b")).alias("product_id_b"),
+    )
+    catalog = pl.DataFrame({
+        "product_id": [f"P{p:07d}" for p in range(products)],
+        "title": [f"product {p} title" for p in range(products)],
+        "product_type": [f"type {p % 500}" for p in range(products)],
+        "domain": [DOMAINS[p % len(DOMAINS)] for p in range(products)],
+    })
+    return frame, catalog
+
+
+def run_cli_load(env: dict[str, str], knowledge: Path, products: Path) -> tuple[dict, float, int]:
+    """Run one load as a subprocess; return its report, wall seconds and peak RSS (bytes)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "cosmo_kg.cli", "ingest", "knowledge", str(knowledge),
+                    "--products", str(products)], env=env, check=True, stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    reports = sorted(Path(env["COSMO_WORKSPACE"], "reports").glob("load-*.json"))
+    return json.loads(reports[-1].read_text()), seconds, max(peak, before) * 1024
+
+
+def naive_load(settings: Neo4jSettings, sample: pl.DataFrame) -> float:
+    """One transaction per edge: the way a per-row script (or a py2neo loop) writes."""
+    driver = create_driver(settings)
+    started = time.perf_counter()
+    with driver.session(database="neo4j") as session:
+        for row in sample.iter_rows(named=True):
+            session.execute_write(lambda tx, r=row: tx.run(
+                NAIVE_EDGE, head=r["product_id"], tail=r["tail"] + " naive",
+                plausibility=r["plausibility"], typicality=r["typicality"]).consume())
+    seconds = time.perf_counter() - started
+    driver.close()
+    return sample.height / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--edges", type=int, default=1_000_000, help="knowledge edges to generate")
+    parser.add_argument("--naive-sample", type=int, default=2_000, help="edges loaded the naive way")
+    parser.add_argument("--heap", default="3g")
+    parser.add_argument("--pagecache", default="2g")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="cosmo-bench-loader-"))
+    knowledge, catalog = synthetic_knowledge(args.edges)
+    knowledge.write_parquet(work / "knowledge.parquet")
+    catalog.write_parquet(work / "products.parquet")
+    local = LocalNeo4jSettings(home=str(work / "neo4j"), bolt_port=free_port(), http_port=free_port(),
+                               heap=args.heap, pagecache=args.pagecache)
+    server.start(local)
+    try:
+        client = Neo4jSettings(uri=local.bolt_uri)
+        with create_driver(client) as driver:
+            apply_schema(driver)
+        env = {**os.environ, "NEO4J_URI": local.bolt_uri, "COSMO_WORKSPACE": str(work / "ws")}
+        first, first_s, rss = run_cli_load(env, work / "knowledge.parquet", work / "products.parquet")
+        with create_driver(client) as driver:
+            counts_after_first = graph_stats(driver)
+        second, second_s, _ = run_cli_load(env, work / "knowledge.parquet", work / "products.parquet")
+        with create_driver(client) as driver:
+            counts_after_second = graph_stats(driver)
+        naive_rate = naive_load(client, knowledge.head(args.naive_sample))
+    finally:
+        server.stop(local)
+    edges = first["knowledge_edges"]
+    result = {
+        "benchmark": "loader",
+        "when": datetime.now(UTC).isoformat(),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version()},
+        "knowledge_rows": knowledge.height,
+        "knowledge_edges": edges,
+        "all_relationships": counts_after_first.total_relationships,
+        "nodes": counts_after_first.total_nodes,
+        "first_load_seconds": round(first_s, 2),
+        "first_load_edges_per_s": round(edges / first_s, 1),
+        "first_load_write_seconds": first["timings"]["write"],
+        "reload_seconds": round(second_s, 2),
+        "reload_edges_per_s": round(edges / second_s, 1),
+        "reload_changed_nothing": (counts_after_first == counts_after_second
+                                   and second["nodes_created"] == 0
+                                   and second["relationships_created"] == 0),
+        "naive_edges_per_s": round(naive_rate, 1),
+        "naive_sample": args.naive_sample,
+        "speedup_vs_naive": round(edges / first_s / naive_rate, 1),
+        "loader_peak_rss_mib": round(rss / 2**20, 1),
+        "neo4j_heap": args.heap, "neo4j_pagecache": args.pagecache,
+        "batch_size": int(os.environ.get("COSMO_LOAD_BATCH_SIZE", 10_000)),
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "loader.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{'measure':<34}{'value':>16}")
+    for key in ("knowledge_edges", "all_relationships", "first_load_seconds", "first_load_edges_per_s",
+                "reload_seconds", "reload_edges_per_s", "reload_changed_nothing", "naive_edges_per_s",
+                "speedup_vs_naive", "loader_peak_rss_mib"):
+        print(f"{key:<34}{result[key]!s:>16}")
+
+
+if __name__ == "__main__":
+    main()
