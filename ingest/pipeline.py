@@ -1,0 +1,459 @@
+"""The ingest runs: a file (or an adapter's format) → validated increment in the behaviour store
+→ optionally the graph, through the bulk loader.
+
+Entry points, one per command: ``run_products``, ``run_search_buy``, ``run_co_buy``,
+``run_events``. Each takes an ``IngestConfig`` and returns an ``IngestReport``; pass a
+``GraphTarget`` to also load the increment (products, queries, SEARCH_BUY / CO_BUY edges with
+the merged counts) into Neo4j.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import neo4j
+import polars as pl
+from cosmo_kg.ingest import adapters, events
+from cosmo_kg.ingest.export import export_increment
+from cosmo_kg.ingest.formats import (
+    RAW_LINE,
+    ROW_NR,
+    ColumnSet,
+    Format,
+    SourceSpec,
+    check_source,
+    plain_file,
+    scan,
+    tolerant_csv,
+)
+from cosmo_kg.ingest.rules import (
+    CO_BUY_COLUMNS,
+    EVENT_COLUMNS,
+    PRODUCT_COLUMNS,
+    SEARCH_BUY_COLUMNS,
+    TextLimits,
+    co_buy_columns,
+    co_buy_rules,
+    event_columns,
+    event_rules,
+    mark_duplicates,
+    product_columns,
+    product_rules,
+    search_buy_columns,
+    search_buy_rules,
+    with_reasons,
+)
+from cosmo_kg.ingest.store import CO_BUY_KEY, SEARCH_BUY_KEY, BehaviourStore
+
+from cosmo_kg.errors import ConfigError, InputError
+from cosmo_kg.schemas import REASON_COLUMN, RowRule
+from cosmo_kg.settings import SettingsGroup, setting
+
+INGEST_VERSION = "1"
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class IngestSettings(SettingsGroup):
+    section = "ingest"
+
+    window_minutes: float = setting(30.0, "events: a purchase up to this many minutes after the click "
+                                    "makes a search-buy", env="COSMO_INGEST_WINDOW_MINUTES")
+    max_basket: int = setting(50, "events: baskets with more distinct products are skipped for co-buy",
+                              env="COSMO_INGEST_MAX_BASKET")
+    bucket_rows: int = setting(2_000_000, "events per session bucket while deriving (bounds memory)",
+                               env="COSMO_INGEST_BUCKET_ROWS")
+    max_query_chars: int = setting(200, "longer queries are rejected as absurd",
+                                   env="COSMO_INGEST_MAX_QUERY_CHARS")
+    max_title_chars: int = setting(1000, "longer product titles are rejected as absurd",
+                                   env="COSMO_INGEST_MAX_TITLE_CHARS")
+
+    def validate(self) -> None:
+        for name in ("window_minutes", "max_basket", "bucket_rows", "max_query_chars", "max_title_chars"):
+            value = getattr(self, name)
+            if value <= 0:
+                raise ConfigError(f"setting ingest.{name} has a bad value {value!r}",
+                                  hint="use a positive number")
+
+    @property
+    def limits(self) -> TextLimits:
+        return TextLimits(max_query_chars=self.max_query_chars, max_title_chars=self.max_title_chars)
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    """One ingest: the source file, the workspace whose store it joins, and options.
+
+    ``adapter`` reads a public format instead of our columns; ``day`` labels the increment
+    (re-ingesting a day replaces it; without a label the file content identifies it).
+    """
+
+    source: SourceSpec
+    workspace_dir: Path
+    adapter: str | None = None
+    day: str | None = None
+    settings: IngestSettings = field(default_factory=IngestSettings)
+
+    @property
+    def rejects_dir(self) -> Path:
+        return self.workspace_dir / "rejects"
+
+
+@dataclass(frozen=True)
+class GraphTarget:
+    """Where and how to load an increment: an open driver and the loader's settings."""
+
+    driver: neo4j.Driver
+    loader_settings: Any
+    database: str = "neo4j"
+
+
+@dataclass
+class IngestReport:
+    command: str
+    source: dict[str, Any]
+    increment_id: str
+    rows_in: int = 0
+    rows_kept: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    rejects_files: list[str] = field(default_factory=list)
+    written: dict[str, int] = field(default_factory=dict)
+    store: dict[str, int] = field(default_factory=dict)
+    replaced_increment: bool = False
+    unknown_products_checked: bool = False
+    tolerant_parse: bool = False
+    derive: dict[str, Any] | None = None
+    load: dict[str, Any] | None = None
+    seconds: float = 0.0
+    rows_per_second: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def increment_id(command: str, config: IngestConfig, options: dict[str, Any]) -> str:
+    """Same command, options and file content (or same ``day`` label) → same increment."""
+    if config.day:
+        label = re.sub(r"[^A-Za-z0-9._-]+", "_", config.day)
+        return f"{command}-day-{label}"
+    described = {**(config.source.describe() if not config.adapter else {}), "path": None,
+                 "adapter": config.adapter, **options}
+    text = f"{INGEST_VERSION}|{command}|{sorted(described.items())!r}|{_file_digest(config.source.path)}"
+    return f"{command}-{hashlib.blake2b(text.encode(), digest_size=10).hexdigest()}"
+
+
+@dataclass
+class _Source:
+    """A checked input: the fast lazy scan, and how to re-read it tolerantly if that fails."""
+
+    frame: pl.LazyFrame
+    tolerant: Callable[[], pl.LazyFrame] | None
+    has_count: bool
+    path: Path
+    products: pl.LazyFrame | None = None
+
+
+@contextmanager
+def _open(config: IngestConfig, wanted: ColumnSet, staging: Path, store: BehaviourStore,
+          catalog: pl.Series | None) -> Iterator[_Source]:
+    if config.adapter:
+        found = adapters.adapter(config.adapter, wanted.kind)
+        spec = SourceSpec(config.source.path, fmt=found.fmt)
+        with plain_file(spec, staging) as plain:
+            out = found.read(plain, catalog, store.catalog())
+            yield _Source(out.pairs, None, has_count=True, path=plain, products=out.products)
+        return
+    spec = config.source
+    renames = check_source(spec, wanted)
+    with plain_file(spec, staging) as plain:
+        tolerant = None
+        if spec.format in (Format.CSV, Format.TSV):
+            def tolerant() -> pl.LazyFrame:
+                return tolerant_csv(spec, plain, renames, wanted, staging / "tolerant")
+        yield _Source(scan(spec, plain, renames, wanted), tolerant, has_count="count" in renames.values(),
+                      path=plain)
+
+
+def _with_raw(frame: pl.LazyFrame, names: tuple[str, ...]) -> pl.LazyFrame:
+    return frame.with_columns(pl.col(c).cast(pl.String(), strict=False).alias(f"raw_{c}") for c in names)
+
+
+def _rejects_view(frame: pl.LazyFrame, names: tuple[str, ...]) -> pl.LazyFrame:
+    present = frame.collect_schema().names()
+    extra = [pl.col(RAW_LINE)] if RAW_LINE in present else []
+    return frame.filter(pl.col(REASON_COLUMN).is_not_null()).select(
+        pl.col(ROW_NR), *(pl.col(f"raw_{c}").alias(c) for c in names), *extra, pl.col(REASON_COLUMN))
+
+
+def _validated(frame: pl.LazyFrame, names: tuple[str, ...], normal: list[pl.Expr],
+               rules: list[RowRule]) -> pl.LazyFrame:
+    return with_reasons(_with_raw(frame, names).with_columns(normal), rules)
+
+
+def _run_with_fallback(source: _Source, run: Callable[[pl.LazyFrame], Any]) -> tuple[Any, bool]:
+    """Run on the fast scan; if polars cannot parse the text, re-read it tolerantly and run again."""
+    try:
+        return run(source.frame), False
+    except pl.exceptions.ComputeError as exc:
+        if source.tolerant is None:
+            raise InputError(f"cannot read the input ({str(exc).splitlines()[0]})",
+                             hint="check the file format and encoding") from exc
+        return run(source.tolerant()), True
+
+
+def _reason_counts(counts: pl.DataFrame) -> tuple[int, int, dict[str, int]]:
+    rows = dict(zip(counts[REASON_COLUMN].to_list(), counts["len"].to_list(), strict=True))
+    kept = rows.pop(None, 0)
+    rejected = dict(sorted(rows.items(), key=lambda kv: (-kv[1], kv[0])))
+    return kept + sum(rejected.values()), kept, rejected
+
+
+def _finish_rejects(tmp: Path, final: Path, rejected: dict[str, int]) -> str | None:
+    if not rejected:
+        tmp.unlink(missing_ok=True)
+        return None
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp.replace(final)
+    return str(final)
+
+
+@dataclass
+class _Validated:
+    good: pl.DataFrame
+    rows_in: int
+    kept: int
+    rejected: dict[str, int]
+    rejects_file: str | None
+
+
+def _validate_all(frame: pl.LazyFrame, names: tuple[str, ...],
+                  good_view: Callable[[pl.LazyFrame], pl.LazyFrame], rejects_tmp: Path
+                  ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    rejects_tmp.parent.mkdir(parents=True, exist_ok=True)
+    good, counts, _ = pl.collect_all([
+        good_view(frame.filter(pl.col(REASON_COLUMN).is_null())),
+        frame.group_by(REASON_COLUMN).len(),
+        _rejects_view(frame, names).sink_parquet(rejects_tmp, lazy=True),
+    ])
+    return good, counts
+
+
+def _check(config: IngestConfig, suffix: str, source: _Source, names: tuple[str, ...],
+           build: Callable[[pl.LazyFrame], pl.LazyFrame],
+           good_view: Callable[[pl.LazyFrame], pl.LazyFrame], staging: Path) -> tuple[_Validated, bool]:
+    tmp = staging / "rejects.parquet"
+    (good, counts), tolerant = _run_with_fallback(
+        source, lambda frame: _validate_all(build(frame), names, good_view, tmp))
+    rows_in, kept, rejected = _reason_counts(counts)
+    final = config.rejects_dir / f"{staging.name}{suffix}.rejects.parquet"
+    return _Validated(good, rows_in, kept, rejected, _finish_rejects(tmp, final, rejected)), tolerant
+
+
+def _products_part(frame: pl.LazyFrame, limits: TextLimits) -> pl.LazyFrame:
+    validated = _validated(frame, PRODUCT_COLUMNS.names, product_columns(), product_rules(limits))
+    values = [c for c in PRODUCT_COLUMNS.names if c != "product_id"]
+    return mark_duplicates(validated, ["product_id"], values, "duplicate_product_id")
+
+
+def _products_view(frame: pl.LazyFrame) -> pl.LazyFrame:
+    return frame.select(PRODUCT_COLUMNS.names).sort("product_id")
+
+
+def _pairs_view(key: tuple[str, ...]) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
+    def view(frame: pl.LazyFrame) -> pl.LazyFrame:
+        return frame.group_by(*key).agg(pl.col("count").sum()).sort(*key)
+    return view
+
+
+class _Run:
+    """Bookkeeping shared by the four commands: store, ids, timing, report, graph load."""
+
+    def __init__(self, command: str, config: IngestConfig, options: dict[str, Any]) -> None:
+        self.started = time.perf_counter()
+        self.command = command
+        self.config = config
+        self.store = BehaviourStore(config.workspace_dir)
+        self.catalog = self.store.catalog_ids()
+        self.increment_id = increment_id(command, config, options)
+        self.staging = self.store.staging_dir(self.increment_id)
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.staging.mkdir(parents=True)
+        described = ({"path": str(config.source.path)} if config.adapter else config.source.describe())
+        described |= {"adapter": config.adapter, "day": config.day}
+        self.report = IngestReport(command, described, self.increment_id,
+                                   replaced_increment=self.store.find(self.increment_id) is not None,
+                                   unknown_products_checked=self.catalog is not None)
+
+    def lap(self, name: str) -> None:
+        spent = time.perf_counter() - self.started - sum(self.report.timings.values())
+        self.report.timings[name] = round(spent, 3)
+
+    def record(self, checked: _Validated) -> None:
+        self.report.rows_in += checked.rows_in
+        self.report.rows_kept += checked.kept
+        for reason, count in checked.rejected.items():
+            self.report.rejected[reason] = self.report.rejected.get(reason, 0) + count
+        if checked.rejects_file:
+            self.report.rejects_files.append(checked.rejects_file)
+
+    def commit(self, parts: dict[str, pl.DataFrame], graph: GraphTarget | None) -> IngestReport:
+        self.store.commit(self.increment_id, self.command, str(self.config.source.path), parts)
+        self.report.written = {part: frame.height for part, frame in parts.items()}
+        self.lap("commit")
+        if graph is not None:
+            self.report.load = export_increment(self.store, self.increment_id, parts, graph,
+                                                self.config.rejects_dir)
+            self.lap("load")
+        self.report.store = self.store.totals()
+        shutil.rmtree(self.staging, ignore_errors=True)
+        self.report.seconds = round(time.perf_counter() - self.started, 3)
+        self.report.rows_per_second = round(self.report.rows_in / max(self.report.seconds, 1e-9), 1)
+        return self.report
+
+
+def run_products(config: IngestConfig, graph: GraphTarget | None = None) -> IngestReport:
+    """Ingest a catalog (products.parquet columns); the latest increment wins per product.
+
+    Raises ``InputError`` when the file is not a catalog (missing columns, wrong delimiter, binary).
+    """
+    run = _Run("products", config, {})
+    limits = config.settings.limits
+    with _open(config, PRODUCT_COLUMNS, run.staging, run.store, None) as source:
+        checked, run.report.tolerant_parse = _check(
+            config, "", source, PRODUCT_COLUMNS.names,
+            lambda frame: _products_part(frame, limits), _products_view, run.staging)
+    run.record(checked)
+    run.lap("validate")
+    return run.commit({"products": checked.good}, graph)
+
+
+def _run_pairs(command: str, config: IngestConfig, graph: GraphTarget | None, wanted: ColumnSet,
+               key: tuple[str, ...], normal: Callable[[bool], list[pl.Expr]],
+               rules: Callable[[bool, TextLimits, pl.Series | None], list[RowRule]]) -> IngestReport:
+    run = _Run(command, config, {})
+    limits = config.settings.limits
+    parts: dict[str, pl.DataFrame] = {}
+    with _open(config, wanted, run.staging, run.store, run.catalog) as source:
+        catalog = run.catalog
+        if source.products is not None:
+            products, _ = _check(config, "-products",
+                                 _Source(source.products, None, True, source.path),
+                                 PRODUCT_COLUMNS.names, lambda f: _products_part(f, limits), _products_view,
+                                 run.staging)
+            run.record(products)
+            parts["products"] = products.good
+            known = products.good["product_id"]
+            catalog = known if catalog is None else pl.concat([catalog, known]).unique()
+            run.report.unknown_products_checked = True
+
+        def build(frame: pl.LazyFrame) -> pl.LazyFrame:
+            validated = _validated(frame, wanted.names, normal(source.has_count),
+                                   rules(source.has_count, limits, catalog))
+            if not source.has_count:
+                return validated
+            return mark_duplicates(validated, list(key), ["count"], "duplicate_pair")
+
+        checked, run.report.tolerant_parse = _check(config, "", source, wanted.names, build,
+                                                    _pairs_view(key), run.staging)
+    run.record(checked)
+    run.lap("validate")
+    parts[command.replace("-", "_")] = checked.good
+    return run.commit(parts, graph)
+
+
+def run_search_buy(config: IngestConfig, graph: GraphTarget | None = None) -> IngestReport:
+    """Ingest search-buy rows (``query, product_id[, count]``; without count, one row per event).
+
+    Rows naming products missing from the ingested catalog are rejected as ``unknown_product``.
+    """
+    return _run_pairs("search-buy", config, graph, SEARCH_BUY_COLUMNS, SEARCH_BUY_KEY,
+                      search_buy_columns, search_buy_rules)
+
+
+def run_co_buy(config: IngestConfig, graph: GraphTarget | None = None) -> IngestReport:
+    """Ingest co-buy rows (``product_id_a, product_id_b[, count]``), stored in canonical order."""
+    return _run_pairs("co-buy", config, graph, CO_BUY_COLUMNS, CO_BUY_KEY, co_buy_columns, co_buy_rules)
+
+
+def _estimated_rows(spec: SourceSpec, plain: Path) -> int:
+    if spec.format is Format.PARQUET:
+        return int(pl.scan_parquet(plain).select(pl.len()).collect().item())
+    with plain.open("rb") as handle:
+        head = handle.read(1 << 16)
+    lines = max(head.count(b"\n"), 1)
+    return int(plain.stat().st_size / (len(head) / lines)) + 1
+
+
+def run_events(config: IngestConfig, graph: GraphTarget | None = None,
+               progress: Progress | None = None) -> IngestReport:
+    """Ingest raw events (``session_id, timestamp, action`` + ``product_id, query, order_id``) and
+    derive search-buy and co-buy counts per session; the increment merges into the store.
+    """
+    settings = config.settings
+    options = events.DeriveOptions(window_ms=round(settings.window_minutes * 60_000),
+                                   max_basket=settings.max_basket, bucket_rows=settings.bucket_rows)
+    run = _Run("events", config, {"window_ms": options.window_ms, "max_basket": options.max_basket})
+    names = EVENT_COLUMNS.names
+    rejects_tmp = run.staging / "rejects.parquet"
+    with _open(config, EVENT_COLUMNS, run.staging, run.store, run.catalog) as source:
+        buckets = events.bucket_count(_estimated_rows(config.source, source.path), options.bucket_rows)
+
+        def spread(frame: pl.LazyFrame) -> None:
+            ts_type = frame.collect_schema()["timestamp"]
+            validated = _validated(frame, names, event_columns(ts_type),
+                                   event_rules(settings.limits, run.catalog))
+            events.spread(validated, buckets, run.staging / "buckets", rejects_tmp,
+                          _rejects_view(validated, names).collect_schema().names())
+
+        _, run.report.tolerant_parse = _run_with_fallback(source, spread)
+    run.lap("validate")
+    if progress:
+        progress("derive", 0, buckets)
+    duplicates = run.staging / "duplicates.parquet"
+    search_buy, co_buy, stats = events.derive(run.staging / "buckets", options, duplicates)
+    run.lap("derive")
+    _merge_event_rejects(run, rejects_tmp, duplicates, stats)
+    run.report.derive = asdict(stats)
+    return run.commit({"search_buy": search_buy, "co_buy": co_buy}, graph)
+
+
+def _merge_event_rejects(run: _Run, rejects_tmp: Path, duplicates: Path, stats: events.DeriveStats) -> None:
+    bad = pl.scan_parquet(rejects_tmp)
+    dupes = pl.scan_parquet(duplicates)
+    if stats.duplicates:
+        dupes = dupes.select(pl.lit(None, dtype=pl.Int64()).alias(ROW_NR),
+                             *(pl.col(c).cast(pl.String()) for c in events.EVENT_KEY),
+                             pl.col(REASON_COLUMN))
+        bad = pl.concat([bad, dupes], how="diagonal_relaxed")
+    merged = run.staging / "rejects-all.parquet"
+    bad.sink_parquet(merged)
+    counts = pl.scan_parquet(merged).group_by(REASON_COLUMN).len().collect()
+    rejected = dict(sorted(zip(counts[REASON_COLUMN].to_list(), counts["len"].to_list(), strict=True),
+                           key=lambda kv: (-kv[1], kv[0])))
+    final = run.config.rejects_dir / f"{run.increment_id}.rejects.parquet"
+    run.report.rejected = rejected
+    written = _finish_rejects(merged, final, rejected)
+    run.report.rejects_files = [written] if written else []
+    run.report.rows_kept = stats.events
+    run.report.rows_in = stats.events + sum(rejected.values())
+
+
+__all__ = ["GraphTarget", "IngestConfig", "IngestReport", "IngestSettings",
+           "run_co_buy", "run_events", "run_products", "run_search_buy"]
