@@ -63,15 +63,15 @@ def spread(validated: pl.LazyFrame, buckets: int, bucket_dir: Path, rejects_path
     good = pl.col(REASON_COLUMN).is_null()
     to_buckets = (validated.filter(good)
                   .select(*EVENT_KEY, (pl.col("session_id").hash(0) % buckets).alias(BUCKET))
-                  .sink_parquet(pl.PartitionBy(bucket_dir, key=BUCKET, include_key=False),
-                                mkdir=True, lazy=True))
+                  .sink_ipc(pl.PartitionBy(bucket_dir, key=BUCKET, include_key=False),
+                            compression="lz4", mkdir=True, lazy=True))
     to_rejects = validated.filter(~good).select(reject_columns).sink_parquet(rejects_path, mkdir=True,
                                                                              lazy=True)
     pl.collect_all([to_buckets, to_rejects], engine="streaming")
 
 
 def bucket_files(bucket_dir: Path) -> list[Path]:
-    return sorted(bucket_dir.glob(f"{BUCKET}=*/*.parquet"))
+    return sorted(bucket_dir.glob(f"{BUCKET}=*/*"))
 
 
 def derive(bucket_dir: Path, options: DeriveOptions, duplicates_path: Path
@@ -80,8 +80,8 @@ def derive(bucket_dir: Path, options: DeriveOptions, duplicates_path: Path
     stats = DeriveStats()
     search_buy, co_buy, duplicates = [], [], []
     for path in bucket_files(bucket_dir):
-        events = pl.read_parquet(path)
-        first = pl.struct(EVENT_KEY).is_first_distinct()
+        events = pl.read_ipc(path)
+        first = _first_occurrences(events)
         duplicates.append(events.filter(~first).with_columns(pl.lit("duplicate_row").alias(REASON_COLUMN)))
         events = events.filter(first).sort("session_id", "timestamp", maintain_order=True)
         stats.buckets += 1
@@ -94,6 +94,19 @@ def derive(bucket_dir: Path, options: DeriveOptions, duplicates_path: Path
     cb = _summed(co_buy, ["product_id_a", "product_id_b"], CO_BUY_SCHEMA)
     stats.counts = {"search_buy_pairs": sb.height, "co_buy_pairs": cb.height}
     return sb, cb, stats
+
+
+def _first_occurrences(events: pl.DataFrame) -> pl.Series:
+    """True for the first of exactly equal events. A cheap 64-bit row hash finds candidates; only
+    rows whose hash repeats are compared exactly, so a hash collision never drops an event."""
+    row_hash = pl.reduce(lambda acc, h: acc * 1_000_003 ^ h,
+                         [pl.col(c).hash(seed=i) for i, c in enumerate(EVENT_KEY)])
+    candidate = events.select(row_hash.is_duplicated()).to_series()
+    first = pl.Series(pl.repeat(True, events.height, eager=True))
+    if candidate.any():
+        exact = events.filter(candidate).select(pl.struct(EVENT_KEY).is_first_distinct()).to_series()
+        first = first.scatter(candidate.arg_true(), exact)
+    return first
 
 
 def _summed(frames: list[pl.DataFrame], key: list[str], schema: dict[str, pl.DataType]) -> pl.DataFrame:

@@ -192,14 +192,16 @@ def _open(config: IngestConfig, wanted: ColumnSet, staging: Path, store: Behavio
 
 
 def _with_raw(frame: pl.LazyFrame, names: tuple[str, ...]) -> pl.LazyFrame:
-    return frame.with_columns(pl.col(c).cast(pl.String(), strict=False).alias(f"raw_{c}") for c in names)
+    # The values as read, kept beside the normalised ones for the rejects file.
+    return frame.with_columns(pl.col(c).alias(f"raw_{c}") for c in names)
 
 
 def _rejects_view(frame: pl.LazyFrame, names: tuple[str, ...]) -> pl.LazyFrame:
     present = frame.collect_schema().names()
     extra = [pl.col(RAW_LINE)] if RAW_LINE in present else []
     return frame.filter(pl.col(REASON_COLUMN).is_not_null()).select(
-        pl.col(ROW_NR), *(pl.col(f"raw_{c}").alias(c) for c in names), *extra, pl.col(REASON_COLUMN))
+        pl.col(ROW_NR), *(pl.col(f"raw_{c}").cast(pl.String(), strict=False).alias(c) for c in names),
+        *extra, pl.col(REASON_COLUMN))
 
 
 def _validated(frame: pl.LazyFrame, names: tuple[str, ...], normal: list[pl.Expr],

@@ -232,7 +232,7 @@ def event_rules(limits: TextLimits, catalog: pl.Series | None) -> list[RowRule]:
         RowRule("unknown_action", action.is_null()),
         RowRule("missing_product_id", needs_product & _blank("product_id")),
         RowRule("missing_query", (action == SEARCH) & ~query_given),
-        RowRule("bad_encoding", _damaged(["session_id", "product_id", "query", "order_id"])),
+        RowRule("bad_encoding", _damaged(["product_id", "query"])),
         RowRule("bad_product_id", _too_long("product_id", limits.max_id_chars)),
         RowRule("absurd_query", query_given & _absurd_text("query", limits.max_query_chars)),
     ]
