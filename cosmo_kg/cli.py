@@ -56,9 +56,12 @@ def all_settings_groups() -> list[type[SettingsGroup]]:
     from cosmo_kg.graph.connection import Neo4jSettings
     from cosmo_kg.graph.loader import LoaderSettings
     from cosmo_kg.graph.server import LocalNeo4jSettings
+    from cosmo_kg.ingest.pipeline import IngestSettings
+    from cosmo_kg.ingest.sampler import SampleSettings
     from cosmo_kg.workspace import WorkspaceSettings
 
-    return [Neo4jSettings, LocalNeo4jSettings, LoaderSettings, WorkspaceSettings]
+    return [Neo4jSettings, LocalNeo4jSettings, LoaderSettings, WorkspaceSettings, IngestSettings,
+            SampleSettings]
 
 
 @cli.command("settings")
@@ -79,12 +82,13 @@ def settings_command(markdown: bool) -> None:
 def _register() -> None:
     from cosmo_kg.doctor import doctor_command
     from cosmo_kg.graph.cli import graph_group, neo4j_group
-    from cosmo_kg.ingest.cli import ingest_group
+    from cosmo_kg.ingest.cli import ingest_group, sample_command
 
     cli.add_command(doctor_command)
     cli.add_command(neo4j_group)
     cli.add_command(graph_group)
     cli.add_command(ingest_group)
+    cli.add_command(sample_command)
 
 
 _register()
