@@ -16,6 +16,7 @@ then processed alone, so memory follows the bucket size, not the log size:
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,12 +75,16 @@ def bucket_files(bucket_dir: Path) -> list[Path]:
     return sorted(bucket_dir.glob(f"{BUCKET}=*/*"))
 
 
-def derive(bucket_dir: Path, options: DeriveOptions, duplicates_path: Path
+def derive(bucket_dir: Path, options: DeriveOptions, duplicates_path: Path,
+           on_bucket: Callable[[int, int], None] | None = None
            ) -> tuple[pl.DataFrame, pl.DataFrame, DeriveStats]:
     """Derive (search-buy counts, co-buy counts, stats) bucket by bucket."""
     stats = DeriveStats()
     search_buy, co_buy, duplicates = [], [], []
-    for path in bucket_files(bucket_dir):
+    files = bucket_files(bucket_dir)
+    for number, path in enumerate(files, start=1):
+        if on_bucket:
+            on_bucket(number, len(files))
         events = pl.read_ipc(path)
         first = _first_occurrences(events)
         duplicates.append(events.filter(~first).with_columns(pl.lit("duplicate_row").alias(REASON_COLUMN)))

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import json
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -153,13 +154,14 @@ def _present_columns(spec: SourceSpec, head: bytes) -> list[str]:
 
 
 def _jsonl_keys(spec: SourceSpec, first_line: str) -> list[str]:
-    frame = pl.DataFrame({"line": [first_line]})
-    valid = frame.select(pl.col("line").str.json_path_match("$"))[0, 0]
-    if valid is None or not first_line.lstrip().startswith("{"):
+    try:
+        first = json.loads(first_line)
+    except ValueError:
+        first = None
+    if not isinstance(first, dict):
         raise InputError(f"{spec.path}: the first line is not a JSON object, so this is not JSON Lines",
                          hint="give one JSON object per line, or pass --format csv|tsv|parquet")
-    return list(frame.select(pl.col("line").str.json_decode(infer_schema_length=1)).to_series()
-                .struct.fields)
+    return list(first)
 
 
 def _renamed(names: Sequence[str], spec: SourceSpec, wanted: ColumnSet) -> dict[str, str]:

@@ -307,11 +307,13 @@ class _Run:
         spent = time.perf_counter() - self.started - sum(self.report.timings.values())
         self.report.timings[name] = round(spent, 3)
 
-    def record(self, checked: _Validated) -> None:
-        self.report.rows_in += checked.rows_in
-        self.report.rows_kept += checked.kept
+    def record(self, checked: _Validated, prefix: str = "") -> None:
+        """Count a validated input; an adapter's catalog rows count only as prefixed rejects."""
+        if not prefix:
+            self.report.rows_in += checked.rows_in
+            self.report.rows_kept += checked.kept
         for reason, count in checked.rejected.items():
-            self.report.rejected[reason] = self.report.rejected.get(reason, 0) + count
+            self.report.rejected[prefix + reason] = self.report.rejected.get(prefix + reason, 0) + count
         if checked.rejects_file:
             self.report.rejects_files.append(checked.rejects_file)
 
@@ -359,7 +361,7 @@ def _run_pairs(command: str, config: IngestConfig, graph: GraphTarget | None, wa
                                  _Source(source.products, None, True, source.path),
                                  PRODUCT_COLUMNS.names, lambda f: _products_part(f, limits), _products_view,
                                  run.staging)
-            run.record(products)
+            run.record(products, prefix="product:")
             parts["products"] = products.good
             known = products.good["product_id"]
             catalog = known if catalog is None else pl.concat([catalog, known]).unique()
@@ -426,10 +428,9 @@ def run_events(config: IngestConfig, graph: GraphTarget | None = None,
 
         _, run.report.tolerant_parse = _run_with_fallback(source, spread)
     run.lap("validate")
-    if progress:
-        progress("derive", 0, buckets)
     duplicates = run.staging / "duplicates.parquet"
-    search_buy, co_buy, stats = events.derive(run.staging / "buckets", options, duplicates)
+    on_bucket = (lambda done, total: progress("deriving session buckets", done, total)) if progress else None
+    search_buy, co_buy, stats = events.derive(run.staging / "buckets", options, duplicates, on_bucket)
     run.lap("derive")
     _merge_event_rejects(run, rejects_tmp, duplicates, stats)
     run.report.derive = asdict(stats)

@@ -101,9 +101,12 @@ def mark_duplicates(frame: pl.LazyFrame, key: Sequence[str], values: Sequence[st
 
 
 def _domain_expr(column: str) -> pl.Expr:
+    """One of the 18 domains (unknown names → Others); null stays null, so that a later catalog
+    increment without domains does not erase known ones."""
     by_key = {d.casefold(): d for d in DOMAINS}
-    return (clean_text_expr(_text(column)).str.to_lowercase()
-            .replace_strict(by_key, default=OTHER_DOMAIN, return_dtype=pl.String()))
+    key = clean_text_expr(_text(column)).str.to_lowercase().replace("", None)
+    return pl.when(key.is_null()).then(None).otherwise(
+        key.replace_strict(by_key, default=OTHER_DOMAIN, return_dtype=pl.String()))
 
 
 def product_columns() -> list[pl.Expr]:

@@ -25,6 +25,7 @@ from pathlib import Path
 import polars as pl
 
 from cosmo_kg.schemas import PRODUCTS
+from cosmo_kg.vocabulary import OTHER_DOMAIN
 
 STORE_DIR = "behaviours"
 PARTS = ("products", "search_buy", "co_buy")
@@ -105,13 +106,17 @@ class BehaviourStore:
                 for i in self.increments() if part in i.parts]
 
     def catalog(self) -> pl.LazyFrame:
-        """The merged catalog (products.parquet columns): the latest increment wins per product."""
+        """The merged catalog (products.parquet columns): per product and column, the latest
+        increment that gives a value wins; a product without a domain is in ``Others``."""
         parts = self._parts("products")
         if not parts:
             return PRODUCTS.empty().lazy()
         frames = [pl.scan_parquet(path).with_columns(pl.lit(seq).alias("sequence")) for seq, path in parts]
+        values = [c for c in PRODUCTS.columns if c != "product_id"]
         return (pl.concat(frames).sort("sequence", maintain_order=True)
-                .unique("product_id", keep="last", maintain_order=True)
+                .group_by("product_id", maintain_order=True)
+                .agg(pl.col(c).drop_nulls().last() for c in values)
+                .with_columns(pl.col("domain").fill_null(OTHER_DOMAIN))
                 .select(list(PRODUCTS.columns)).sort("product_id"))
 
     def catalog_ids(self) -> pl.Series | None:
