@@ -69,8 +69,10 @@ def ingest_knowledge(knowledge: Path, products: Path | None, pairs: Path | None,
 
 
 def _progress() -> Progress:
-    return Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), transient=True)
+    progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                        TimeElapsedColumn(), transient=True)
+    progress.disable = not progress.console.is_terminal
+    return progress
 
 
 def print_load_report(report: LoadReport, path: Path) -> None:

@@ -180,7 +180,9 @@ def search_buy_rules(has_count: bool, limits: TextLimits, catalog: pl.Series | N
 def co_buy_columns(has_count: bool) -> list[pl.Expr]:
     a = clean_text_expr(_text("product_id_a"))
     b = clean_text_expr(_text("product_id_b"))
-    return [pl.min_horizontal(a, b).alias("product_id_a"), pl.max_horizontal(a, b).alias("product_id_b"),
+    in_order = b.is_null() | (a <= b)
+    return [pl.when(in_order).then(a).otherwise(b).alias("product_id_a"),
+            pl.when(in_order).then(b).otherwise(a).alias("product_id_b"),
             count_expr(has_count)]
 
 
