@@ -1,0 +1,117 @@
+"""Query → intentions answers behind the cache tiers (SPEC §1.7, the paper's asynchronous cache).
+
+Tier 1 holds preloaded answers for the frequent queries (``cosmo-kg cache preload``), tier 2
+the answers of the last batch run (``cosmo-kg refresh``). A miss is answered from the graph,
+or for an unseen query from the semantic index, and queued; the next refresh fills tier 2.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cosmo_kg.api.index import SemanticIndex
+from cosmo_kg.api.reads import EdgeFilter, GraphReader, IntentionEdge
+from cosmo_kg.api.store import CacheStore
+
+from cosmo_kg.text import text_key
+from cosmo_kg.vocabulary import NodeLabel
+
+TIER1 = "t1:"
+TIER2 = "t2:"
+TIERS = {"tier1": TIER1, "tier2": TIER2}
+
+
+@dataclass(frozen=True)
+class AnswerItem:
+    """One intention of an answer; graph answers carry the edge, semantic ones a similarity."""
+
+    text: str
+    score: float
+    relation: str | None = None
+    plausibility: float | None = None
+    typicality: float | None = None
+
+    @classmethod
+    def of_edge(cls, edge: IntentionEdge) -> AnswerItem:
+        return cls(edge.text, round(edge.plausibility * edge.typicality, 6), edge.relation,
+                   edge.plausibility, edge.typicality)
+
+
+@dataclass(frozen=True)
+class QueryAnswer:
+    """The intentions behind a query and where they came from: tier1, tier2, graph or semantic."""
+
+    query: str
+    source: str
+    intentions: list[AnswerItem] = field(default_factory=list)
+    computed_at: str = ""
+
+    def to_bytes(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, source: str) -> QueryAnswer:
+        data: dict[str, Any] = json.loads(raw)
+        items = [AnswerItem(**item) for item in data["intentions"]]
+        return cls(data["query"], source, items, data.get("computed_at", ""))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class AnswerService:
+    """Answers queries through the tiers; computes answers in batches for preload and refresh."""
+
+    def __init__(self, reader: GraphReader, store: CacheStore, index: SemanticIndex | None,
+                 top: int = 20) -> None:
+        self.reader = reader
+        self.store = store
+        self.index = index
+        self.top = top
+        self.observe: Callable[[str], None] = lambda source: None
+
+    async def answer(self, text: str) -> QueryAnswer:
+        """The cached answer (tier 1, then tier 2), else a computed one with the query queued."""
+        key = text_key(text)
+        answer = self.cached(key)
+        if answer is None:
+            self.store.enqueue(key)
+            answer = (await self.from_graph([key])).get(key) or self.from_index(key)
+        self.observe(answer.source)
+        return answer
+
+    def cached(self, key: str) -> QueryAnswer | None:
+        tier1, tier2 = self.store.get_many([TIER1 + key, TIER2 + key])
+        if tier1 is not None:
+            return QueryAnswer.from_bytes(tier1, "tier1")
+        if tier2 is not None:
+            return QueryAnswer.from_bytes(tier2, "tier2")
+        return None
+
+    async def from_graph(self, keys: Sequence[str]) -> dict[str, QueryAnswer]:
+        """Answers of the queries that have knowledge in the graph (others are absent)."""
+        pages = await self.reader.head_intentions(NodeLabel.QUERY, keys, EdgeFilter(limit=self.top))
+        stamp = _now()
+        return {key: QueryAnswer(key, "graph", [AnswerItem.of_edge(e) for e in page.edges], stamp)
+                for key, page in pages.items() if page.edges}
+
+    def from_index(self, key: str) -> QueryAnswer:
+        hits = self.index.search(key, self.top) if self.index else []
+        return QueryAnswer(key, "semantic", [AnswerItem(h.text, round(h.score, 6)) for h in hits], _now())
+
+    async def fill(self, keys: Sequence[str], tier: str, batch_size: int = 500) -> int:
+        """Compute and store the answers of ``keys`` in ``tier``; return how many were written."""
+        written = 0
+        for start in range(0, len(keys), batch_size):
+            batch = keys[start:start + batch_size]
+            answers = await self.from_graph(batch)
+            for key in batch:
+                answers.setdefault(key, self.from_index(key))
+            self.store.put_many({TIERS[tier] + key: a.to_bytes() for key, a in answers.items()})
+            written += len(answers)
+        return written

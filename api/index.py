@@ -1,0 +1,255 @@
+"""The semantic index: FAISS over intention texts and known queries, persisted with its id map.
+
+One FAISS index per kind of text (``intention``, ``query``) in one directory, each beside a
+Parquet id map (row i of the map is FAISS id i) and one ``meta.json`` naming the embedding
+model and the build parameters. Small sets get an exact inner-product index; above
+``exact_max`` vectors, HNSW (or IVF when asked). Vectors are unit length, so the inner
+product is the cosine similarity. Files are replaced atomically, meta last, so a killed build
+leaves the previous index readable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import faiss
+import numpy as np
+import polars as pl
+from cosmo_kg.api.settings import IndexSettings
+
+from cosmo_kg.errors import ConfigError, InputError
+from cosmo_kg.text import text_key
+
+KINDS = ("intention", "query")
+META_FILE = "meta.json"
+FORMAT_VERSION = 1
+
+
+class TextEmbedder(Protocol):
+    """What the index needs of ``cosmo_kg.embeddings.Embedder``."""
+
+    model_name: str
+    dimension: int
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+@dataclass(frozen=True)
+class Hit:
+    text: str
+    kind: str
+    score: float
+
+
+@dataclass
+class IndexMeta:
+    model: str
+    dimension: int
+    kinds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    built_at: str = ""
+    updated_at: str = ""
+    format_version: int = FORMAT_VERSION
+
+
+def gpu_count() -> int:
+    return int(getattr(faiss, "get_num_gpus", lambda: 0)())
+
+
+def choose_kind(settings: IndexSettings, count: int) -> str:
+    if settings.kind != "auto":
+        return settings.kind
+    return "flat" if count <= settings.exact_max else "hnsw"
+
+
+def new_faiss_index(kind: str, dimension: int, settings: IndexSettings, count: int
+                    ) -> tuple[faiss.Index, dict[str, Any]]:
+    """An empty index of ``kind`` and the parameters it was made with."""
+    if kind == "flat":
+        return faiss.IndexFlatIP(dimension), {"kind": "flat"}
+    if kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dimension, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = settings.hnsw_ef_construction
+        index.hnsw.efSearch = settings.hnsw_ef_search
+        return index, {"kind": "hnsw", "m": settings.hnsw_m,
+                       "ef_construction": settings.hnsw_ef_construction,
+                       "ef_search": settings.hnsw_ef_search}
+    lists = settings.ivf_lists or max(1, int(4 * np.sqrt(max(count, 1))))
+    quantizer = faiss.IndexFlatIP(dimension)
+    index = faiss.IndexIVFFlat(quantizer, dimension, lists, faiss.METRIC_INNER_PRODUCT)
+    index.nprobe = settings.ivf_probe
+    return index, {"kind": "ivf", "lists": lists, "probe": settings.ivf_probe}
+
+
+def _on_device(index: faiss.Index, kind: str, settings: IndexSettings) -> faiss.Index:
+    """Move flat and IVF indexes to the GPUs when faiss-gpu is installed (HNSW stays on CPU)."""
+    gpus = gpu_count()
+    if settings.gpu == "on" and not gpus:
+        raise ConfigError("setting index.gpu is on but faiss sees no GPU",
+                          hint="install faiss-gpu-cu12 (pip install 'cosmo-kg[gpu]') or use gpu=auto")
+    if settings.gpu == "off" or not gpus or kind == "hnsw":
+        return index
+    return faiss.index_cpu_to_all_gpus(index)
+
+
+def _on_cpu(index: faiss.Index) -> faiss.Index:
+    return faiss.index_gpu_to_cpu(index) if gpu_count() and hasattr(index, "getDevice") else index
+
+
+class VectorIndex:
+    """One FAISS index and the texts of its ids."""
+
+    def __init__(self, index: faiss.Index, texts: list[str], params: dict[str, Any]) -> None:
+        self.index = index
+        self.texts = texts
+        self.params = params
+        self._known = set(texts)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __contains__(self, text: str) -> bool:
+        return text in self._known
+
+    def add(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        if not self.index.is_trained:
+            self.index.train(vectors)
+        self.index.add(vectors)
+        self.texts.extend(texts)
+        self._known.update(texts)
+
+    def search(self, vectors: np.ndarray, k: int) -> list[list[tuple[str, float]]]:
+        if not self.texts:
+            return [[] for _ in range(len(vectors))]
+        scores, ids = self.index.search(vectors, min(k, len(self.texts)))
+        return [[(self.texts[i], float(s)) for s, i in zip(row_s, row_i, strict=True) if i >= 0]
+                for row_s, row_i in zip(scores, ids, strict=True)]
+
+
+class SemanticIndex:
+    """Intention and query texts searchable by meaning; new texts can be added incrementally."""
+
+    def __init__(self, embedder: TextEmbedder, settings: IndexSettings, meta: IndexMeta,
+                 parts: dict[str, VectorIndex]) -> None:
+        self.embedder = embedder
+        self.settings = settings
+        self.meta = meta
+        self.parts = parts
+        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    @classmethod
+    def empty(cls, embedder: TextEmbedder, settings: IndexSettings) -> SemanticIndex:
+        meta = IndexMeta(model=embedder.model_name, dimension=embedder.dimension,
+                         built_at=datetime.now(UTC).isoformat())
+        return cls(embedder, settings, meta, {})
+
+    def count(self, kind: str) -> int:
+        part = self.parts.get(kind)
+        return len(part) if part else 0
+
+    def add(self, kind: str, texts: Iterable[str], batch_size: int = 1024,
+            progress: Callable[[int], None] | None = None) -> int:
+        """Embed and add the texts not yet indexed; return how many were added."""
+        if kind not in KINDS:
+            raise InputError(f"unknown index kind {kind!r}", hint=f"use one of {', '.join(KINDS)}")
+        fresh = [t for t in dict.fromkeys(texts) if t not in self.parts.get(kind, ())]
+        if not fresh:
+            return 0
+        part = self.parts.get(kind) or self._new_part(kind, len(fresh))
+        for start in range(0, len(fresh), batch_size):
+            batch = fresh[start:start + batch_size]
+            part.add(batch, self.embedder.embed(batch))
+            if progress:
+                progress(len(batch))
+        self.parts[kind] = part
+        self.meta.kinds[kind] = {**part.params, "count": len(part)}
+        self.meta.updated_at = datetime.now(UTC).isoformat()
+        return len(fresh)
+
+    def _new_part(self, kind: str, count: int) -> VectorIndex:
+        index_kind = choose_kind(self.settings, count)
+        index, params = new_faiss_index(index_kind, self.embedder.dimension, self.settings, count)
+        return VectorIndex(_on_device(index, index_kind, self.settings), [], params)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The embedding of a query text, from the in-memory LRU when seen recently."""
+        key = text_key(text)
+        vector = self._query_vectors.get(key)
+        if vector is None:
+            vector = self.embedder.embed([key])
+            self._query_vectors[key] = vector
+            if len(self._query_vectors) > self.settings.query_cache_size:
+                self._query_vectors.popitem(last=False)
+        else:
+            self._query_vectors.move_to_end(key)
+        return vector
+
+    def search(self, text: str, k: int = 10, kind: str = "intention") -> list[Hit]:
+        """The ``k`` texts of ``kind`` nearest in meaning to ``text``, best first."""
+        part = self.parts.get(kind)
+        if part is None:
+            return []
+        return [Hit(t, kind, s) for t, s in part.search(self.embed_query(text), k)[0]]
+
+    def save(self, directory: Path) -> None:
+        """Write every part and then the meta file; each file is replaced atomically."""
+        directory.mkdir(parents=True, exist_ok=True)
+        for kind, part in self.parts.items():
+            # Id map before index: ids only grow, so a map longer than its index is still right.
+            _atomic(directory / f"{kind}.parquet",
+                    lambda tmp, p=part: pl.DataFrame({"text": p.texts}, schema={"text": pl.String()})
+                    .write_parquet(tmp))
+            _atomic(directory / f"{kind}.faiss",
+                    lambda tmp, p=part: faiss.write_index(_on_cpu(p.index), str(tmp)))
+        _atomic(directory / META_FILE,
+                lambda tmp: tmp.write_text(json.dumps(asdict(self.meta), indent=2), encoding="utf-8"))
+
+    @classmethod
+    def load(cls, directory: Path, embedder: TextEmbedder, settings: IndexSettings) -> SemanticIndex:
+        """Read an index written by ``save``; raise ``InputError`` if it is missing or inconsistent."""
+        meta = read_meta(directory)
+        if meta.model != embedder.model_name or meta.dimension != embedder.dimension:
+            raise InputError(f"the index in {directory} was built with {meta.model} "
+                             f"({meta.dimension}-d), not {embedder.model_name}",
+                             hint="rebuild it: cosmo-kg index build --rebuild")
+        parts = {}
+        for kind, params in meta.kinds.items():
+            index = faiss.read_index(str(directory / f"{kind}.faiss"))
+            texts = pl.read_parquet(directory / f"{kind}.parquet")["text"].to_list()
+            if index.ntotal > len(texts):
+                raise InputError(f"the {kind} index in {directory} does not match its id map",
+                                 hint="rebuild it: cosmo-kg index build --rebuild")
+            del texts[index.ntotal:]
+            if params["kind"] == "hnsw":
+                index.hnsw.efSearch = settings.hnsw_ef_search
+            if params["kind"] == "ivf":
+                index.nprobe = settings.ivf_probe
+            parts[kind] = VectorIndex(_on_device(index, params["kind"], settings), texts, params)
+        return cls(embedder, settings, meta, parts)
+
+
+def read_meta(directory: Path) -> IndexMeta:
+    path = directory / META_FILE
+    if not path.exists():
+        raise InputError(f"no semantic index in {directory}", hint="build it: cosmo-kg index build")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if data.get("format_version") != FORMAT_VERSION:
+        raise InputError(f"the index in {directory} has an old format",
+                         hint="rebuild it: cosmo-kg index build --rebuild")
+    return IndexMeta(**data)
+
+
+def _atomic(path: Path, write: Callable[[Path], Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

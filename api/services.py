@@ -1,0 +1,101 @@
+"""The serving services of one process, built from explicit settings (no module-level state).
+
+Used by the app's lifespan and by the CLI commands that work on the cache, features and index.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import neo4j
+from cosmo_kg.api.answers import AnswerService
+from cosmo_kg.api.auth import KeyRing
+from cosmo_kg.api.console import CypherConsole
+from cosmo_kg.api.features import FeatureService
+from cosmo_kg.api.index import SemanticIndex, TextEmbedder, read_meta
+from cosmo_kg.api.reads import GraphReader, open_driver
+from cosmo_kg.api.settings import ApiSettings, CacheSettings, IndexSettings
+from cosmo_kg.api.store import CacheStore, open_store
+from cosmo_kg.graph.connection import Neo4jSettings
+
+from cosmo_kg.embeddings import EmbeddingSettings
+from cosmo_kg.errors import InputError
+from cosmo_kg.settings import load_settings
+from cosmo_kg.workspace import WorkspaceSettings
+
+log = logging.getLogger("cosmo_kg.api")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Every settings group the serving layer reads."""
+
+    neo4j: Neo4jSettings = field(default_factory=Neo4jSettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
+    index: IndexSettings = field(default_factory=IndexSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
+    embeddings: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    workspace: WorkspaceSettings = field(default_factory=WorkspaceSettings)
+
+    @classmethod
+    def load(cls) -> ServeSettings:
+        """From environment, config file and defaults."""
+        return cls(load_settings(Neo4jSettings), load_settings(ApiSettings), load_settings(IndexSettings),
+                   load_settings(CacheSettings), load_settings(EmbeddingSettings),
+                   load_settings(WorkspaceSettings))
+
+    @property
+    def keys_file(self) -> Path:
+        return Path(self.api.keys_file) if self.api.keys_file else Path(self.workspace.dir) / "api_keys.json"
+
+
+def make_embedder(settings: EmbeddingSettings) -> TextEmbedder:
+    from cosmo_kg.embeddings import Embedder
+
+    return Embedder(settings)
+
+
+def load_index(settings: ServeSettings, embedder: TextEmbedder | None) -> SemanticIndex | None:
+    """The persisted index, or None when none was built yet (readiness then says so)."""
+    try:
+        read_meta(settings.index.path)
+    except InputError as exc:
+        log.warning("semantic index not loaded: %s", exc)
+        return None
+    return SemanticIndex.load(settings.index.path, embedder or make_embedder(settings.embeddings),
+                              settings.index)
+
+
+@dataclass
+class Services:
+    settings: ServeSettings
+    driver: neo4j.AsyncDriver
+    store: CacheStore
+    index: SemanticIndex | None
+    reader: GraphReader
+    answers: AnswerService
+    features: FeatureService
+    console: CypherConsole
+    keys: KeyRing
+
+    @classmethod
+    def open(cls, settings: ServeSettings, *, embedder: TextEmbedder | None = None,
+             with_index: bool = True) -> Services:
+        driver = open_driver(settings.neo4j, settings.api.pool_size)
+        store = open_store(settings.cache)
+        index = load_index(settings, embedder) if with_index else None
+        reader = GraphReader(driver, settings.neo4j.database, settings.api.query_timeout)
+        return cls(
+            settings, driver, store, index, reader,
+            AnswerService(reader, store, index, settings.cache.top_intentions),
+            FeatureService(reader, store, settings.cache.strong_intent),
+            CypherConsole(driver, settings.neo4j.database, settings.api.cypher_timeout,
+                          settings.api.cypher_row_limit),
+            KeyRing.load(settings.keys_file, settings.api.key_hashes),
+        )
+
+    async def close(self) -> None:
+        await self.driver.close()
+        self.store.close()
