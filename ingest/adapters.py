@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+
+from cosmo_kg.errors import InputError
 from cosmo_kg.ingest.formats import (
     PARSE_ERROR,
     ROW_NR,
@@ -29,8 +31,6 @@ from cosmo_kg.ingest.formats import (
     scan,
 )
 from cosmo_kg.ingest.rules import CO_BUY_COLUMNS, PRODUCT_COLUMNS, SEARCH_BUY_COLUMNS
-
-from cosmo_kg.errors import InputError
 
 
 @dataclass(frozen=True)

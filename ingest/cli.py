@@ -7,6 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
 from cosmo_kg.graph.connection import Neo4jSettings, connect
 from cosmo_kg.graph.loader import LoadConfig, LoaderSettings, LoadReport, load
 from cosmo_kg.ingest.formats import Format, SourceSpec, parse_delimiter, parse_mapping
@@ -21,8 +23,6 @@ from cosmo_kg.ingest.pipeline import (
     run_search_buy,
 )
 from cosmo_kg.ingest.sampler import SampleConfig, SampleReport, SampleSettings, sample
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
 from cosmo_kg.settings import pop_settings, settings_options
 from cosmo_kg.workspace import WorkspaceSettings, write_report
 

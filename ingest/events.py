@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+
 from cosmo_kg.ingest.rules import CLICK, PURCHASE, SEARCH
 from cosmo_kg.ingest.store import CO_BUY_SCHEMA, SEARCH_BUY_SCHEMA
-
 from cosmo_kg.schemas import REASON_COLUMN
 from cosmo_kg.text import text_key_expr
 

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
+
 from cosmo_kg.ingest.rules import behavior_id_column
 from cosmo_kg.ingest.store import CO_BUY_KEY, SEARCH_BUY_KEY, BehaviourStore, write_atomically
-
 from cosmo_kg.schemas import PAIRS, PRODUCTS
 from cosmo_kg.vocabulary import BehaviorKind
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import neo4j
 import polars as pl
+
+from cosmo_kg.errors import ConfigError, InputError
 from cosmo_kg.ingest import adapters, events
 from cosmo_kg.ingest.export import export_increment
 from cosmo_kg.ingest.formats import (
@@ -52,8 +54,6 @@ from cosmo_kg.ingest.rules import (
     with_reasons,
 )
 from cosmo_kg.ingest.store import CO_BUY_KEY, SEARCH_BUY_KEY, BehaviourStore
-
-from cosmo_kg.errors import ConfigError, InputError
 from cosmo_kg.schemas import REASON_COLUMN, RowRule
 from cosmo_kg.settings import SettingsGroup, setting
 

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
-from cosmo_kg.ingest.formats import PARSE_ERROR, ColumnSet
 
+from cosmo_kg.ingest.formats import PARSE_ERROR, ColumnSet
 from cosmo_kg.schemas import REASON_COLUMN, RowRule, reason_expr
 from cosmo_kg.text import clean_text_expr, text_key_expr
 from cosmo_kg.vocabulary import DOMAINS, OTHER_DOMAIN, BehaviorKind

@@ -26,11 +26,11 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from cosmo_kg.ingest.export import pairs_table
-from cosmo_kg.ingest.store import BehaviourStore, write_atomically
 from rapidfuzz import fuzz, process
 
 from cosmo_kg.errors import ConfigError, InputError
+from cosmo_kg.ingest.export import pairs_table
+from cosmo_kg.ingest.store import BehaviourStore, write_atomically
 from cosmo_kg.schemas import PAIRS, PRODUCTS
 from cosmo_kg.settings import SettingsGroup, setting
 from cosmo_kg.vocabulary import BehaviorKind

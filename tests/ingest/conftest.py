@@ -6,10 +6,10 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+
 from cosmo_kg.ingest.formats import SourceSpec
 from cosmo_kg.ingest.pipeline import IngestConfig, IngestSettings
 from cosmo_kg.ingest.store import BehaviourStore
-
 from tests.conftest import SAMPLES
 
 WANDS_PRODUCTS = SAMPLES / "wands_products.parquet"

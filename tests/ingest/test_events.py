@@ -7,8 +7,8 @@ from datetime import datetime
 from pathlib import Path
 
 import polars as pl
-from cosmo_kg.ingest.pipeline import IngestSettings, run_events, run_products
 
+from cosmo_kg.ingest.pipeline import IngestSettings, run_events, run_products
 from tests.ingest.conftest import config, store_state
 
 T0 = datetime(2024, 5, 1, 10, 0)

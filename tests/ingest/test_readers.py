@@ -9,10 +9,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from cosmo_kg.ingest.pipeline import run_co_buy, run_products, run_search_buy
 
 from cosmo_kg.cli import cli
 from cosmo_kg.errors import InputError
+from cosmo_kg.ingest.pipeline import run_co_buy, run_products, run_search_buy
 from tests.ingest.conftest import FOLKSCOPE, INTENTIONQA, WANDS_PRODUCTS, WANDS_QUERIES, config, store_state
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from cosmo_kg.ingest.pipeline import run_co_buy, run_products, run_search_buy
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cosmo_kg.errors import InputError
+from cosmo_kg.ingest.pipeline import run_co_buy, run_products, run_search_buy
 from tests.ingest.conftest import config, store_state
 
 CATALOG = (
