@@ -129,7 +129,7 @@ class CypherConsole:
     async def _execute(self, statement: str, params: dict[str, Any]) -> CypherResult:
         async with self._session() as session:
             result = await session.run(neo4j.Query(statement, timeout=self.timeout), params)
-            columns = list(await result.keys())
+            columns = list(result.keys())
             rows: list[list[Any]] = []
             async for record in result:
                 if len(rows) == self.row_limit:

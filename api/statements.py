@@ -215,3 +215,9 @@ def _count_statement() -> str:
 STATS = _count_statement()
 
 PING = "RETURN 1 AS ok"
+
+
+def all_keys(label: NodeLabel) -> str:
+    """Every key of Product or Query nodes, in key order (feature-store builds)."""
+    key_property = HEAD_KEYS[label]
+    return f"MATCH (n:{label.value}) RETURN n.{key_property} AS key ORDER BY key"

@@ -53,6 +53,7 @@ def cli() -> None:
 
 def all_settings_groups() -> list[type[SettingsGroup]]:
     """Every settings group of every stage, in documentation order."""
+    from cosmo_kg.api.settings import ApiSettings, CacheSettings, IndexSettings
     from cosmo_kg.graph.connection import Neo4jSettings
     from cosmo_kg.graph.loader import LoaderSettings
     from cosmo_kg.graph.server import LocalNeo4jSettings
@@ -61,7 +62,7 @@ def all_settings_groups() -> list[type[SettingsGroup]]:
     from cosmo_kg.workspace import WorkspaceSettings
 
     return [Neo4jSettings, LocalNeo4jSettings, LoaderSettings, WorkspaceSettings, IngestSettings,
-            SampleSettings]
+            SampleSettings, ApiSettings, IndexSettings, CacheSettings]
 
 
 @cli.command("settings")
@@ -80,6 +81,7 @@ def settings_command(markdown: bool) -> None:
 
 
 def _register() -> None:
+    from cosmo_kg.api.cli import COMMANDS as SERVING_COMMANDS
     from cosmo_kg.demo import demo_command
     from cosmo_kg.doctor import doctor_command
     from cosmo_kg.graph.cli import graph_group, neo4j_group
@@ -91,6 +93,8 @@ def _register() -> None:
     cli.add_command(graph_group)
     cli.add_command(ingest_group)
     cli.add_command(sample_command)
+    for command in SERVING_COMMANDS:
+        cli.add_command(command)
 
 
 _register()

@@ -134,7 +134,7 @@ def module_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def settings(neo4j_settings: Neo4jSettings, module_dir: Path) -> ServeSettings:
-    return serve_settings(neo4j_settings, module_dir)
+    return serve_settings(neo4j_settings, module_dir, cypher_timeout=1.0)
 
 
 @pytest.fixture(scope="module")
