@@ -86,6 +86,7 @@ class LoadReport:
     edges_per_second: float = 0.0
     resumed: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    step_seconds: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
@@ -200,8 +201,11 @@ def load(config: LoadConfig, driver: neo4j.Driver, settings: LoaderSettings,
         for number, (step, rows) in enumerate(_batches(steps, settings.batch_size), start=1):
             if number <= done:
                 continue
+            batch_started = time.perf_counter()
             counters = session.execute_write(_write_batch, step.statement, rows, seen_at,
                                              load_id, number)
+            report.step_seconds[step.name] = round(
+                report.step_seconds.get(step.name, 0.0) + time.perf_counter() - batch_started, 3)
             report.nodes_created += counters.nodes_created
             report.relationships_created += counters.relationships_created
             report.properties_set += counters.properties_set
