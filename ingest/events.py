@@ -114,7 +114,7 @@ def _first_occurrences(events: pl.DataFrame) -> pl.Series:
     return first
 
 
-def _summed(frames: list[pl.DataFrame], key: list[str], schema: dict[str, pl.DataType]) -> pl.DataFrame:
+def _summed(frames: list[pl.DataFrame], key: list[str], schema: pl.Schema) -> pl.DataFrame:
     if not frames:
         return pl.DataFrame(schema=schema)
     return pl.concat(frames).group_by(key).agg(pl.col("count").sum()).sort(key).cast(schema)

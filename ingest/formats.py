@@ -166,7 +166,7 @@ def _jsonl_keys(spec: SourceSpec, first_line: str) -> list[str]:
 
 def _renamed(names: Sequence[str], spec: SourceSpec, wanted: ColumnSet) -> dict[str, str]:
     """Source column → our column, for the columns we read."""
-    renames = {}
+    renames: dict[str, str] = {}
     for name in names:
         target = spec.mapping.get(name, name)
         if target in wanted.names and target not in renames.values():
@@ -326,9 +326,8 @@ def tolerant_csv(spec: SourceSpec, plain: Path, renames: dict[str, str], wanted:
         frame = pl.DataFrame(rows, schema=[ROW_NR, *header, PARSE_ERROR, RAW_LINE], orient="row",
                              strict=False)
         frame.write_parquet(staging / f"chunk-{number:06d}.parquet")
-    frame = pl.scan_parquet(staging / "chunk-*.parquet")
     present = set(renames.values())
-    return frame.select(
+    return pl.scan_parquet(staging / "chunk-*.parquet").select(
         pl.col(ROW_NR).cast(pl.Int64()),
         *(pl.col(source).alias(target) for source, target in renames.items()),
         *(pl.lit(None, dtype=pl.String()).alias(c) for c in wanted.names if c not in present),

@@ -124,8 +124,10 @@ def _labelled(store: BehaviourStore) -> pl.DataFrame:
 
 def _similarity(left: pl.Series, right: pl.Series, scorer: Any) -> pl.Series:
     """Element-wise rapidfuzz similarity (0-100); missing text compares as 0."""
+    if not left.len():
+        return pl.Series([], dtype=pl.Float32())
     scores = process.cpdist(left.fill_null("").to_list(), right.fill_null("").to_list(), scorer=scorer,
-                            processor=str.lower, workers=1, dtype=np.float32) if left.len() else []
+                            processor=str.lower, workers=1, dtype=np.float32)
     return pl.Series(np.asarray(scores, dtype=np.float32))
 
 

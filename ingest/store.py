@@ -31,8 +31,8 @@ STORE_DIR = "behaviours"
 PARTS = ("products", "search_buy", "co_buy")
 SEARCH_BUY_KEY = ("query", "product_id")
 CO_BUY_KEY = ("product_id_a", "product_id_b")
-SEARCH_BUY_SCHEMA = {"query": pl.String(), "product_id": pl.String(), "count": pl.Int64()}
-CO_BUY_SCHEMA = {"product_id_a": pl.String(), "product_id_b": pl.String(), "count": pl.Int64()}
+SEARCH_BUY_SCHEMA = pl.Schema({"query": pl.String(), "product_id": pl.String(), "count": pl.Int64()})
+CO_BUY_SCHEMA = pl.Schema({"product_id_a": pl.String(), "product_id_b": pl.String(), "count": pl.Int64()})
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,7 @@ class BehaviourStore:
         """Merged co-buy counts over every increment (product_id_a < product_id_b)."""
         return self._summed("co_buy", CO_BUY_KEY, CO_BUY_SCHEMA)
 
-    def _summed(self, part: str, key: tuple[str, ...], schema: dict[str, pl.DataType]) -> pl.LazyFrame:
+    def _summed(self, part: str, key: tuple[str, ...], schema: pl.Schema) -> pl.LazyFrame:
         paths = [path for _, path in self._parts(part)]
         if not paths:
             return pl.LazyFrame(schema=schema)
