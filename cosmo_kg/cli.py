@@ -54,6 +54,7 @@ def cli() -> None:
 def all_settings_groups() -> list[type[SettingsGroup]]:
     """Every settings group of every stage, in documentation order."""
     from cosmo_kg.api.settings import ApiSettings, CacheSettings, IndexSettings
+    from cosmo_kg.generation.settings import GenerationSettings, OpenAISettings, VllmSettings
     from cosmo_kg.graph.connection import Neo4jSettings
     from cosmo_kg.graph.loader import LoaderSettings
     from cosmo_kg.graph.server import LocalNeo4jSettings
@@ -62,7 +63,8 @@ def all_settings_groups() -> list[type[SettingsGroup]]:
     from cosmo_kg.workspace import WorkspaceSettings
 
     return [Neo4jSettings, LocalNeo4jSettings, LoaderSettings, WorkspaceSettings, IngestSettings,
-            SampleSettings, ApiSettings, IndexSettings, CacheSettings]
+            SampleSettings, ApiSettings, IndexSettings, CacheSettings, GenerationSettings, OpenAISettings,
+            VllmSettings]
 
 
 @cli.command("settings")
@@ -84,6 +86,7 @@ def _register() -> None:
     from cosmo_kg.api.cli import COMMANDS as SERVING_COMMANDS
     from cosmo_kg.demo import demo_command
     from cosmo_kg.doctor import doctor_command
+    from cosmo_kg.generation.cli import generate_command
     from cosmo_kg.graph.cli import graph_group, neo4j_group
     from cosmo_kg.ingest.cli import ingest_group, sample_command
 
@@ -93,6 +96,7 @@ def _register() -> None:
     cli.add_command(graph_group)
     cli.add_command(ingest_group)
     cli.add_command(sample_command)
+    cli.add_command(generate_command)
     for command in SERVING_COMMANDS:
         cli.add_command(command)
 

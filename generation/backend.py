@@ -1,0 +1,62 @@
+"""The one interface every model backend implements, and the name → backend registry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib import import_module
+from typing import Protocol
+
+from cosmo_kg.generation.local_model import SMOLLM2_NAME
+from cosmo_kg.generation.prompts import RenderedPrompt
+from cosmo_kg.generation.settings import GenerationSettings, OpenAISettings, VllmSettings
+
+STOP = "\n\n"  # every prompt separates its blocks with a blank line: the answer list ends there
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The continuations of one prompt (one per sample) and what they cost."""
+
+    texts: tuple[str, ...]
+    truncated: tuple[bool, ...]  # True where the token limit, not the model, ended the text
+    tokens: int  # generated tokens over all samples
+
+
+class LLMBackend(Protocol):
+    """Generates continuations for rendered prompts, in order, one ``Completion`` per prompt."""
+
+    model_name: str
+
+    def generate(self, prompts: Sequence[RenderedPrompt]) -> list[Completion]: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class BackendSettings:
+    generation: GenerationSettings
+    openai: OpenAISettings
+    vllm: VllmSettings
+
+
+def model_label(settings: GenerationSettings) -> str:
+    """The model name recorded on candidates, known before any model is loaded."""
+    if settings.model:
+        return settings.model
+    return "default" if settings.backend == "openai" else SMOLLM2_NAME
+
+
+# Imported lazily: torch, httpx and vllm are only loaded for the backend that is used.
+_BACKENDS: dict[str, str] = {
+    "transformers": "cosmo_kg.generation.transformers_backend:TransformersBackend",
+    "openai": "cosmo_kg.generation.openai_backend:OpenAIBackend",
+    "vllm": "cosmo_kg.generation.vllm_backend:VllmBackend",
+}
+
+
+def create_backend(settings: BackendSettings) -> LLMBackend:
+    """Instantiate the backend named by ``settings.generation.backend`` (validated in settings)."""
+    module_name, class_name = _BACKENDS[settings.generation.backend].split(":")
+    factory: Callable[[BackendSettings], LLMBackend] = getattr(import_module(module_name), class_name)
+    return factory(settings)
