@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -127,7 +128,7 @@ def reason_expr(rules: Sequence[RowRule]) -> pl.Expr:
     """The first failing rule's reason, or null for a good row (null checks count as failing)."""
     if not rules:
         return pl.lit(None, dtype=pl.String()).alias(REASON_COLUMN)
-    chain = pl.when(rules[0].bad.fill_null(True)).then(pl.lit(rules[0].reason))
+    chain: Any = pl.when(rules[0].bad.fill_null(True)).then(pl.lit(rules[0].reason))
     for rule in rules[1:]:
         chain = chain.when(rule.bad.fill_null(True)).then(pl.lit(rule.reason))
     return chain.otherwise(pl.lit(None, dtype=pl.String())).alias(REASON_COLUMN)

@@ -6,16 +6,16 @@ import json
 from typing import Any
 
 import click
+from rich.console import Console
+from rich.table import Table
+
+from cosmo_kg.errors import InputError
 from cosmo_kg.graph import server
 from cosmo_kg.graph.connection import Neo4jSettings, connect
 from cosmo_kg.graph.saved_queries import get_saved_query, run_saved_query, saved_queries
 from cosmo_kg.graph.schema import apply_schema
 from cosmo_kg.graph.server import LocalNeo4jSettings
 from cosmo_kg.graph.stats import graph_stats
-from rich.console import Console
-from rich.table import Table
-
-from cosmo_kg.errors import InputError
 from cosmo_kg.settings import pop_settings, settings_options
 
 console = Console()

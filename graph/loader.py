@@ -22,10 +22,10 @@ from typing import Any
 
 import neo4j
 import polars as pl
-from cosmo_kg.graph import statements
-from cosmo_kg.graph.prepare import PreparedGraph, prepare_graph, read_inputs
 
 from cosmo_kg.errors import ConfigError
+from cosmo_kg.graph import statements
+from cosmo_kg.graph.prepare import PreparedGraph, prepare_graph, read_inputs
 from cosmo_kg.schemas import reason_counts
 from cosmo_kg.settings import SettingsGroup, setting
 from cosmo_kg.vocabulary import NodeLabel

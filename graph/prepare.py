@@ -121,7 +121,8 @@ def prepare_pairs(frame: pl.DataFrame, known_products: pl.Series | None
                   ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Validate behaviour pairs (SPEC pairs.parquet)."""
     normal = frame.with_columns(_normal_behaviour_columns())
-    rules = _behaviour_rules(known_products) + [
+    rules = [
+        *_behaviour_rules(known_products),
         RowRule("bad_count", pl.col("count").is_null() | (pl.col("count") < 1)),
         RowRule("duplicate_row", ~pl.struct("kind", "query", "product_id", "product_id_b")
                 .is_first_distinct()),
@@ -138,7 +139,8 @@ def prepare_knowledge(frame: pl.DataFrame, known_products: pl.Series | None, max
         text_key_expr("tail").alias("tail"),
         pl.col("support").fill_null(1),
     )
-    rules = _behaviour_rules(known_products) + [
+    rules = [
+        *_behaviour_rules(known_products),
         RowRule("unknown_relation", ~pl.col("relation").is_in(list(RELATIONS))),
         *_relation_kind_rules(),
         RowRule("empty_tail", _blank("tail")),

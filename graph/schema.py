@@ -29,6 +29,6 @@ def apply_schema(driver: neo4j.Driver, database: str = "neo4j") -> SchemaReport:
         for statement in statements:
             session.run(statement).consume()
         session.run("CALL db.awaitIndexes(300)").consume()
-        constraints = session.run("SHOW CONSTRAINTS YIELD name RETURN count(*) AS n").single()
-        indexes = session.run("SHOW INDEXES YIELD name RETURN count(*) AS n").single()
+        constraints = session.run("SHOW CONSTRAINTS YIELD name RETURN count(*) AS n").single(strict=True)
+        indexes = session.run("SHOW INDEXES YIELD name RETURN count(*) AS n").single(strict=True)
     return SchemaReport(len(statements), int(constraints["n"]), int(indexes["n"]))

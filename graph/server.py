@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from cosmo_kg.graph.connection import Neo4jSettings, create_driver
-
 from cosmo_kg.errors import ConfigError, GraphError
+from cosmo_kg.graph.connection import Neo4jSettings, create_driver
 from cosmo_kg.settings import SettingsGroup, setting
 
 ENTRY_POINT = "org.neo4j.server.CommunityEntryPoint"

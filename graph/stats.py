@@ -29,9 +29,9 @@ def graph_stats(driver: neo4j.Driver, database: str = "neo4j") -> GraphStats:
                  session.run("CALL db.relationshipTypes() YIELD relationshipType "
                              "RETURN relationshipType")]
         # Labels and types come from the database's own catalogue, quoted as identifiers.
-        nodes = {label: session.run(f"MATCH (n:{_quoted(label)}) RETURN count(n) AS n").single()["n"]
+        nodes = {label: _count(session, f"MATCH (n:{_quoted(label)}) RETURN count(n) AS n")
                  for label in sorted(labels)}
-        rels = {t: session.run(f"MATCH ()-[r:{_quoted(t)}]->() RETURN count(r) AS n").single()["n"]
+        rels = {t: _count(session, f"MATCH ()-[r:{_quoted(t)}]->() RETURN count(r) AS n")
                 for t in sorted(types)}
     return GraphStats({k: v for k, v in nodes.items() if v},
                       {k: v for k, v in rels.items() if v})
@@ -39,3 +39,7 @@ def graph_stats(driver: neo4j.Driver, database: str = "neo4j") -> GraphStats:
 
 def _quoted(identifier: str) -> str:
     return "`" + identifier.replace("`", "``") + "`"
+
+
+def _count(session: neo4j.Session, query: str) -> int:
+    return int(session.run(query).single(strict=True)["n"])

@@ -75,3 +75,11 @@ def test_settings_reference_is_up_to_date() -> None:
     result = CliRunner().invoke(cli, ["settings", "--markdown"])
     documented = (Path(__file__).resolve().parent.parent / "docs" / "settings.md").read_text()
     assert result.output.strip() == documented.strip(), "run: cosmo-kg settings --markdown > docs/settings.md"
+
+
+def test_doctor_lists_every_check_with_a_state() -> None:
+    result = CliRunner().invoke(cli, ["doctor"], env={"NEO4J_URI": "bolt://127.0.0.1:9"})
+    names = [line.split("]")[1].split(":")[0].strip() for line in result.output.splitlines()
+             if line.startswith("[")]
+    assert {"python", "java", "neo4j jars", "neo4j", "gpu"} <= set(names)
+    assert "[warn] neo4j: Neo4j is not reachable at bolt://127.0.0.1:9" in result.output

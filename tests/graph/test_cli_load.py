@@ -34,3 +34,11 @@ def test_not_parquet_is_a_clear_input_error(neo4j_env: dict[str, str], tmp_path:
     result = CliRunner().invoke(cli, ["ingest", "knowledge", str(bogus)])
     assert result.exit_code == 2
     assert result.output.startswith(f"Error: {bogus}: not a readable Parquet file")
+
+
+def test_routing_uri_works_against_a_single_server(driver: neo4j.Driver, neo4j_env: dict[str, str],
+                                                   monkeypatch: object) -> None:
+    routing = neo4j_env["NEO4J_URI"].replace("bolt://", "neo4j://")
+    result = CliRunner().invoke(cli, ["graph", "stats", "--json"], env={"NEO4J_URI": routing})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output) == {"nodes": {}, "relationships": {}}

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import neo4j
 import polars as pl
-from cosmo_kg.graph.loader import LoadConfig, LoaderSettings, load
 
+from cosmo_kg.graph.loader import LoadConfig, LoaderSettings, load
 from tests.conftest import SAMPLES
 
 KNOWLEDGE = SAMPLES / "intentionqa_knowledge.parquet"
