@@ -98,6 +98,9 @@ class CypherConsole:
             return await self._execute(statement, params)
         except ClientError as exc:
             raise _client_error(exc) from exc
+        except (OverflowError, TypeError, ValueError) as exc:
+            raise InputError(f"a parameter cannot be sent to Neo4j: {exc}",
+                             hint="integers must fit in 64 bits") from exc
         except (Neo4jError, DriverError, OSError) as exc:
             raise translate_error(exc) from exc
 
