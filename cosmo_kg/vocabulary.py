@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+import polars as pl
+
 from cosmo_kg.errors import InputError
+from cosmo_kg.text import clean_text_expr
 
 
 class BehaviorKind(StrEnum):
@@ -147,3 +150,11 @@ def normalize_domain(value: str | None) -> str:
     if not value:
         return OTHER_DOMAIN
     return _DOMAIN_BY_KEY.get(value.strip().casefold(), OTHER_DOMAIN)
+
+
+def normalize_domain_expr(column: str | pl.Expr) -> pl.Expr:
+    """Polars twin of :func:`normalize_domain`, except that a missing or blank domain stays null
+    (callers decide whether that means ``Others`` or "unknown yet")."""
+    key = clean_text_expr(column).str.to_lowercase().replace("", None)
+    return pl.when(key.is_null()).then(None).otherwise(
+        key.replace_strict(_DOMAIN_BY_KEY, default=OTHER_DOMAIN, return_dtype=pl.String()))

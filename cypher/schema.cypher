@@ -9,8 +9,11 @@ CREATE CONSTRAINT domain_name IF NOT EXISTS FOR (d:Domain) REQUIRE d.name IS UNI
 CREATE CONSTRAINT product_type_name IF NOT EXISTS FOR (t:ProductType) REQUIRE t.name IS UNIQUE;
 CREATE CONSTRAINT load_run_id IF NOT EXISTS FOR (l:LoadRun) REQUIRE l.load_id IS UNIQUE;
 
-// Filters the API and the saved queries use.
+// Filters the API and the saved queries use. The full-text indexes are updated after commit
+// (eventually consistent) so that bulk loads do not wait on Lucene; a load ends with a refresh.
 CREATE INDEX product_domain IF NOT EXISTS FOR (p:Product) ON (p.domain);
 CREATE INDEX product_type IF NOT EXISTS FOR (p:Product) ON (p.product_type);
-CREATE FULLTEXT INDEX intention_text_fulltext IF NOT EXISTS FOR (i:Intention) ON EACH [i.text];
-CREATE FULLTEXT INDEX product_title_fulltext IF NOT EXISTS FOR (p:Product) ON EACH [p.title];
+CREATE FULLTEXT INDEX intention_text_fulltext IF NOT EXISTS FOR (i:Intention) ON EACH [i.text]
+  OPTIONS {indexConfig: {`fulltext.eventually_consistent`: true}};
+CREATE FULLTEXT INDEX product_title_fulltext IF NOT EXISTS FOR (p:Product) ON EACH [p.title]
+  OPTIONS {indexConfig: {`fulltext.eventually_consistent`: true}};

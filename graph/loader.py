@@ -212,6 +212,7 @@ def load(config: LoadConfig, driver: neo4j.Driver, settings: LoaderSettings,
             if progress:
                 progress(number, total)
         session.run(statements.LOAD_RUN_COMPLETE, load_id=load_id, batches_done=total).consume()
+        session.run(statements.FULLTEXT_REFRESH).consume()
     finished = time.perf_counter()
     report.seconds = round(finished - started, 3)
     report.timings = {"prepare": round(prepared - started, 3), "write": round(finished - prepared, 3)}

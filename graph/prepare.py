@@ -15,11 +15,11 @@ from cosmo_kg.errors import InputError
 from cosmo_kg.schemas import KNOWLEDGE, PAIRS, PRODUCTS, FileSchema, RowRule, split_rows
 from cosmo_kg.text import clean_text_expr, text_key_expr
 from cosmo_kg.vocabulary import (
-    DOMAINS,
     OTHER_DOMAIN,
     RELATIONS,
     BehaviorKind,
     NodeLabel,
+    normalize_domain_expr,
 )
 
 SEARCH_BUY = BehaviorKind.SEARCH_BUY.value
@@ -75,13 +75,11 @@ def _canonical_co_buy(frame: pl.DataFrame) -> pl.DataFrame:
 
 def prepare_products(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Normalise a catalog; reject rows without id or title and repeated ids (first one wins)."""
-    domain_map = {d.casefold(): d for d in DOMAINS}
     normal = frame.with_columns(
         clean_text_expr("product_id").alias("product_id"),
         clean_text_expr("title").alias("title"),
         clean_text_expr("product_type").replace("", None).alias("product_type"),
-        clean_text_expr("domain").str.to_lowercase()
-        .replace_strict(domain_map, default=OTHER_DOMAIN, return_dtype=pl.String()).alias("domain"),
+        normalize_domain_expr("domain").fill_null(OTHER_DOMAIN).alias("domain"),
         clean_text_expr("brand").replace("", None).alias("brand"),
         clean_text_expr("description").alias("description"),
     )

@@ -7,7 +7,7 @@ here, so raw input can never become Cypher.
 
 from __future__ import annotations
 
-from cosmo_kg.vocabulary import RELATIONS, EdgeType, NodeLabel
+from cosmo_kg.vocabulary import RELATIONS, NodeLabel
 
 # The head of a knowledge edge: label and the key property MERGEd on.
 HEAD_KEYS: dict[NodeLabel, str] = {NodeLabel.PRODUCT: "product_id", NodeLabel.QUERY: "text"}
@@ -103,6 +103,10 @@ MATCH (l:LoadRun {load_id: $load_id})
 SET l.completed = true, l.batches_done = $batches_done, l.completed_at = datetime()
 """
 
+# Full-text indexes are eventually consistent (cypher/schema.cypher): make a finished load
+# searchable before the loader returns.
+FULLTEXT_REFRESH = "CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()"
+
 
 def knowledge_edge_statement(head: NodeLabel, relation_name: str) -> str:
     """The MERGE statement for one relation type from one head label."""
@@ -112,5 +116,3 @@ def knowledge_edge_statement(head: NodeLabel, relation_name: str) -> str:
         raise ValueError(f"not a knowledge head label: {head!r}")
     return _KNOWLEDGE_EDGE.format(label=head.value, key=HEAD_KEYS[head], rel_type=relation_name)
 
-
-BEHAVIOUR_EDGE_TYPES = (EdgeType.SEARCH_BUY, EdgeType.CO_BUY)

@@ -16,7 +16,7 @@ import polars as pl
 from cosmo_kg.ingest.formats import PARSE_ERROR, ColumnSet
 from cosmo_kg.schemas import REASON_COLUMN, RowRule, reason_expr
 from cosmo_kg.text import clean_text_expr, text_key_expr
-from cosmo_kg.vocabulary import DOMAINS, OTHER_DOMAIN, BehaviorKind
+from cosmo_kg.vocabulary import BehaviorKind, normalize_domain_expr
 
 PRODUCT_COLUMNS = ColumnSet("products", ("product_id", "title"),
                             ("product_type", "domain", "brand", "description", "popularity"))
@@ -100,21 +100,12 @@ def mark_duplicates(frame: pl.LazyFrame, key: Sequence[str], values: Sequence[st
         .otherwise(None).alias(REASON_COLUMN))
 
 
-def _domain_expr(column: str) -> pl.Expr:
-    """One of the 18 domains (unknown names → Others); null stays null, so that a later catalog
-    increment without domains does not erase known ones."""
-    by_key = {d.casefold(): d for d in DOMAINS}
-    key = clean_text_expr(_text(column)).str.to_lowercase().replace("", None)
-    return pl.when(key.is_null()).then(None).otherwise(
-        key.replace_strict(by_key, default=OTHER_DOMAIN, return_dtype=pl.String()))
-
-
 def product_columns() -> list[pl.Expr]:
     return [
         clean_text_expr(_text("product_id")).alias("product_id"),
         clean_text_expr(_text("title")).alias("title"),
         clean_text_expr(_text("product_type")).replace("", None).alias("product_type"),
-        _domain_expr("domain").alias("domain"),
+        normalize_domain_expr(_text("domain")).alias("domain"),
         clean_text_expr(_text("brand")).replace("", None).alias("brand"),
         clean_text_expr(_text("description")).replace("", None).alias("description"),
         _text("popularity").alias("popularity_raw"),
