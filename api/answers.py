@@ -16,7 +16,6 @@ from typing import Any
 from cosmo_kg.api.index import SemanticIndex
 from cosmo_kg.api.reads import EdgeFilter, GraphReader, IntentionEdge
 from cosmo_kg.api.store import CacheStore
-
 from cosmo_kg.text import text_key
 from cosmo_kg.vocabulary import NodeLabel
 
@@ -37,8 +36,13 @@ class AnswerItem:
 
     @classmethod
     def of_edge(cls, edge: IntentionEdge) -> AnswerItem:
-        return cls(edge.text, round(edge.plausibility * edge.typicality, 6), edge.relation,
-                   edge.plausibility, edge.typicality)
+        return cls(
+            edge.text,
+            round(edge.plausibility * edge.typicality, 6),
+            edge.relation,
+            edge.plausibility,
+            edge.typicality,
+        )
 
 
 @dataclass(frozen=True)
@@ -67,8 +71,9 @@ def _now() -> str:
 class AnswerService:
     """Answers queries through the tiers; computes answers in batches for preload and refresh."""
 
-    def __init__(self, reader: GraphReader, store: CacheStore, index: SemanticIndex | None,
-                 top: int = 20) -> None:
+    def __init__(
+        self, reader: GraphReader, store: CacheStore, index: SemanticIndex | None, top: int = 20
+    ) -> None:
         self.reader = reader
         self.store = store
         self.index = index
@@ -97,8 +102,11 @@ class AnswerService:
         """Answers of the queries that have knowledge in the graph (others are absent)."""
         pages = await self.reader.head_intentions(NodeLabel.QUERY, keys, EdgeFilter(limit=self.top))
         stamp = _now()
-        return {key: QueryAnswer(key, "graph", [AnswerItem.of_edge(e) for e in page.edges], stamp)
-                for key, page in pages.items() if page.edges}
+        return {
+            key: QueryAnswer(key, "graph", [AnswerItem.of_edge(e) for e in page.edges], stamp)
+            for key, page in pages.items()
+            if page.edges
+        }
 
     def from_index(self, key: str) -> QueryAnswer:
         hits = self.index.search(key, self.top) if self.index else []
@@ -108,7 +116,7 @@ class AnswerService:
         """Compute and store the answers of ``keys`` in ``tier``; return how many were written."""
         written = 0
         for start in range(0, len(keys), batch_size):
-            batch = keys[start:start + batch_size]
+            batch = keys[start : start + batch_size]
             answers = await self.from_graph(batch)
             for key in batch:
                 answers.setdefault(key, self.from_index(key))

@@ -13,6 +13,12 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict
 from typing import Annotated, Any
 
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
+from strawberry.fastapi import GraphQLRouter
+
 from cosmo_kg.api.answers import TIER1, TIER2
 from cosmo_kg.api.errors import error_body, kind_of
 from cosmo_kg.api.index import TextEmbedder
@@ -20,12 +26,6 @@ from cosmo_kg.api.loaders import make_loaders
 from cosmo_kg.api.observe import Metrics, ObserveMiddleware
 from cosmo_kg.api.schema import ApiContext, build_schema
 from cosmo_kg.api.services import ServeSettings, Services
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from pydantic import BaseModel, Field
-from strawberry.fastapi import GraphQLRouter
-
 from cosmo_kg.errors import CosmoKGError, InputError
 from cosmo_kg.text import text_key
 from cosmo_kg.vocabulary import NodeLabel
@@ -46,7 +46,7 @@ class CypherResponse(BaseModel):
 
 
 def services(request: Request) -> Services:
-    return request.app.state.services  # type: ignore[no-any-return]
+    return request.app.state.services
 
 
 Svc = Annotated[Services, Depends(services)]
@@ -83,8 +83,9 @@ def _serving_routes() -> APIRouter:
     @router.post("/cypher", response_model=CypherResponse, summary="Run one read-only Cypher statement")
     async def cypher(svc: Svc, body: CypherRequest) -> CypherResponse:
         result = await svc.console.run(body.statement, body.parameters)
-        return CypherResponse(columns=result.columns, rows=result.rows, truncated=result.truncated,
-                              row_limit=result.row_limit)
+        return CypherResponse(
+            columns=result.columns, rows=result.rows, truncated=result.truncated, row_limit=result.row_limit
+        )
 
     return router
 
@@ -129,8 +130,9 @@ def _ops_routes(metrics: Metrics) -> APIRouter:
             checks["neo4j"] = exc.message
         ready = checks["neo4j"] == "ok" and svc.index is not None
         headers = {} if ready else {"Retry-After": str(svc.settings.api.retry_after)}
-        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503,
-                            headers=headers)
+        return JSONResponse(
+            {"ready": ready, "checks": checks}, status_code=200 if ready else 503, headers=headers
+        )
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
     async def prometheus() -> Response:
@@ -142,8 +144,14 @@ def _ops_routes(metrics: Metrics) -> APIRouter:
 def _graphql_router(settings: ServeSettings) -> GraphQLRouter[Any, None]:
     async def context(request: Request) -> ApiContext:
         svc: Services = request.app.state.services
-        return ApiContext(settings=settings.api, reader=svc.reader, loaders=make_loaders(svc.reader),
-                          answers=svc.answers, features=svc.features, index=svc.index)
+        return ApiContext(
+            settings=settings.api,
+            reader=svc.reader,
+            loaders=make_loaders(svc.reader),
+            answers=svc.answers,
+            features=svc.features,
+            index=svc.index,
+        )
 
     return GraphQLRouter(build_schema(settings.api), context_getter=context, graphql_ide="graphiql")
 
@@ -168,8 +176,12 @@ def create_app(settings: ServeSettings | None = None, *, embedder: TextEmbedder 
         finally:
             await svc.close()
 
-    app = FastAPI(title="cosmo-kg", version="1", lifespan=lifespan,
-                  description="E-commerce commonsense knowledge: GraphQL at /graphql, REST for the hot path.")
+    app = FastAPI(
+        title="cosmo-kg",
+        version="1",
+        lifespan=lifespan,
+        description="E-commerce commonsense knowledge: GraphQL at /graphql, REST for the hot path.",
+    )
     app.include_router(_graphql_router(settings), prefix="/graphql", include_in_schema=False)
     for router in (_serving_routes(), _admin_routes(), _ops_routes(metrics)):
         app.include_router(router)

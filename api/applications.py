@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from cosmo_kg.api import statements
 from cosmo_kg.api.answers import AnswerItem, AnswerService
 from cosmo_kg.api.reads import CountedProduct, EdgeFilter, GraphReader, ProductRecord
-
 from cosmo_kg.text import clean_text, text_key
 from cosmo_kg.vocabulary import NodeLabel
 
@@ -63,8 +62,9 @@ class Relevance:
     score: float
 
 
-async def navigate(answers: AnswerService, reader: GraphReader, query: str, facets: int,
-                   per_facet: int) -> Navigation:
+async def navigate(
+    answers: AnswerService, reader: GraphReader, query: str, facets: int, per_facet: int
+) -> Navigation:
     """Query → its strongest intentions (distinct texts) as facets → products under each."""
     answer = await answers.answer(query)
     chosen: dict[str, AnswerItem] = {}
@@ -73,19 +73,31 @@ async def navigate(answers: AnswerService, reader: GraphReader, query: str, face
             break
         chosen.setdefault(item.text, item)
     products = await reader.counted(statements.FACET_PRODUCTS, list(chosen), per_facet)
-    return Navigation(answer.query, answer.source,
-                      [Facet(item, products.get(text, [])) for text, item in chosen.items()])
+    return Navigation(
+        answer.query, answer.source, [Facet(item, products.get(text, [])) for text, item in chosen.items()]
+    )
 
 
 async def recommend(reader: GraphReader, product_ids: Sequence[str], k: int) -> list[Recommendation]:
     """Products that complement a session, each with the shared intentions that explain it."""
     ids = list(dict.fromkeys(clean_text(p) for p in product_ids))
-    rows = await reader.rows(statements.RECOMMEND, ids=ids, k=k, per_product=RECOMMEND_PER_PRODUCT,
-                             fanout=RECOMMEND_FANOUT)
-    return [Recommendation(ProductRecord.of(row["product"]), round(float(row["score"]), 6),
-                           sorted((SharedIntention(e["text"], e["relation"], round(float(e["weight"]), 6))
-                                   for e in row["explanations"]), key=lambda s: (-s.weight, s.text))[:5])
-            for row in rows]
+    rows = await reader.rows(
+        statements.RECOMMEND, ids=ids, k=k, per_product=RECOMMEND_PER_PRODUCT, fanout=RECOMMEND_FANOUT
+    )
+    return [
+        Recommendation(
+            ProductRecord.of(row["product"]),
+            round(float(row["score"]), 6),
+            sorted(
+                (
+                    SharedIntention(e["text"], e["relation"], round(float(e["weight"]), 6))
+                    for e in row["explanations"]
+                ),
+                key=lambda s: (-s.weight, s.text),
+            )[:5],
+        )
+        for row in rows
+    ]
 
 
 def _weights(items: Sequence[AnswerItem]) -> dict[str, float]:
@@ -95,8 +107,7 @@ def _weights(items: Sequence[AnswerItem]) -> dict[str, float]:
     return weights
 
 
-async def relevance(answers: AnswerService, reader: GraphReader, query: str, product_id: str
-                    ) -> Relevance:
+async def relevance(answers: AnswerService, reader: GraphReader, query: str, product_id: str) -> Relevance:
     """Overlap of the query's and the product's intentions.
 
     coverage = the share of the query's intention weight the product also has; the score mixes
@@ -115,5 +126,15 @@ async def relevance(answers: AnswerService, reader: GraphReader, query: str, pro
     count = int(count_row["count"])
     behaviour = min(1.0, math.log1p(count) / math.log1p(10))
     score = 0.6 * coverage + 0.2 * jaccard + 0.2 * behaviour
-    return Relevance(key, pid, answer.source, len(q), len(p), shared, round(jaccard, 6),
-                     round(coverage, 6), count, round(score, 6))
+    return Relevance(
+        key,
+        pid,
+        answer.source,
+        len(q),
+        len(p),
+        shared,
+        round(jaccard, 6),
+        round(coverage, 6),
+        count,
+        round(score, 6),
+    )

@@ -42,8 +42,9 @@ def read_keys(path: Path) -> list[StoredKey]:
     try:
         return [StoredKey(**item) for item in json.loads(path.read_text(encoding="utf-8"))]
     except (ValueError, TypeError) as exc:
-        raise ConfigError(f"API keys file {path} is not valid", hint="recreate it with cosmo-kg apikey create"
-                          ) from exc
+        raise ConfigError(
+            f"API keys file {path} is not valid", hint="recreate it with cosmo-kg apikey create"
+        ) from exc
 
 
 def create_key(path: Path, name: str) -> str:
@@ -63,8 +64,10 @@ class KeyRing:
     def __init__(self, hashes: set[str]) -> None:
         for value in hashes:
             if not value.startswith(HASH_PREFIX):
-                raise ConfigError(f"API key hash {value[:16]}... does not start with {HASH_PREFIX}",
-                                  hint="store hashes as written by cosmo-kg apikey create")
+                raise ConfigError(
+                    f"API key hash {value[:16]}... does not start with {HASH_PREFIX}",
+                    hint="store hashes as written by cosmo-kg apikey create",
+                )
         self.hashes = hashes
 
     @classmethod
@@ -75,8 +78,10 @@ class KeyRing:
 
     def check(self, presented: str | None) -> None:
         if not self.hashes:
-            raise AuthError("writes are disabled: no API key is configured",
-                            hint="create one with `cosmo-kg apikey create NAME`")
+            raise AuthError(
+                "writes are disabled: no API key is configured",
+                hint="create one with `cosmo-kg apikey create NAME`",
+            )
         if not presented:
             raise AuthError("this endpoint needs an API key", hint="send Authorization: Bearer <key>")
         digest = hash_key(presented)

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from cosmo_kg.graph.connection import Neo4jSettings, connect
-from cosmo_kg.graph.loader import LoaderSettings
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from cosmo_kg.api import caching, refresh
@@ -24,12 +22,20 @@ from cosmo_kg.api.indexing import LABELS, IndexConfig, build_index, graph_texts
 from cosmo_kg.api.services import ServeSettings, Services, make_embedder
 from cosmo_kg.api.settings import ApiSettings, CacheSettings, IndexSettings
 from cosmo_kg.embeddings import EmbeddingSettings
+from cosmo_kg.graph.connection import Neo4jSettings, connect
+from cosmo_kg.graph.loader import LoaderSettings
 from cosmo_kg.settings import SettingsGroup, pop_settings, settings_options
 from cosmo_kg.vocabulary import NodeLabel
 from cosmo_kg.workspace import WorkspaceSettings, write_report
 
-GROUPS: tuple[type[SettingsGroup], ...] = (Neo4jSettings, ApiSettings, IndexSettings, CacheSettings,
-                                           EmbeddingSettings, WorkspaceSettings)
+GROUPS: tuple[type[SettingsGroup], ...] = (
+    Neo4jSettings,
+    ApiSettings,
+    IndexSettings,
+    CacheSettings,
+    EmbeddingSettings,
+    WorkspaceSettings,
+)
 T = TypeVar("T")
 
 
@@ -41,11 +47,12 @@ def serve_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 def pop_serve_settings(params: dict[str, Any]) -> ServeSettings:
     neo4j, api, index, cache, embeddings, workspace = (pop_settings(g, params) for g in GROUPS)
-    return ServeSettings(neo4j, api, index, cache, embeddings, workspace)  # type: ignore[arg-type]
+    return ServeSettings(neo4j, api, index, cache, embeddings, workspace)
 
 
-def with_services(settings: ServeSettings, work: Callable[[Services], Coroutine[Any, Any, T]],
-                  with_index: bool = False) -> T:
+def with_services(
+    settings: ServeSettings, work: Callable[[Services], Coroutine[Any, Any, T]], with_index: bool = False
+) -> T:
     async def run() -> T:
         svc = Services.open(settings, with_index=with_index)
         try:
@@ -71,8 +78,13 @@ def serve_command(**params: Any) -> None:
 
     settings = pop_serve_settings(params)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    uvicorn.run(create_app(settings), host=settings.api.host, port=settings.api.port, access_log=False,
-                log_config=None)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.api.host,
+        port=settings.api.port,
+        access_log=False,
+        log_config=None,
+    )
 
 
 @click.group("index")
@@ -88,13 +100,22 @@ def index_build(rebuild: bool, **params: Any) -> None:
     settings = pop_serve_settings(params)
     embedder = make_embedder(settings.embeddings)
     with connect(settings.neo4j) as driver, _progress() as bar:
-        total = sum(1 for label in LABELS.values() for _ in graph_texts(driver, label, settings.neo4j.database))
+        total = sum(
+            1 for label in LABELS.values() for _ in graph_texts(driver, label, settings.neo4j.database)
+        )
         task = bar.add_task("embedding texts", total=total)
-        report = build_index(IndexConfig(rebuild=rebuild, database=settings.neo4j.database), settings.index,
-                             driver, embedder, progress=lambda n: bar.advance(task, n))
+        report = build_index(
+            IndexConfig(rebuild=rebuild, database=settings.neo4j.database),
+            settings.index,
+            driver,
+            embedder,
+            progress=lambda n: bar.advance(task, n),
+        )
     path = write_report(settings.workspace, "index", asdict(report))
-    click.echo(f"Index in {report.directory}: added {report.added}, totals {report.totals}, "
-               f"kinds {report.index_kinds} in {report.seconds:.1f}s ({report.texts_per_second:,.0f} texts/s).")
+    click.echo(
+        f"Index in {report.directory}: added {report.added}, totals {report.totals}, "
+        f"kinds {report.index_kinds} in {report.seconds:.1f}s ({report.texts_per_second:,.0f} texts/s)."
+    )
     click.echo(f"  report: {path}")
 
 
@@ -145,9 +166,14 @@ def cache_stats(**params: Any) -> None:
 
     async def count(svc: Services) -> dict[str, Any]:
         store = svc.store
-        return {"store": store.name, "tier1": store.count(TIER1), "tier2": store.count(TIER2),
-                "query_features": store.count(PREFIXES[NodeLabel.QUERY]),
-                "product_features": store.count(PREFIXES[NodeLabel.PRODUCT]), "queued": len(store.queued())}
+        return {
+            "store": store.name,
+            "tier1": store.count(TIER1),
+            "tier2": store.count(TIER2),
+            "query_features": store.count(PREFIXES[NodeLabel.QUERY]),
+            "product_features": store.count(PREFIXES[NodeLabel.PRODUCT]),
+            "queued": len(store.queued()),
+        }
 
     click.echo(json.dumps(with_services(settings, count), indent=2))
 
@@ -211,8 +237,10 @@ def features_export(out_dir: Path, **params: Any) -> None:
     settings = pop_serve_settings(params)
 
     async def export(svc: Services) -> dict[str, int]:
-        return {label.value: svc.features.export(label, out_dir / f"{label.value.lower()}_features.parquet")
-                for label in (NodeLabel.QUERY, NodeLabel.PRODUCT)}
+        return {
+            label.value: svc.features.export(label, out_dir / f"{label.value.lower()}_features.parquet")
+            for label in (NodeLabel.QUERY, NodeLabel.PRODUCT)
+        }
 
     click.echo(f"Exported rows: {with_services(settings, export)} to {out_dir}")
 
@@ -230,23 +258,41 @@ def apikey_create(name: str, **params: Any) -> None:
     settings = pop_serve_settings(params)
     key = create_key(settings.keys_file, name)
     click.echo(key)
-    click.echo(f"Stored its hash in {settings.keys_file}; send it as `Authorization: Bearer <key>`.", err=True)
+    click.echo(
+        f"Stored its hash in {settings.keys_file}; send it as `Authorization: Bearer <key>`.", err=True
+    )
 
 
 @click.command("refresh")
-@click.option("--knowledge", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Start from this knowledge.parquet (skips sample → generate → refine).")
-@click.option("--products", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="products.parquet to load with the knowledge.")
-@click.option("--pairs", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="pairs.parquet to load with the knowledge.")
+@click.option(
+    "--knowledge",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Start from this knowledge.parquet (skips sample → generate → refine).",
+)
+@click.option(
+    "--products",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="products.parquet to load with the knowledge.",
+)
+@click.option(
+    "--pairs",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="pairs.parquet to load with the knowledge.",
+)
 @click.option("--cache-only", is_flag=True, help="Only answer the queued misses and preload tier 1.")
 @click.option("--preload-top", default=1000, show_default=True, help="Frequent queries to preload (0: none).")
 @click.option("--no-index", is_flag=True, help="Do not update the semantic index.")
 @serve_options
 @settings_options(LoaderSettings)
-def refresh_command(knowledge: Path | None, products: Path | None, pairs: Path | None, cache_only: bool,
-                    preload_top: int, no_index: bool, **params: Any) -> None:
+def refresh_command(
+    knowledge: Path | None,
+    products: Path | None,
+    pairs: Path | None,
+    cache_only: bool,
+    preload_top: int,
+    no_index: bool,
+    **params: Any,
+) -> None:
     """The daily job: sample → generate → refine → load → index → cache (answer the queued
     misses into tier 2, preload tier 1). Safe to run again after a crash."""
     loader = pop_settings(LoaderSettings, params)
@@ -254,14 +300,21 @@ def refresh_command(knowledge: Path | None, products: Path | None, pairs: Path |
     config = refresh.RefreshConfig(knowledge, products, pairs, cache_only, preload_top, not no_index)
     report = refresh.run(config, settings, loader, progress=lambda step: click.echo(f"· {step}", err=True))
     path = write_report(settings.workspace, "refresh", asdict(report))
-    click.echo(f"Refresh done in {report.seconds:.1f}s: steps {', '.join(report.steps)}; "
-               f"{report.drained:,} queued misses answered into tier 2, {report.tier1_written:,} tier-1 answers.")
+    click.echo(
+        f"Refresh done in {report.seconds:.1f}s: steps {', '.join(report.steps)}; "
+        f"{report.drained:,} queued misses answered into tier 2, {report.tier1_written:,} tier-1 answers."
+    )
     click.echo(f"  report: {path}")
 
 
 def _progress() -> Progress:
-    return Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), transient=True)
+    return Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+    )
 
 
 @click.command("graphql-schema")
@@ -272,4 +325,12 @@ def graphql_schema_command() -> None:
     click.echo(schema_sdl(), nl=False)
 
 
-COMMANDS = (serve_command, graphql_schema_command, index_group, cache_group, features_group, apikey_group, refresh_command)
+COMMANDS = (
+    serve_command,
+    graphql_schema_command,
+    index_group,
+    cache_group,
+    features_group,
+    apikey_group,
+    refresh_command,
+)

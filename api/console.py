@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import neo4j
-from cosmo_kg.api.reads import translate_error
 from neo4j.exceptions import ClientError, DriverError, Neo4jError
 from neo4j.graph import Node, Path, Relationship
 
+from cosmo_kg.api.reads import translate_error
 from cosmo_kg.errors import CosmoKGError, InputError
 
 FORBIDDEN_OPERATORS = {"LoadCSV": "LOAD CSV reads files"}
@@ -48,8 +48,10 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, Relationship):
         return {"type": value.type, "properties": jsonable(dict(value))}
     if isinstance(value, Path):
-        return {"nodes": [jsonable(n) for n in value.nodes],
-                "relationships": [jsonable(r) for r in value.relationships]}
+        return {
+            "nodes": [jsonable(n) for n in value.nodes],
+            "relationships": [jsonable(r) for r in value.relationships],
+        }
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -81,8 +83,9 @@ class CypherConsole:
         self._procedure_modes: dict[str, str] | None = None
 
     def _session(self) -> neo4j.AsyncSession:
-        return self.driver.session(database=self.database, default_access_mode=neo4j.READ_ACCESS,
-                                   fetch_size=self.row_limit + 1)
+        return self.driver.session(
+            database=self.database, default_access_mode=neo4j.READ_ACCESS, fetch_size=self.row_limit + 1
+        )
 
     async def run(self, statement: str, parameters: Mapping[str, Any] | None = None) -> CypherResult:
         """Plan, check and run one read-only statement.
@@ -91,7 +94,7 @@ class CypherConsole:
         Neo4j cannot parse, ``GraphError`` when Neo4j fails or the time limit passes.
         """
         if not statement.strip():
-            raise InputError("the statement is empty", hint="send {\"statement\": \"MATCH (n) RETURN n\"}")
+            raise InputError("the statement is empty", hint='send {"statement": "MATCH (n) RETURN n"}')
         params = dict(parameters or {})
         try:
             await self._check_plan(statement, params)
@@ -99,8 +102,9 @@ class CypherConsole:
         except ClientError as exc:
             raise _client_error(exc) from exc
         except (OverflowError, TypeError, ValueError) as exc:
-            raise InputError(f"a parameter cannot be sent to Neo4j: {exc}",
-                             hint="integers must fit in 64 bits") from exc
+            raise InputError(
+                f"a parameter cannot be sent to Neo4j: {exc}", hint="integers must fit in 64 bits"
+            ) from exc
         except (Neo4jError, DriverError, OSError) as exc:
             raise translate_error(exc) from exc
 
@@ -111,7 +115,9 @@ class CypherConsole:
         if summary.query_type != "r":
             raise WriteRefusedError(
                 f"the console is read-only; this statement is of type {summary.query_type!r} "
-                "(writes, schema and admin commands are refused)", hint="use MATCH ... RETURN ...")
+                "(writes, schema and admin commands are refused)",
+                hint="use MATCH ... RETURN ...",
+            )
         for operator in _operators(summary.plan or {}):
             name = str(operator.get("operatorType", "")).split("@")[0]
             if name in FORBIDDEN_OPERATORS:
@@ -126,8 +132,10 @@ class CypherConsole:
                 self._procedure_modes = {r["name"]: r["mode"] async for r in result}
         mode = self._procedure_modes.get(name, "UNKNOWN")
         if mode != "READ":
-            raise WriteRefusedError(f"the console is read-only: procedure {name or '?'} has mode {mode}",
-                                    hint="only READ procedures (db.labels, db.schema.visualization, ...) run")
+            raise WriteRefusedError(
+                f"the console is read-only: procedure {name or '?'} has mode {mode}",
+                hint="only READ procedures (db.labels, db.schema.visualization, ...) run",
+            )
 
     async def _execute(self, statement: str, params: dict[str, Any]) -> CypherResult:
         async with self._session() as session:

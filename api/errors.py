@@ -10,12 +10,12 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from cosmo_kg.api.auth import AuthError
-from cosmo_kg.api.console import WriteRefusedError
-from cosmo_kg.api.reads import GraphUnavailableError
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from cosmo_kg.api.auth import AuthError
+from cosmo_kg.api.console import WriteRefusedError
+from cosmo_kg.api.reads import GraphUnavailableError
 from cosmo_kg.errors import BackendError, ConfigError, CosmoKGError, GraphError, InputError
 
 log = logging.getLogger("cosmo_kg.api")
@@ -62,7 +62,7 @@ class ErrorCodes(SchemaExtension):
         result = self.execution_context.result
         if result is None or not getattr(result, "errors", None):
             return
-        result.errors = [self._coded(error) for error in result.errors]
+        result.errors = [self._coded(error) for error in result.errors or []]
 
     def _coded(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
@@ -82,5 +82,12 @@ class ErrorCodes(SchemaExtension):
 
 def _with(error: GraphQLError, message: str, code: str, hint: str | None = None) -> GraphQLError:
     extensions = {"code": code, **({"hint": hint} if hint else {})}
-    return GraphQLError(message, nodes=error.nodes, source=error.source, positions=error.positions,
-                        path=error.path, original_error=None, extensions=extensions)
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions=extensions,
+    )

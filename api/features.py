@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+
 from cosmo_kg.api import statements
 from cosmo_kg.api.reads import EdgeFilter, GraphReader, IntentionEdge
 from cosmo_kg.api.store import CacheStore
-
 from cosmo_kg.vocabulary import NodeLabel
 
 PREFIXES = {NodeLabel.QUERY: "fq:", NodeLabel.PRODUCT: "fp:"}
@@ -57,21 +57,30 @@ class Features:
     @classmethod
     def from_bytes(cls, raw: bytes) -> Features:
         data: dict[str, Any] = json.loads(raw)
-        return cls(data["kind"], data["key"],
-                   [RelationIntentions(**r) for r in data["top_intentions"]],
-                   [TypeShare(**t) for t in data["product_types"]], data["strong_intent"],
-                   data.get("product_type"), data.get("domain"))
+        return cls(
+            data["kind"],
+            data["key"],
+            [RelationIntentions(**r) for r in data["top_intentions"]],
+            [TypeShare(**t) for t in data["product_types"]],
+            data["strong_intent"],
+            data.get("product_type"),
+            data.get("domain"),
+        )
 
 
-def top_per_relation(edges: Sequence[IntentionEdge], per_relation: int = PER_RELATION
-                     ) -> list[RelationIntentions]:
+def top_per_relation(
+    edges: Sequence[IntentionEdge], per_relation: int = PER_RELATION
+) -> list[RelationIntentions]:
     grouped: dict[str, list[IntentionEdge]] = defaultdict(list)
     for edge in edges:
         if len(grouped[edge.relation]) < per_relation:
             grouped[edge.relation].append(edge)
-    return [RelationIntentions(rel, [e.text for e in group],
-                               [round(e.plausibility * e.typicality, 4) for e in group])
-            for rel, group in sorted(grouped.items())]
+    return [
+        RelationIntentions(
+            rel, [e.text for e in group], [round(e.plausibility * e.typicality, 4) for e in group]
+        )
+        for rel, group in sorted(grouped.items())
+    ]
 
 
 def type_shares(rows: Sequence[dict[str, Any]]) -> list[TypeShare]:
@@ -95,16 +104,25 @@ class FeatureService:
     async def compute(self, kind: NodeLabel, keys: Sequence[str]) -> dict[str, Features]:
         """Features of the ``keys`` that exist in the graph, in one round trip per table."""
         pages = await self.reader.head_intentions(kind, keys, EdgeFilter(limit=EDGES_READ))
-        statement = (statements.QUERY_TYPE_DISTRIBUTION if kind is NodeLabel.QUERY
-                     else statements.PRODUCT_TYPE_DISTRIBUTION)
+        statement = (
+            statements.QUERY_TYPE_DISTRIBUTION
+            if kind is NodeLabel.QUERY
+            else statements.PRODUCT_TYPE_DISTRIBUTION
+        )
         rows = await self.reader.keyed(statement, keys)
         features = {}
         for key, row in rows.items():
             edges = pages[key].edges if key in pages else []
             shares = type_shares(row["types"])
-            features[key] = Features(kind.value.lower(), key, top_per_relation(edges), shares,
-                                     is_strong(edges, shares, self.strong_intent),
-                                     row.get("product_type"), row.get("domain"))
+            features[key] = Features(
+                kind.value.lower(),
+                key,
+                top_per_relation(edges),
+                shares,
+                is_strong(edges, shares, self.strong_intent),
+                row.get("product_type"),
+                row.get("domain"),
+            )
         return features
 
     async def get(self, kind: NodeLabel, key: str) -> Features | None:
@@ -117,7 +135,7 @@ class FeatureService:
     async def build(self, kind: NodeLabel, keys: Sequence[str], batch_size: int = 500) -> int:
         written = 0
         for start in range(0, len(keys), batch_size):
-            computed = await self.compute(kind, keys[start:start + batch_size])
+            computed = await self.compute(kind, keys[start : start + batch_size])
             self.store.put_many({PREFIXES[kind] + key: f.to_bytes() for key, f in computed.items()})
             written += len(computed)
         return written

@@ -17,14 +17,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import faiss
 import numpy as np
 import polars as pl
-from cosmo_kg.api.settings import IndexSettings
 
+from cosmo_kg.api.settings import IndexSettings
 from cosmo_kg.errors import ConfigError, InputError
 from cosmo_kg.text import text_key
 
@@ -69,18 +70,23 @@ def choose_kind(settings: IndexSettings, count: int) -> str:
     return "flat" if count <= settings.exact_max else "hnsw"
 
 
-def new_faiss_index(kind: str, dimension: int, settings: IndexSettings, count: int
-                    ) -> tuple[faiss.Index, dict[str, Any]]:
+def new_faiss_index(
+    kind: str, dimension: int, settings: IndexSettings, count: int
+) -> tuple[faiss.Index, dict[str, Any]]:
     """An empty index of ``kind`` and the parameters it was made with."""
     if kind == "flat":
         return faiss.IndexFlatIP(dimension), {"kind": "flat"}
+    index: Any
     if kind == "hnsw":
         index = faiss.IndexHNSWFlat(dimension, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = settings.hnsw_ef_construction
         index.hnsw.efSearch = settings.hnsw_ef_search
-        return index, {"kind": "hnsw", "m": settings.hnsw_m,
-                       "ef_construction": settings.hnsw_ef_construction,
-                       "ef_search": settings.hnsw_ef_search}
+        return index, {
+            "kind": "hnsw",
+            "m": settings.hnsw_m,
+            "ef_construction": settings.hnsw_ef_construction,
+            "ef_search": settings.hnsw_ef_search,
+        }
     lists = settings.ivf_lists or max(1, int(4 * np.sqrt(max(count, 1))))
     quantizer = faiss.IndexFlatIP(dimension)
     index = faiss.IndexIVFFlat(quantizer, dimension, lists, faiss.METRIC_INNER_PRODUCT)
@@ -92,8 +98,10 @@ def _on_device(index: faiss.Index, kind: str, settings: IndexSettings) -> faiss.
     """Move flat and IVF indexes to the GPUs when faiss-gpu is installed (HNSW stays on CPU)."""
     gpus = gpu_count()
     if settings.gpu == "on" and not gpus:
-        raise ConfigError("setting index.gpu is on but faiss sees no GPU",
-                          hint="install faiss-gpu-cu12 (pip install 'cosmo-kg[gpu]') or use gpu=auto")
+        raise ConfigError(
+            "setting index.gpu is on but faiss sees no GPU",
+            hint="install faiss-gpu-cu12 (pip install 'cosmo-kg[gpu]') or use gpu=auto",
+        )
     if settings.gpu == "off" or not gpus or kind == "hnsw":
         return index
     return faiss.index_cpu_to_all_gpus(index)
@@ -129,15 +137,18 @@ class VectorIndex:
         if not self.texts:
             return [[] for _ in range(len(vectors))]
         scores, ids = self.index.search(vectors, min(k, len(self.texts)))
-        return [[(self.texts[i], float(s)) for s, i in zip(row_s, row_i, strict=True) if i >= 0]
-                for row_s, row_i in zip(scores, ids, strict=True)]
+        return [
+            [(self.texts[i], float(s)) for s, i in zip(row_s, row_i, strict=True) if i >= 0]
+            for row_s, row_i in zip(scores, ids, strict=True)
+        ]
 
 
 class SemanticIndex:
     """Intention and query texts searchable by meaning; new texts can be added incrementally."""
 
-    def __init__(self, embedder: TextEmbedder, settings: IndexSettings, meta: IndexMeta,
-                 parts: dict[str, VectorIndex]) -> None:
+    def __init__(
+        self, embedder: TextEmbedder, settings: IndexSettings, meta: IndexMeta, parts: dict[str, VectorIndex]
+    ) -> None:
         self.embedder = embedder
         self.settings = settings
         self.meta = meta
@@ -146,16 +157,22 @@ class SemanticIndex:
 
     @classmethod
     def empty(cls, embedder: TextEmbedder, settings: IndexSettings) -> SemanticIndex:
-        meta = IndexMeta(model=embedder.model_name, dimension=embedder.dimension,
-                         built_at=datetime.now(UTC).isoformat())
+        meta = IndexMeta(
+            model=embedder.model_name, dimension=embedder.dimension, built_at=datetime.now(UTC).isoformat()
+        )
         return cls(embedder, settings, meta, {})
 
     def count(self, kind: str) -> int:
         part = self.parts.get(kind)
         return len(part) if part else 0
 
-    def add(self, kind: str, texts: Iterable[str], batch_size: int = 1024,
-            progress: Callable[[int], None] | None = None) -> int:
+    def add(
+        self,
+        kind: str,
+        texts: Iterable[str],
+        batch_size: int = 1024,
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
         """Embed and add the texts not yet indexed; return how many were added."""
         if kind not in KINDS:
             raise InputError(f"unknown index kind {kind!r}", hint=f"use one of {', '.join(KINDS)}")
@@ -164,7 +181,7 @@ class SemanticIndex:
             return 0
         part = self.parts.get(kind) or self._new_part(kind, len(fresh))
         for start in range(0, len(fresh), batch_size):
-            batch = fresh[start:start + batch_size]
+            batch = fresh[start : start + batch_size]
             part.add(batch, self.embedder.embed(batch))
             if progress:
                 progress(len(batch))
@@ -203,30 +220,33 @@ class SemanticIndex:
         directory.mkdir(parents=True, exist_ok=True)
         for kind, part in self.parts.items():
             # Id map before index: ids only grow, so a map longer than its index is still right.
-            _atomic(directory / f"{kind}.parquet",
-                    lambda tmp, p=part: pl.DataFrame({"text": p.texts}, schema={"text": pl.String()})
-                    .write_parquet(tmp))
-            _atomic(directory / f"{kind}.faiss",
-                    lambda tmp, p=part: faiss.write_index(_on_cpu(p.index), str(tmp)))
-        _atomic(directory / META_FILE,
-                lambda tmp: tmp.write_text(json.dumps(asdict(self.meta), indent=2), encoding="utf-8"))
+            _atomic(directory / f"{kind}.parquet", partial(_write_texts, part))
+            _atomic(directory / f"{kind}.faiss", partial(_write_faiss, part))
+        _atomic(
+            directory / META_FILE,
+            lambda tmp: tmp.write_text(json.dumps(asdict(self.meta), indent=2), encoding="utf-8"),
+        )
 
     @classmethod
     def load(cls, directory: Path, embedder: TextEmbedder, settings: IndexSettings) -> SemanticIndex:
         """Read an index written by ``save``; raise ``InputError`` if it is missing or inconsistent."""
         meta = read_meta(directory)
         if meta.model != embedder.model_name or meta.dimension != embedder.dimension:
-            raise InputError(f"the index in {directory} was built with {meta.model} "
-                             f"({meta.dimension}-d), not {embedder.model_name}",
-                             hint="rebuild it: cosmo-kg index build --rebuild")
+            raise InputError(
+                f"the index in {directory} was built with {meta.model} "
+                f"({meta.dimension}-d), not {embedder.model_name}",
+                hint="rebuild it: cosmo-kg index build --rebuild",
+            )
         parts = {}
         for kind, params in meta.kinds.items():
-            index = faiss.read_index(str(directory / f"{kind}.faiss"))
+            index: Any = faiss.read_index(str(directory / f"{kind}.faiss"))
             texts = pl.read_parquet(directory / f"{kind}.parquet")["text"].to_list()
             if index.ntotal > len(texts):
-                raise InputError(f"the {kind} index in {directory} does not match its id map",
-                                 hint="rebuild it: cosmo-kg index build --rebuild")
-            del texts[index.ntotal:]
+                raise InputError(
+                    f"the {kind} index in {directory} does not match its id map",
+                    hint="rebuild it: cosmo-kg index build --rebuild",
+                )
+            del texts[index.ntotal :]
             if params["kind"] == "hnsw":
                 index.hnsw.efSearch = settings.hnsw_ef_search
             if params["kind"] == "ivf":
@@ -241,9 +261,18 @@ def read_meta(directory: Path) -> IndexMeta:
         raise InputError(f"no semantic index in {directory}", hint="build it: cosmo-kg index build")
     data = json.loads(path.read_text(encoding="utf-8"))
     if data.get("format_version") != FORMAT_VERSION:
-        raise InputError(f"the index in {directory} has an old format",
-                         hint="rebuild it: cosmo-kg index build --rebuild")
+        raise InputError(
+            f"the index in {directory} has an old format", hint="rebuild it: cosmo-kg index build --rebuild"
+        )
     return IndexMeta(**data)
+
+
+def _write_texts(part: VectorIndex, tmp: Path) -> None:
+    pl.DataFrame({"text": part.texts}, schema={"text": pl.String()}).write_parquet(tmp)
+
+
+def _write_faiss(part: VectorIndex, tmp: Path) -> None:
+    faiss.write_index(_on_cpu(part.index), str(tmp))
 
 
 def _atomic(path: Path, write: Callable[[Path], Any]) -> None:

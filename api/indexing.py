@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import neo4j
+
 from cosmo_kg.api import statements
 from cosmo_kg.api.index import KINDS, SemanticIndex, TextEmbedder, gpu_count, read_meta
 from cosmo_kg.api.settings import IndexSettings
-
 from cosmo_kg.errors import InputError
 from cosmo_kg.vocabulary import NodeLabel
 
@@ -43,8 +43,9 @@ def graph_texts(driver: neo4j.Driver, label: NodeLabel, database: str = "neo4j")
     after = ""
     statement = statements.text_page(label)
     while True:
-        records, _, _ = driver.execute_query(statement, after=after, limit=PAGE, database_=database,
-                                             routing_=neo4j.RoutingControl.READ)
+        records, _, _ = driver.execute_query(
+            statement, after=after, limit=PAGE, database_=database, routing_=neo4j.RoutingControl.READ
+        )
         if not records:
             return
         for record in records:
@@ -52,8 +53,13 @@ def graph_texts(driver: neo4j.Driver, label: NodeLabel, database: str = "neo4j")
         after = records[-1]["text"]
 
 
-def build_index(config: IndexConfig, settings: IndexSettings, driver: neo4j.Driver, embedder: TextEmbedder,
-                progress: Callable[[int], None] | None = None) -> IndexReport:
+def build_index(
+    config: IndexConfig,
+    settings: IndexSettings,
+    driver: neo4j.Driver,
+    embedder: TextEmbedder,
+    progress: Callable[[int], None] | None = None,
+) -> IndexReport:
     """Add every intention and query text not indexed yet (all of them with ``rebuild``) and save.
 
     Returns the ``IndexReport``; raises ``InputError`` if the existing index is unreadable

@@ -8,18 +8,19 @@ from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from cosmo_kg.api import statements
-from cosmo_kg.api.reads import CountedProduct, EdgeFilter, GraphReader, HeadEdge, Page, ProductRecord
 from strawberry.dataloader import DataLoader
 
+from cosmo_kg.api import statements
+from cosmo_kg.api.reads import CountedProduct, EdgeFilter, GraphReader, HeadEdge, Page, ProductRecord
 from cosmo_kg.vocabulary import NodeLabel
 
 A = TypeVar("A", bound=Hashable)
 V = TypeVar("V")
 
 
-def grouped_loader(fetch: Callable[[list[str], A], Awaitable[dict[str, V]]], default: Callable[[], Any]
-                   ) -> DataLoader[tuple[str, A], V]:
+def grouped_loader(
+    fetch: Callable[[list[str], A], Awaitable[dict[str, V]]], default: Callable[[], Any]
+) -> DataLoader[tuple[str, A], V]:
     """A loader over (key, arguments) pairs: one fetch per distinct arguments in the batch
     (usually one, since sibling parents share their field's arguments)."""
 

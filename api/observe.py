@@ -22,12 +22,22 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("cosmo_http_requests", "HTTP requests", ["method", "route", "status"],
-                                registry=self.registry)
-        self.latency = Histogram("cosmo_http_request_seconds", "HTTP request latency", ["route"],
-                                 buckets=LATENCY_BUCKETS, registry=self.registry)
-        self.answers = Counter("cosmo_query_answers", "query answers by source (tier1, tier2, graph, "
-                               "semantic)", ["source"], registry=self.registry)
+        self.requests = Counter(
+            "cosmo_http_requests", "HTTP requests", ["method", "route", "status"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "cosmo_http_request_seconds",
+            "HTTP request latency",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.answers = Counter(
+            "cosmo_query_answers",
+            "query answers by source (tier1, tier2, graph, semantic)",
+            ["source"],
+            registry=self.registry,
+        )
 
     def answer_source(self, source: str) -> None:
         self.answers.labels(source).inc()
@@ -69,16 +79,36 @@ class ObserveMiddleware:
         self.metrics.requests.labels(scope["method"], route, str(status)).inc()
         self.metrics.latency.labels(route).observe(seconds)
         if access_log.isEnabledFor(logging.INFO):
-            access_log.info(json.dumps({
-                "id": uuid.uuid4().hex[:12], "method": scope["method"], "path": scope["path"],
-                "route": route, "status": status, "ms": round(seconds * 1000, 2),
-                "client": (scope.get("client") or ("", 0))[0]}))
+            access_log.info(
+                json.dumps(
+                    {
+                        "id": uuid.uuid4().hex[:12],
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "route": route,
+                        "status": status,
+                        "ms": round(seconds * 1000, 2),
+                        "client": (scope.get("client") or ("", 0))[0],
+                    }
+                )
+            )
 
 
 async def _timeout_response(send: Send, timeout: float) -> None:
-    body = json.dumps({"error": {"code": "TIMEOUT", "message": f"the request ran past {timeout:g}s",
-                                 "hint": "narrow the request"}}).encode()
-    await send({"type": "http.response.start", "status": 504,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    body = json.dumps(
+        {
+            "error": {
+                "code": "TIMEOUT",
+                "message": f"the request ran past {timeout:g}s",
+                "hint": "narrow the request",
+            }
+        }
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 504,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

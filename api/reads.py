@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import neo4j
-from cosmo_kg.api import statements
-from cosmo_kg.graph.connection import UNREACHABLE_HINT, Neo4jSettings
 from neo4j.exceptions import (
     ClientError,
     DriverError,
@@ -23,7 +21,9 @@ from neo4j.exceptions import (
     TransientError,
 )
 
+from cosmo_kg.api import statements
 from cosmo_kg.errors import ConfigError, GraphError
+from cosmo_kg.graph.connection import UNREACHABLE_HINT, Neo4jSettings
 from cosmo_kg.vocabulary import NodeLabel
 
 
@@ -58,8 +58,14 @@ class IntentionEdge:
 
     @classmethod
     def of(cls, row: dict[str, Any]) -> IntentionEdge:
-        return cls(row["relation"], float(row["plausibility"]), float(row["typicality"]),
-                   row.get("support"), row["text"], tuple(row.get("tail_types") or ()))
+        return cls(
+            row["relation"],
+            float(row["plausibility"]),
+            float(row["typicality"]),
+            row.get("support"),
+            row["text"],
+            tuple(row.get("tail_types") or ()),
+        )
 
 
 @dataclass(frozen=True)
@@ -92,9 +98,13 @@ class EdgeFilter:
     limit: int = 10
 
     def params(self) -> dict[str, Any]:
-        return {"relations": list(self.relations) if self.relations else None,
-                "min_plausibility": self.min_plausibility, "min_typicality": self.min_typicality,
-                "offset": self.offset, "limit": self.limit}
+        return {
+            "relations": list(self.relations) if self.relations else None,
+            "min_plausibility": self.min_plausibility,
+            "min_typicality": self.min_typicality,
+            "offset": self.offset,
+            "limit": self.limit,
+        }
 
 
 @dataclass(frozen=True)
@@ -108,8 +118,11 @@ def open_driver(settings: Neo4jSettings, pool_size: int = 50) -> neo4j.AsyncDriv
     auth = (settings.user, settings.password) if settings.password else None
     try:
         return neo4j.AsyncGraphDatabase.driver(
-            settings.uri, auth=auth, connection_timeout=settings.connect_timeout,
-            max_connection_pool_size=pool_size, max_transaction_retry_time=1.0,
+            settings.uri,
+            auth=auth,
+            connection_timeout=settings.connect_timeout,
+            max_connection_pool_size=pool_size,
+            max_transaction_retry_time=1.0,
             connection_acquisition_timeout=settings.connect_timeout,
             notifications_min_severity=neo4j.NotificationMinimumSeverity.OFF,
         )
@@ -122,8 +135,9 @@ def translate_error(exc: Exception) -> GraphError:
     if isinstance(exc, ServiceUnavailable | SessionExpired | TransientError | OSError):
         return GraphUnavailableError("Neo4j is not reachable right now", hint=UNREACHABLE_HINT)
     if isinstance(exc, ClientError) and "TransactionTimedOut" in (exc.code or ""):
-        return GraphError("the graph query ran past its time limit",
-                          hint="ask for fewer rows or narrower filters")
+        return GraphError(
+            "the graph query ran past its time limit", hint="ask for fewer rows or narrower filters"
+        )
     return GraphError(f"Neo4j refused the query: {getattr(exc, 'message', None) or exc}")
 
 
@@ -137,17 +151,19 @@ class GraphReader:
 
     async def rows(self, statement: str, **params: Any) -> list[dict[str, Any]]:
         """Run one read statement and return its records as dicts."""
-        query = neo4j.Query(statement, timeout=self.timeout)  # type: ignore[arg-type]
+        query = neo4j.Query(statement, timeout=self.timeout)
         try:
-            async with self.driver.session(database=self.database,
-                                           default_access_mode=neo4j.READ_ACCESS) as session:
+            async with self.driver.session(
+                database=self.database, default_access_mode=neo4j.READ_ACCESS
+            ) as session:
                 result = await session.run(query, params)
                 return [record.data() async for record in result]
         except (Neo4jError, DriverError, OSError) as exc:
             raise translate_error(exc) from exc
 
-    async def keyed(self, statement: str, keys: Sequence[Hashable], **params: Any
-                    ) -> dict[Any, dict[str, Any]]:
+    async def keyed(
+        self, statement: str, keys: Sequence[Hashable], **params: Any
+    ) -> dict[Any, dict[str, Any]]:
         """Run a ``UNWIND $keys`` statement; its rows by ``key`` (keys without a row are absent)."""
         if not keys:
             return {}
@@ -164,27 +180,37 @@ class GraphReader:
         found = await self.keyed(statements.INTENTIONS, texts)
         return {key: tuple(row["tail_types"]) for key, row in found.items()}
 
-    async def head_intentions(self, head: NodeLabel, keys: Sequence[str], edge_filter: EdgeFilter
-                              ) -> dict[str, Page]:
+    async def head_intentions(
+        self, head: NodeLabel, keys: Sequence[str], edge_filter: EdgeFilter
+    ) -> dict[str, Page]:
         """One page of intentions per head; one more row is read to tell if another page exists."""
         params = {**edge_filter.params(), "limit": edge_filter.limit + 1}
         found = await self.keyed(statements.head_intentions(head), keys, **params)
-        return {key: _page([IntentionEdge.of(e) for e in row["edges"]], edge_filter.limit)
-                for key, row in found.items()}
+        return {
+            key: _page([IntentionEdge.of(e) for e in row["edges"]], edge_filter.limit)
+            for key, row in found.items()
+        }
 
-    async def intention_heads(self, head: NodeLabel, texts: Sequence[str], edge_filter: EdgeFilter
-                              ) -> dict[str, list[HeadEdge]]:
+    async def intention_heads(
+        self, head: NodeLabel, texts: Sequence[str], edge_filter: EdgeFilter
+    ) -> dict[str, list[HeadEdge]]:
         found = await self.keyed(statements.intention_heads(head), texts, **edge_filter.params())
         return {key: [_head_edge(head, e) for e in row["edges"]] for key, row in found.items()}
 
-    async def counted(self, statement: str, keys: Sequence[str], limit: int
-                      ) -> dict[str, list[CountedProduct]]:
+    async def counted(
+        self, statement: str, keys: Sequence[str], limit: int
+    ) -> dict[str, list[CountedProduct]]:
         """Products per key from CO_BOUGHT, PURCHASED or FACET_PRODUCTS."""
         found = await self.keyed(statement, keys, limit=limit)
-        return {key: [CountedProduct(ProductRecord.of(item["product"]),
-                                     float(item.get("count") or item.get("weight") or 0))
-                      for item in row["items"]]
-                for key, row in found.items()}
+        return {
+            key: [
+                CountedProduct(
+                    ProductRecord.of(item["product"]), float(item.get("count") or item.get("weight") or 0)
+                )
+                for item in row["items"]
+            ]
+            for key, row in found.items()
+        }
 
     async def known_queries(self, texts: Sequence[str]) -> set[str]:
         return set(await self.keyed(statements.QUERIES_EXIST, texts))

@@ -16,17 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cosmo_kg.graph.connection import connect
-from cosmo_kg.graph.loader import LoadConfig, LoaderSettings, load
-
 from cosmo_kg.api.caching import drain_queue, preload_tier1
 from cosmo_kg.api.indexing import IndexConfig, build_index
 from cosmo_kg.api.services import ServeSettings, Services, make_embedder
 from cosmo_kg.errors import ConfigError
+from cosmo_kg.graph.connection import connect
+from cosmo_kg.graph.loader import LoadConfig, LoaderSettings, load
 
 # The library entry points of the stages before load, as "module:function".
 STAGE_ENTRY_POINTS = {
-    "sample": "cosmo_kg.ingest:sample",
+    "sample": "cosmo_kg.ingest.sampler:sample",
     "generate": "cosmo_kg.generation:run",
     "refine": "cosmo_kg.refinement:run",
 }
@@ -64,19 +63,26 @@ def stage_entry_point(stage: str) -> Callable[..., Any]:
         raise ConfigError(
             f"refresh cannot run the {stage} stage: its library entry point "
             f"{STAGE_ENTRY_POINTS[stage]} is not available in this installation",
-            hint="run the stages by hand, then `cosmo-kg refresh --knowledge knowledge.parquet`")
-    return entry  # type: ignore[no-any-return]
+            hint="run the stages by hand, then `cosmo-kg refresh --knowledge knowledge.parquet`",
+        )
+    return entry
 
 
 def _generate_knowledge() -> Path:
     for stage in STAGE_ENTRY_POINTS:
         stage_entry_point(stage)
-    raise ConfigError("refresh does not chain sample → generate → refine yet",
-                      hint="run them by hand, then `cosmo-kg refresh --knowledge knowledge.parquet`")
+    raise ConfigError(
+        "refresh does not chain sample → generate → refine yet",
+        hint="run them by hand, then `cosmo-kg refresh --knowledge knowledge.parquet`",
+    )
 
 
-def run(config: RefreshConfig, settings: ServeSettings, loader: LoaderSettings | None = None,
-        progress: Callable[[str], None] | None = None) -> RefreshReport:
+def run(
+    config: RefreshConfig,
+    settings: ServeSettings,
+    loader: LoaderSettings | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> RefreshReport:
     """Run the refresh steps and return what each did.
 
     Raises ``ConfigError`` naming a missing stage, ``InputError`` for unreadable inputs and
@@ -89,16 +95,31 @@ def run(config: RefreshConfig, settings: ServeSettings, loader: LoaderSettings |
         knowledge = config.knowledge or _generate_knowledge()
         say("load")
         with connect(settings.neo4j) as driver:
-            loaded = load(LoadConfig(rejects_dir=Path(settings.workspace.dir) / "rejects", knowledge=knowledge,
-                                     products=config.products, pairs=config.pairs,
-                                     database=settings.neo4j.database), driver, loader or LoaderSettings())
-            report.load = {"load_id": loaded.load_id, "knowledge_edges": loaded.knowledge_edges,
-                           "rejected": loaded.rejected}
+            loaded = load(
+                LoadConfig(
+                    rejects_dir=Path(settings.workspace.dir) / "rejects",
+                    knowledge=knowledge,
+                    products=config.products,
+                    pairs=config.pairs,
+                    database=settings.neo4j.database,
+                ),
+                driver,
+                loader or LoaderSettings(),
+            )
+            report.load = {
+                "load_id": loaded.load_id,
+                "knowledge_edges": loaded.knowledge_edges,
+                "rejected": loaded.rejected,
+            }
             report.steps.append("load")
             if config.update_index:
                 say("index")
-                built = build_index(IndexConfig(database=settings.neo4j.database), settings.index, driver,
-                                    make_embedder(settings.embeddings))
+                built = build_index(
+                    IndexConfig(database=settings.neo4j.database),
+                    settings.index,
+                    driver,
+                    make_embedder(settings.embeddings),
+                )
                 report.index = {"added": built.added, "totals": built.totals}
                 report.steps.append("index")
     say("cache")

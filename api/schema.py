@@ -13,6 +13,9 @@ from enum import Enum
 from typing import Any, cast
 
 import strawberry
+from strawberry.fastapi import BaseContext
+from strawberry.types import Info
+
 from cosmo_kg.api import applications, statements
 from cosmo_kg.api import features as feature_store
 from cosmo_kg.api.answers import AnswerItem, AnswerService
@@ -22,16 +25,15 @@ from cosmo_kg.api.loaders import Loaders
 from cosmo_kg.api.reads import CountedProduct, EdgeFilter, GraphReader, ProductRecord
 from cosmo_kg.api.reads import IntentionEdge as EdgeRecord
 from cosmo_kg.api.settings import ApiSettings
-from strawberry.fastapi import BaseContext
-from strawberry.types import Info
-
 from cosmo_kg.errors import InputError
 from cosmo_kg.text import clean_text, text_key
 from cosmo_kg.vocabulary import RELATIONS, NodeLabel
 
+_RELATION_ENUM: Any = Enum("Relation", {name: name for name in RELATIONS})  # type: ignore[misc]
 Relation = strawberry.enum(
-    Enum("Relation", {name: name for name in RELATIONS}),  # type: ignore[misc]
-    description="The commonsense relations of the knowledge graph (SPEC §2).")
+    _RELATION_ENUM,
+    description="The commonsense relations of the knowledge graph (SPEC §2).",
+)
 
 
 @dataclass
@@ -71,10 +73,21 @@ def decode_cursor(cursor: str | None) -> int:
     raise InputError(f"after is not a cursor of this API: {cursor!r}", hint="pass a pageInfo.endCursor")
 
 
-def edge_filter(info: Info, relation: Any, min_plausibility: float, min_typicality: float,
-                first: int, after: str | None = None) -> EdgeFilter:
-    return EdgeFilter((relation.value,) if relation is not None else None, min_plausibility,
-                      min_typicality, decode_cursor(after), page_size(info, first))
+def edge_filter(
+    info: Info,
+    relation: Any,
+    min_plausibility: float,
+    min_typicality: float,
+    first: int,
+    after: str | None = None,
+) -> EdgeFilter:
+    return EdgeFilter(
+        (relation.value,) if relation is not None else None,
+        min_plausibility,
+        min_typicality,
+        decode_cursor(after),
+        page_size(info, first),
+    )
 
 
 @strawberry.type
@@ -92,20 +105,42 @@ class Intention:
         return list(await ctx(info).loaders.tail_types.load((self.text, None)))
 
     @strawberry.field(description="Products with this intention, strongest first.")
-    async def products(self, info: Info, relation: Relation | None = None,  # type: ignore[valid-type]
-                       first: int = 10) -> list[ProductLink]:
+    async def products(
+        self,
+        info: Info,
+        relation: Relation | None = None,  # type: ignore[valid-type]
+        first: int = 10,
+    ) -> list[ProductLink]:
         key = (self.text, edge_filter(info, relation, 0.0, 0.0, first))
-        return [ProductLink(relation=Relation[e.relation], plausibility=e.plausibility,
-                            typicality=e.typicality, product=Product(record=e.product))
-                for e in await ctx(info).loaders.intention_products.load(key) if e.product]
+        return [
+            ProductLink(
+                relation=Relation[e.relation],
+                plausibility=e.plausibility,
+                typicality=e.typicality,
+                product=Product(record=e.product),
+            )
+            for e in await ctx(info).loaders.intention_products.load(key)
+            if e.product
+        ]
 
     @strawberry.field(description="Search queries with this intention, strongest first.")
-    async def queries(self, info: Info, relation: Relation | None = None,  # type: ignore[valid-type]
-                      first: int = 10) -> list[QueryLink]:
+    async def queries(
+        self,
+        info: Info,
+        relation: Relation | None = None,  # type: ignore[valid-type]
+        first: int = 10,
+    ) -> list[QueryLink]:
         key = (self.text, edge_filter(info, relation, 0.0, 0.0, first))
-        return [QueryLink(relation=Relation[e.relation], plausibility=e.plausibility,
-                          typicality=e.typicality, query=SearchQuery(text=e.query))
-                for e in await ctx(info).loaders.intention_queries.load(key) if e.query]
+        return [
+            QueryLink(
+                relation=Relation[e.relation],
+                plausibility=e.plausibility,
+                typicality=e.typicality,
+                query=SearchQuery(text=e.query),
+            )
+            for e in await ctx(info).loaders.intention_queries.load(key)
+            if e.query
+        ]
 
 
 @strawberry.type
@@ -125,13 +160,21 @@ class IntentionConnection:
 
 
 def connection(edges: list[EdgeRecord], offset: int, has_next: bool) -> IntentionConnection:
-    items = [IntentionEdge(cursor=encode_cursor(offset + i), relation=Relation[e.relation],
-                           plausibility=e.plausibility, typicality=e.typicality, support=e.support,
-                           node=Intention(text=e.text)) for i, e in enumerate(edges)]
-    return IntentionConnection(edges=items, page_info=PageInfo(
-        has_next_page=has_next, end_cursor=items[-1].cursor if items else None))
-
-
+    items = [
+        IntentionEdge(
+            cursor=encode_cursor(offset + i),
+            relation=Relation[e.relation],
+            plausibility=e.plausibility,
+            typicality=e.typicality,
+            support=e.support,
+            node=Intention(text=e.text),
+        )
+        for i, e in enumerate(edges)
+    ]
+    return IntentionConnection(
+        edges=items,
+        page_info=PageInfo(has_next_page=has_next, end_cursor=items[-1].cursor if items else None),
+    )
 
 
 @strawberry.type
@@ -163,9 +206,15 @@ class Product:
         return self.record.popularity
 
     @strawberry.field(description="Knowledge about this product, best first, one page at a time.")
-    async def intentions(self, info: Info, relation: Relation | None = None,  # type: ignore[valid-type]
-                         min_plausibility: float = 0.0, min_typicality: float = 0.0, first: int = 10,
-                         after: str | None = None) -> IntentionConnection:
+    async def intentions(
+        self,
+        info: Info,
+        relation: Relation | None = None,  # type: ignore[valid-type]
+        min_plausibility: float = 0.0,
+        min_typicality: float = 0.0,
+        first: int = 10,
+        after: str | None = None,
+    ) -> IntentionConnection:
         f = edge_filter(info, relation, min_plausibility, min_typicality, first, after)
         page = await ctx(info).loaders.product_intentions.load((self.record.product_id, f))
         return connection(page.edges, f.offset, page.has_next)
@@ -204,9 +253,15 @@ class SearchQuery:
     text: str
 
     @strawberry.field(description="Knowledge about this query, best first, one page at a time.")
-    async def intentions(self, info: Info, relation: Relation | None = None,  # type: ignore[valid-type]
-                         min_plausibility: float = 0.0, min_typicality: float = 0.0, first: int = 10,
-                         after: str | None = None) -> IntentionConnection:
+    async def intentions(
+        self,
+        info: Info,
+        relation: Relation | None = None,  # type: ignore[valid-type]
+        min_plausibility: float = 0.0,
+        min_typicality: float = 0.0,
+        first: int = 10,
+        after: str | None = None,
+    ) -> IntentionConnection:
         f = edge_filter(info, relation, min_plausibility, min_typicality, first, after)
         page = await ctx(info).loaders.query_intentions.load((self.text, f))
         return connection(page.edges, f.offset, page.has_next)
@@ -244,8 +299,11 @@ class ScoredIntention:
 
     @classmethod
     def of(cls, item: AnswerItem) -> ScoredIntention:
-        return cls(intention=Intention(text=item.text), score=item.score,
-                   relation=Relation[item.relation] if item.relation else None)
+        return cls(
+            intention=Intention(text=item.text),
+            score=item.score,
+            relation=Relation[item.relation] if item.relation else None,
+        )
 
 
 @strawberry.type
@@ -257,8 +315,12 @@ class Facet:
 
 
 def facet(item: AnswerItem, products: list[Product]) -> Facet:
-    return Facet(intention=Intention(text=item.text), score=item.score, products=products,
-                 relation=Relation[item.relation] if item.relation else None)
+    return Facet(
+        intention=Intention(text=item.text),
+        score=item.score,
+        products=products,
+        relation=Relation[item.relation] if item.relation else None,
+    )
 
 
 @strawberry.type
@@ -306,16 +368,20 @@ class TypeShare:
 class Features:
     top_intentions: list[RelationIntentions]
     product_types: list[TypeShare] = strawberry.field(
-        description="queries: types bought after the search; products: types bought with it")
+        description="queries: types bought after the search; products: types bought with it"
+    )
     strong_intent: bool
 
     @classmethod
     def of(cls, f: feature_store.Features) -> Features:
-        return cls(top_intentions=[RelationIntentions(relation=Relation[r.relation], intentions=r.intentions,
-                                                      scores=r.scores) for r in f.top_intentions],
-                   product_types=[TypeShare(product_type=t.product_type, share=t.share)
-                                  for t in f.product_types],
-                   strong_intent=f.strong_intent)
+        return cls(
+            top_intentions=[
+                RelationIntentions(relation=Relation[r.relation], intentions=r.intentions, scores=r.scores)
+                for r in f.top_intentions
+            ],
+            product_types=[TypeShare(product_type=t.product_type, share=t.share) for t in f.product_types],
+            strong_intent=f.strong_intent,
+        )
 
 
 @strawberry.type
@@ -358,59 +424,97 @@ class Query:
         return [SemanticHit(score=round(h.score, 6), intention=Intention(text=h.text)) for h in hits]
 
     @strawberry.field(description="Search navigation: the query's intentions as facets, products under each.")
-    async def navigate(self, info: Info, query: str, facets: int = 5, products_per_facet: int = 5
-                       ) -> Navigation:
+    async def navigate(
+        self, info: Info, query: str, facets: int = 5, products_per_facet: int = 5
+    ) -> Navigation:
         c = ctx(info)
-        nav = await applications.navigate(c.answers, c.reader, query, page_size(info, facets, "facets"),
-                                          page_size(info, products_per_facet, "productsPerFacet"))
-        return Navigation(query=nav.query, source=nav.source, facets=[
-            facet(f.intention, [Product(record=p.product) for p in f.products]) for f in nav.facets])
+        nav = await applications.navigate(
+            c.answers,
+            c.reader,
+            query,
+            page_size(info, facets, "facets"),
+            page_size(info, products_per_facet, "productsPerFacet"),
+        )
+        return Navigation(
+            query=nav.query,
+            source=nav.source,
+            facets=[facet(f.intention, [Product(record=p.product) for p in f.products]) for f in nav.facets],
+        )
 
     @strawberry.field(description="Session recommendation: complementary products and why.")
-    async def recommend(self, info: Info, product_ids: list[strawberry.ID], k: int = 10
-                        ) -> list[Recommendation]:
+    async def recommend(
+        self, info: Info, product_ids: list[strawberry.ID], k: int = 10
+    ) -> list[Recommendation]:
         page_size(info, len(product_ids), "productIds")
-        found = await applications.recommend(ctx(info).reader, [str(p) for p in product_ids],
-                                             page_size(info, k, "k"))
-        return [Recommendation(product=Product(record=r.product), score=r.score, shared_intentions=[
-            ScoredIntention(intention=Intention(text=s.text), relation=Relation[s.relation], score=s.weight)
-            for s in r.shared_intentions]) for r in found]
+        found = await applications.recommend(
+            ctx(info).reader, [str(p) for p in product_ids], page_size(info, k, "k")
+        )
+        return [
+            Recommendation(
+                product=Product(record=r.product),
+                score=r.score,
+                shared_intentions=[
+                    ScoredIntention(
+                        intention=Intention(text=s.text), relation=Relation[s.relation], score=s.weight
+                    )
+                    for s in r.shared_intentions
+                ],
+            )
+            for r in found
+        ]
 
     @strawberry.field(description="Intention-overlap relevance features of a query and a product.")
     async def relevance(self, info: Info, query: str, product_id: strawberry.ID) -> Relevance:
         c = ctx(info)
         r = await applications.relevance(c.answers, c.reader, query, str(product_id))
-        return Relevance(query=r.query, product_id=strawberry.ID(r.product_id), query_source=r.query_source,
-                         query_intentions=r.query_intentions, product_intentions=r.product_intentions,
-                         shared_intentions=r.shared, jaccard=r.jaccard, coverage=r.coverage,
-                         search_buy_count=r.search_buy_count, score=r.score)
+        return Relevance(
+            query=r.query,
+            product_id=strawberry.ID(r.product_id),
+            query_source=r.query_source,
+            query_intentions=r.query_intentions,
+            product_intentions=r.product_intentions,
+            shared_intentions=r.shared,
+            jaccard=r.jaccard,
+            coverage=r.coverage,
+            search_buy_count=r.search_buy_count,
+            score=r.score,
+        )
 
     @strawberry.field(description="Cached intentions of a query (tier 1, tier 2, else graph or semantic).")
     async def query_intentions(self, info: Info, query: str) -> Navigation:
         answer = await ctx(info).answers.answer(query)
-        return Navigation(query=answer.query, source=answer.source,
-                          facets=[facet(i, []) for i in answer.intentions])
+        return Navigation(
+            query=answer.query, source=answer.source, facets=[facet(i, []) for i in answer.intentions]
+        )
 
     @strawberry.field(description="Node and edge counts.")
     async def stats(self, info: Info) -> Stats:
         rows = await ctx(info).reader.rows(statements.STATS)
         nodes = [Count(name=r["name"], count=r["n"]) for r in rows if r["kind"] == "node" and r["n"]]
         edges = [Count(name=r["name"], count=r["n"]) for r in rows if r["kind"] == "edge" and r["n"]]
-        return Stats(nodes=nodes, edges=edges, total_nodes=sum(c.count for c in nodes),
-                     total_edges=sum(c.count for c in edges))
+        return Stats(
+            nodes=nodes,
+            edges=edges,
+            total_nodes=sum(c.count for c in nodes),
+            total_edges=sum(c.count for c in edges),
+        )
 
 
 def build_schema(settings: ApiSettings) -> strawberry.Schema:
     """The schema with depth, token and alias limits and the error-code extension."""
-    from cosmo_kg.api.errors import ErrorCodes
     from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
-    return strawberry.Schema(query=Query, extensions=[
-        lambda: QueryDepthLimiter(max_depth=settings.max_depth),
-        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
-        ErrorCodes,
-    ])
+    from cosmo_kg.api.errors import ErrorCodes
+
+    return strawberry.Schema(
+        query=Query,
+        extensions=[
+            lambda: QueryDepthLimiter(max_depth=settings.max_depth),
+            lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+            ErrorCodes,
+        ],
+    )
 
 
 def schema_sdl() -> str:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import neo4j
+
 from cosmo_kg.api.answers import AnswerService
 from cosmo_kg.api.auth import KeyRing
 from cosmo_kg.api.console import CypherConsole
@@ -18,10 +19,9 @@ from cosmo_kg.api.index import SemanticIndex, TextEmbedder, read_meta
 from cosmo_kg.api.reads import GraphReader, open_driver
 from cosmo_kg.api.settings import ApiSettings, CacheSettings, IndexSettings
 from cosmo_kg.api.store import CacheStore, open_store
-from cosmo_kg.graph.connection import Neo4jSettings
-
 from cosmo_kg.embeddings import EmbeddingSettings
 from cosmo_kg.errors import InputError
+from cosmo_kg.graph.connection import Neo4jSettings
 from cosmo_kg.settings import load_settings
 from cosmo_kg.workspace import WorkspaceSettings
 
@@ -42,9 +42,14 @@ class ServeSettings:
     @classmethod
     def load(cls) -> ServeSettings:
         """From environment, config file and defaults."""
-        return cls(load_settings(Neo4jSettings), load_settings(ApiSettings), load_settings(IndexSettings),
-                   load_settings(CacheSettings), load_settings(EmbeddingSettings),
-                   load_settings(WorkspaceSettings))
+        return cls(
+            load_settings(Neo4jSettings),
+            load_settings(ApiSettings),
+            load_settings(IndexSettings),
+            load_settings(CacheSettings),
+            load_settings(EmbeddingSettings),
+            load_settings(WorkspaceSettings),
+        )
 
     @property
     def keys_file(self) -> Path:
@@ -64,8 +69,9 @@ def load_index(settings: ServeSettings, embedder: TextEmbedder | None) -> Semant
     except InputError as exc:
         log.warning("semantic index not loaded: %s", exc)
         return None
-    return SemanticIndex.load(settings.index.path, embedder or make_embedder(settings.embeddings),
-                              settings.index)
+    return SemanticIndex.load(
+        settings.index.path, embedder or make_embedder(settings.embeddings), settings.index
+    )
 
 
 @dataclass
@@ -81,18 +87,24 @@ class Services:
     keys: KeyRing
 
     @classmethod
-    def open(cls, settings: ServeSettings, *, embedder: TextEmbedder | None = None,
-             with_index: bool = True) -> Services:
+    def open(
+        cls, settings: ServeSettings, *, embedder: TextEmbedder | None = None, with_index: bool = True
+    ) -> Services:
         driver = open_driver(settings.neo4j, settings.api.pool_size)
         store = open_store(settings.cache)
         index = load_index(settings, embedder) if with_index else None
         reader = GraphReader(driver, settings.neo4j.database, settings.api.query_timeout)
         return cls(
-            settings, driver, store, index, reader,
+            settings,
+            driver,
+            store,
+            index,
+            reader,
             AnswerService(reader, store, index, settings.cache.top_intentions),
             FeatureService(reader, store, settings.cache.strong_intent),
-            CypherConsole(driver, settings.neo4j.database, settings.api.cypher_timeout,
-                          settings.api.cypher_row_limit),
+            CypherConsole(
+                driver, settings.neo4j.database, settings.api.cypher_timeout, settings.api.cypher_row_limit
+            ),
             KeyRing.load(settings.keys_file, settings.api.key_hashes),
         )
 

@@ -11,8 +11,7 @@ from cosmo_kg.settings import SettingsGroup, setting
 
 def _positive(section: str, name: str, value: float) -> None:
     if value <= 0:
-        raise ConfigError(f"setting {section}.{name} has a bad value {value!r}",
-                          hint="use a positive number")
+        raise ConfigError(f"setting {section}.{name} has a bad value {value!r}", hint="use a positive number")
 
 
 @dataclass(frozen=True)
@@ -21,32 +20,52 @@ class ApiSettings(SettingsGroup):
 
     host: str = setting("127.0.0.1", "address `cosmo-kg serve` listens on", env="COSMO_API_HOST")
     port: int = setting(8000, "port `cosmo-kg serve` listens on", env="COSMO_API_PORT")
-    keys_file: str = setting("", "JSON file of hashed API keys (default: <workspace>/api_keys.json)",
-                             env="COSMO_API_KEYS_FILE")
-    key_hashes: str = setting("", "extra API key hashes, comma separated (sha256:HEX), for containers",
-                              env="COSMO_API_KEY_HASHES", secret=True)
+    keys_file: str = setting(
+        "", "JSON file of hashed API keys (default: <workspace>/api_keys.json)", env="COSMO_API_KEYS_FILE"
+    )
+    key_hashes: str = setting(
+        "",
+        "extra API key hashes, comma separated (sha256:HEX), for containers",
+        env="COSMO_API_KEY_HASHES",
+        secret=True,
+    )
     max_depth: int = setting(8, "deepest GraphQL selection accepted", env="COSMO_API_MAX_DEPTH")
-    max_tokens: int = setting(2000, "largest GraphQL document accepted, in tokens",
-                              env="COSMO_API_MAX_TOKENS")
-    max_aliases: int = setting(15, "most aliases one GraphQL document may use",
-                               env="COSMO_API_MAX_ALIASES")
-    max_page_size: int = setting(100, "largest `first` / `k` a list field accepts",
-                                 env="COSMO_API_MAX_PAGE_SIZE")
-    request_timeout: float = setting(10.0, "seconds before a request is answered 504",
-                                     env="COSMO_API_REQUEST_TIMEOUT")
-    query_timeout: float = setting(5.0, "seconds one Neo4j transaction of the API may run",
-                                   env="COSMO_API_QUERY_TIMEOUT")
-    cypher_timeout: float = setting(5.0, "seconds a /cypher statement may run",
-                                    env="COSMO_API_CYPHER_TIMEOUT")
-    cypher_row_limit: int = setting(1000, "most rows /cypher returns (the rest is cut, flagged)",
-                                    env="COSMO_API_CYPHER_ROW_LIMIT")
-    retry_after: int = setting(5, "Retry-After seconds sent with 503 when Neo4j is away",
-                               env="COSMO_API_RETRY_AFTER")
+    max_tokens: int = setting(
+        2000, "largest GraphQL document accepted, in tokens", env="COSMO_API_MAX_TOKENS"
+    )
+    max_aliases: int = setting(15, "most aliases one GraphQL document may use", env="COSMO_API_MAX_ALIASES")
+    max_page_size: int = setting(
+        100, "largest `first` / `k` a list field accepts", env="COSMO_API_MAX_PAGE_SIZE"
+    )
+    request_timeout: float = setting(
+        10.0, "seconds before a request is answered 504", env="COSMO_API_REQUEST_TIMEOUT"
+    )
+    query_timeout: float = setting(
+        5.0, "seconds one Neo4j transaction of the API may run", env="COSMO_API_QUERY_TIMEOUT"
+    )
+    cypher_timeout: float = setting(
+        5.0, "seconds a /cypher statement may run", env="COSMO_API_CYPHER_TIMEOUT"
+    )
+    cypher_row_limit: int = setting(
+        1000, "most rows /cypher returns (the rest is cut, flagged)", env="COSMO_API_CYPHER_ROW_LIMIT"
+    )
+    retry_after: int = setting(
+        5, "Retry-After seconds sent with 503 when Neo4j is away", env="COSMO_API_RETRY_AFTER"
+    )
     pool_size: int = setting(50, "most Neo4j connections the API holds", env="COSMO_API_POOL_SIZE")
 
     def validate(self) -> None:
-        for name in ("max_depth", "max_tokens", "max_aliases", "max_page_size", "request_timeout",
-                     "query_timeout", "cypher_timeout", "cypher_row_limit", "pool_size"):
+        for name in (
+            "max_depth",
+            "max_tokens",
+            "max_aliases",
+            "max_page_size",
+            "request_timeout",
+            "query_timeout",
+            "cypher_timeout",
+            "cypher_row_limit",
+            "pool_size",
+        ):
             _positive(self.section, name, getattr(self, name))
 
 
@@ -54,11 +73,13 @@ class ApiSettings(SettingsGroup):
 class IndexSettings(SettingsGroup):
     section = "index"
 
-    dir: str = setting(".cosmo-kg/index", "directory of the semantic index (FAISS + id map + meta)",
-                       env="COSMO_INDEX_DIR")
+    dir: str = setting(
+        ".cosmo-kg/index", "directory of the semantic index (FAISS + id map + meta)", env="COSMO_INDEX_DIR"
+    )
     kind: str = setting("auto", "auto, flat (exact), hnsw or ivf", env="COSMO_INDEX_KIND")
-    exact_max: int = setting(100_000, "with kind=auto: vectors up to this count use an exact index",
-                             env="COSMO_INDEX_EXACT_MAX")
+    exact_max: int = setting(
+        100_000, "with kind=auto: vectors up to this count use an exact index", env="COSMO_INDEX_EXACT_MAX"
+    )
     hnsw_m: int = setting(32, "HNSW graph degree", env="COSMO_INDEX_HNSW_M")
     hnsw_ef_construction: int = setting(64, "HNSW build beam width", env="COSMO_INDEX_HNSW_EF_CONSTRUCTION")
     hnsw_ef_search: int = setting(64, "HNSW search beam width", env="COSMO_INDEX_HNSW_EF_SEARCH")
@@ -71,8 +92,10 @@ class IndexSettings(SettingsGroup):
 
     def validate(self) -> None:
         if self.kind not in self.KINDS:
-            raise ConfigError(f"setting index.kind has a bad value {self.kind!r}",
-                              hint=f"use one of {', '.join(self.KINDS)}")
+            raise ConfigError(
+                f"setting index.kind has a bad value {self.kind!r}",
+                hint=f"use one of {', '.join(self.KINDS)}",
+            )
         if self.gpu not in ("auto", "on", "off"):
             raise ConfigError(f"setting index.gpu has a bad value {self.gpu!r}", hint="use auto, on or off")
         for name in ("hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "ivf_probe"):
@@ -87,12 +110,20 @@ class IndexSettings(SettingsGroup):
 class CacheSettings(SettingsGroup):
     section = "cache"
 
-    redis_url: str = setting("", "Redis URL of the shared cache store; empty: embedded on-disk store",
-                             env="REDIS_URL", secret=True)
-    path: str = setting(".cosmo-kg/cache.sqlite", "file of the embedded store (when REDIS_URL is empty)",
-                        env="COSMO_CACHE_PATH")
-    prefix: str = setting("cosmo:", "key prefix, so several deployments can share one Redis",
-                          env="COSMO_CACHE_PREFIX")
-    top_intentions: int = setting(20, "intentions kept in one cached answer", env="COSMO_CACHE_TOP_INTENTIONS")
-    strong_intent: float = setting(0.7, "typicality (and product-type share) that flags a strong intent",
-                                   env="COSMO_CACHE_STRONG_INTENT")
+    redis_url: str = setting(
+        "", "Redis URL of the shared cache store; empty: embedded on-disk store", env="REDIS_URL", secret=True
+    )
+    path: str = setting(
+        ".cosmo-kg/cache.sqlite",
+        "file of the embedded store (when REDIS_URL is empty)",
+        env="COSMO_CACHE_PATH",
+    )
+    prefix: str = setting(
+        "cosmo:", "key prefix, so several deployments can share one Redis", env="COSMO_CACHE_PREFIX"
+    )
+    top_intentions: int = setting(
+        20, "intentions kept in one cached answer", env="COSMO_CACHE_TOP_INTENTIONS"
+    )
+    strong_intent: float = setting(
+        0.7, "typicality (and product-type share) that flags a strong intent", env="COSMO_CACHE_STRONG_INTENT"
+    )

@@ -9,14 +9,15 @@ list (``UNWIND``) so a DataLoader answers all parents of a field with one round 
 from __future__ import annotations
 
 from cosmo_kg.graph.statements import HEAD_KEYS
-
 from cosmo_kg.vocabulary import RELATIONS, EdgeType, NodeLabel
 
 PRODUCT_FIELDS = ("product_id", "title", "product_type", "domain", "brand", "popularity")
 _PRODUCT_MAP = "{" + ", ".join(f".{f}" for f in PRODUCT_FIELDS) + "}"
 
-_EDGE_FILTER = ("($relations IS NULL OR type(e) IN $relations) "
-                "AND e.plausibility >= $min_plausibility AND e.typicality >= $min_typicality")
+_EDGE_FILTER = (
+    "($relations IS NULL OR type(e) IN $relations) "
+    "AND e.plausibility >= $min_plausibility AND e.typicality >= $min_typicality"
+)
 _EDGE_KEYS = "relation: type(e), plausibility: e.plausibility, typicality: e.typicality, support: e.support"
 
 PRODUCTS = f"""
@@ -62,16 +63,21 @@ RETURN key, edges
 
 def head_intentions(head: NodeLabel) -> str:
     """The page-of-intentions statement for Product or Query heads."""
-    return _HEAD_INTENTIONS.format(label=head.value, key_property=HEAD_KEYS[head],
-                                   edge_filter=_EDGE_FILTER, edge_keys=_EDGE_KEYS)
+    return _HEAD_INTENTIONS.format(
+        label=head.value, key_property=HEAD_KEYS[head], edge_filter=_EDGE_FILTER, edge_keys=_EDGE_KEYS
+    )
 
 
 def intention_heads(head: NodeLabel) -> str:
     """The page-of-heads statement (products or queries) of intentions."""
     head_map = _PRODUCT_MAP if head is NodeLabel.PRODUCT else "{.text}"
-    return _INTENTION_HEADS.format(label=head.value, key_property=HEAD_KEYS[head],
-                                   edge_filter=_EDGE_FILTER, edge_keys=_EDGE_KEYS,
-                                   head_map=head_map)
+    return _INTENTION_HEADS.format(
+        label=head.value,
+        key_property=HEAD_KEYS[head],
+        edge_filter=_EDGE_FILTER,
+        edge_keys=_EDGE_KEYS,
+        head_map=head_map,
+    )
 
 
 CO_BOUGHT = f"""
@@ -204,10 +210,13 @@ def text_page(label: NodeLabel) -> str:
 def _count_statement() -> str:
     labels = [label for label in NodeLabel if label is not NodeLabel.LOAD_RUN]
     types = [*RELATIONS, *EdgeType]
-    parts = [f"MATCH (n:{label.value}) RETURN 'node' AS kind, '{label.value}' AS name, count(n) AS n"
-             for label in labels]
-    parts += [f"MATCH ()-[r:{name}]->() RETURN 'edge' AS kind, '{name}' AS name, count(r) AS n"
-              for name in types]
+    parts = [
+        f"MATCH (n:{label.value}) RETURN 'node' AS kind, '{label.value}' AS name, count(n) AS n"
+        for label in labels
+    ]
+    parts += [
+        f"MATCH ()-[r:{name}]->() RETURN 'edge' AS kind, '{name}' AS name, count(r) AS n" for name in types
+    ]
     return "CALL () {\n  " + "\n  UNION ALL\n  ".join(parts) + "\n}\nRETURN kind, name, n"
 
 

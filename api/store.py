@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Protocol
 
 from cosmo_kg.api.settings import CacheSettings
-
 from cosmo_kg.errors import BackendError, ConfigError
 
 
@@ -47,14 +46,16 @@ class SqliteStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS queue (item TEXT PRIMARY KEY, "
-                         "misses INTEGER NOT NULL, first_seen REAL NOT NULL)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS queue (item TEXT PRIMARY KEY, "
+            "misses INTEGER NOT NULL, first_seen REAL NOT NULL)"
+        )
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         found: dict[str, bytes] = {}
         with self._lock:
             for start in range(0, len(keys), 500):
-                chunk = list(keys[start:start + 500])
+                chunk = list(keys[start : start + 500])
                 marks = ",".join("?" * len(chunk))
                 found.update(self._db.execute(f"SELECT key, value FROM kv WHERE key IN ({marks})", chunk))
         return [found.get(k) for k in keys]
@@ -65,29 +66,39 @@ class SqliteStore:
 
     def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]:
         with self._lock:
-            rows = self._db.execute("SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key",
-                                    (prefix, prefix + "\uffff")).fetchall()
+            rows = self._db.execute(
+                "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key",
+                (prefix, prefix + "\uffff"),
+            ).fetchall()
         yield from rows
 
     def count(self, prefix: str) -> int:
         with self._lock:
-            return int(self._db.execute("SELECT count(*) FROM kv WHERE key >= ? AND key < ?",
-                                        (prefix, prefix + "\uffff")).fetchone()[0])
+            return int(
+                self._db.execute(
+                    "SELECT count(*) FROM kv WHERE key >= ? AND key < ?", (prefix, prefix + "\uffff")
+                ).fetchone()[0]
+            )
 
     def delete_prefix(self, prefix: str) -> int:
         with self._lock, self._transaction():
-            return self._db.execute("DELETE FROM kv WHERE key >= ? AND key < ?",
-                                    (prefix, prefix + "\uffff")).rowcount
+            return self._db.execute(
+                "DELETE FROM kv WHERE key >= ? AND key < ?", (prefix, prefix + "\uffff")
+            ).rowcount
 
     def enqueue(self, item: str) -> None:
         with self._lock:
-            self._db.execute("INSERT INTO queue VALUES (?, 1, ?) ON CONFLICT(item) "
-                             "DO UPDATE SET misses = misses + 1", (item, time.time()))
+            self._db.execute(
+                "INSERT INTO queue VALUES (?, 1, ?) ON CONFLICT(item) DO UPDATE SET misses = misses + 1",
+                (item, time.time()),
+            )
 
     def queued(self, limit: int | None = None) -> list[tuple[str, int]]:
         with self._lock:
-            rows = self._db.execute("SELECT item, misses FROM queue ORDER BY misses DESC, first_seen, item "
-                                    "LIMIT ?", (-1 if limit is None else limit,)).fetchall()
+            rows = self._db.execute(
+                "SELECT item, misses FROM queue ORDER BY misses DESC, first_seen, item LIMIT ?",
+                (-1 if limit is None else limit,),
+            ).fetchall()
         return [(item, int(misses)) for item, misses in rows]
 
     def dequeue(self, items: Sequence[str]) -> None:
@@ -139,8 +150,9 @@ class RedisStore:
         try:
             return getattr(self._redis, method)(*args)
         except self._errors as exc:
-            raise BackendError(f"the Redis cache store failed: {exc}",
-                               hint="check that Redis runs at REDIS_URL") from exc
+            raise BackendError(
+                f"the Redis cache store failed: {exc}", hint="check that Redis runs at REDIS_URL"
+            ) from exc
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
         if not keys:
@@ -160,11 +172,11 @@ class RedisStore:
     def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]:
         keys = sorted(self._keys(prefix))
         for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
+            chunk = keys[start : start + 500]
             values = self._call("mget", chunk)
             for key, value in zip(chunk, values, strict=True):  # type: ignore[call-overload]
                 if value is not None:
-                    yield key.decode()[len(self.prefix):], value
+                    yield key.decode()[len(self.prefix) :], value
 
     def count(self, prefix: str) -> int:
         return sum(1 for _ in self._keys(prefix))
@@ -173,7 +185,7 @@ class RedisStore:
         keys = list(self._keys(prefix))
         deleted = 0
         for start in range(0, len(keys), 500):
-            deleted += int(self._call("unlink", *keys[start:start + 500]))  # type: ignore[call-overload]
+            deleted += int(self._call("unlink", *keys[start : start + 500]))  # type: ignore[call-overload]
         return deleted
 
     def enqueue(self, item: str) -> None:

@@ -12,17 +12,17 @@ from pathlib import Path
 import neo4j
 import polars as pl
 import pytest
+from fastapi.testclient import TestClient
+
 from cosmo_kg.api.app import create_app
 from cosmo_kg.api.auth import create_key
 from cosmo_kg.api.index import TextEmbedder
 from cosmo_kg.api.indexing import IndexConfig, build_index
 from cosmo_kg.api.services import ServeSettings
 from cosmo_kg.api.settings import ApiSettings, CacheSettings, IndexSettings
+from cosmo_kg.embeddings import Embedder, EmbeddingSettings
 from cosmo_kg.graph.connection import Neo4jSettings
 from cosmo_kg.graph.loader import LoadConfig, LoaderSettings, load
-from fastapi.testclient import TestClient
-
-from cosmo_kg.embeddings import Embedder, EmbeddingSettings
 from cosmo_kg.workspace import WorkspaceSettings
 from tests.conftest import free_port, wipe
 
@@ -48,36 +48,69 @@ KNOWLEDGE = [
     ("co_buy", None, "P2", "P4", "xWANT", "go hiking", 0.8, 0.75),
     ("co_buy", None, "P5", "P6", "USED_FOR_EVE", "walk the dog", 0.9, 0.8),
     # Many weaker intentions of P1, to page through.
-    *[("co_buy", None, "P1", "P4", "CAPABLE_OF", f"shelter idea {i:02d}", 0.7 - i * 0.01, 0.5)
-      for i in range(25)],
+    *[
+        ("co_buy", None, "P1", "P4", "CAPABLE_OF", f"shelter idea {i:02d}", 0.7 - i * 0.01, 0.5)
+        for i in range(25)
+    ],
 ]
-PAIRS = [("search_buy", "camping tent", "P1", None, 50), ("search_buy", "dog walking", "P5", None, 20),
-         ("search_buy", "tent", "P7", None, 3), ("co_buy", None, "P1", "P2", 12),
-         ("co_buy", None, "P1", "P3", 8), ("co_buy", None, "P5", "P6", 30)]
+PAIRS = [
+    ("search_buy", "camping tent", "P1", None, 50),
+    ("search_buy", "dog walking", "P5", None, 20),
+    ("search_buy", "tent", "P7", None, 3),
+    ("co_buy", None, "P1", "P2", 12),
+    ("co_buy", None, "P1", "P3", 8),
+    ("co_buy", None, "P5", "P6", 30),
+]
 
 
 def write_fixture_files(directory: Path) -> dict[str, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     paths = {name: directory / f"{name}.parquet" for name in ("products", "knowledge", "pairs")}
-    pl.DataFrame([dict(zip(["product_id", "title", "product_type", "domain", "popularity"], row, strict=True))
-                  for row in PRODUCTS]).write_parquet(paths["products"])
-    columns = ["kind", "query", "product_id", "product_id_b", "relation", "tail", "plausibility", "typicality"]
-    pl.DataFrame([dict(zip(columns, row, strict=True)) for row in KNOWLEDGE],
-                 schema_overrides={"query": pl.String(), "product_id_b": pl.String()}
-                 ).with_columns(pl.lit("fixture").alias("model"), pl.lit("run-1").alias("run_id"),
-                                pl.lit(1).alias("support")).write_parquet(paths["knowledge"])
-    pl.DataFrame([{"behavior_id": f"b{i}", "kind": k, "query": q, "product_id": a, "product_id_b": b,
-                   "count": c} for i, (k, q, a, b, c) in enumerate(PAIRS)],
-                 schema_overrides={"query": pl.String(), "product_id_b": pl.String()}
-                 ).write_parquet(paths["pairs"])
+    pl.DataFrame(
+        [
+            dict(zip(["product_id", "title", "product_type", "domain", "popularity"], row, strict=True))
+            for row in PRODUCTS
+        ]
+    ).write_parquet(paths["products"])
+    columns = [
+        "kind",
+        "query",
+        "product_id",
+        "product_id_b",
+        "relation",
+        "tail",
+        "plausibility",
+        "typicality",
+    ]
+    pl.DataFrame(
+        [dict(zip(columns, row, strict=True)) for row in KNOWLEDGE],
+        schema_overrides={"query": pl.String(), "product_id_b": pl.String()},
+    ).with_columns(
+        pl.lit("fixture").alias("model"), pl.lit("run-1").alias("run_id"), pl.lit(1).alias("support")
+    ).write_parquet(paths["knowledge"])
+    pl.DataFrame(
+        [
+            {"behavior_id": f"b{i}", "kind": k, "query": q, "product_id": a, "product_id_b": b, "count": c}
+            for i, (k, q, a, b, c) in enumerate(PAIRS)
+        ],
+        schema_overrides={"query": pl.String(), "product_id_b": pl.String()},
+    ).write_parquet(paths["pairs"])
     return paths
 
 
 def load_fixture_graph(driver: neo4j.Driver, directory: Path) -> None:
     wipe(driver)
     paths = write_fixture_files(directory)
-    load(LoadConfig(rejects_dir=directory / "rejects", knowledge=paths["knowledge"],
-                    products=paths["products"], pairs=paths["pairs"]), driver, LoaderSettings())
+    load(
+        LoadConfig(
+            rejects_dir=directory / "rejects",
+            knowledge=paths["knowledge"],
+            products=paths["products"],
+            pairs=paths["pairs"],
+        ),
+        driver,
+        LoaderSettings(),
+    )
 
 
 @pytest.fixture(scope="session")
@@ -99,9 +132,23 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if binary is None:
         pytest.fail("redis-server is not installed (apt-get install redis-server)")
     port = free_port()
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--dir", str(tmp_path_factory.mktemp("redis"))],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(tmp_path_factory.mktemp("redis")),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     import redis
 
     client = redis.Redis(port=port)
@@ -117,14 +164,18 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     process.wait(10)
 
 
-def serve_settings(neo4j_settings: Neo4jSettings, directory: Path, *, redis_url: str = "",
-                   **api: object) -> ServeSettings:
+def serve_settings(
+    neo4j_settings: Neo4jSettings, directory: Path, *, redis_url: str = "", **api: object
+) -> ServeSettings:
     return ServeSettings(
-        neo4j=neo4j_settings, api=ApiSettings(**api),  # type: ignore[arg-type]
+        neo4j=neo4j_settings,
+        api=ApiSettings(**api),  # type: ignore[arg-type]
         index=IndexSettings(dir=str(directory / "index")),
-        cache=CacheSettings(redis_url=redis_url, path=str(directory / "cache.sqlite"),
-                            prefix=f"test{time.monotonic_ns()}:"),
-        workspace=WorkspaceSettings(dir=str(directory / "workspace")))
+        cache=CacheSettings(
+            redis_url=redis_url, path=str(directory / "cache.sqlite"), prefix=f"test{time.monotonic_ns()}:"
+        ),
+        workspace=WorkspaceSettings(dir=str(directory / "workspace")),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +200,9 @@ def api_key(settings: ServeSettings) -> str:
 
 
 @pytest.fixture(scope="module")
-def client(settings: ServeSettings, built_index: Path, embedder: TextEmbedder, api_key: str
-           ) -> Iterator[TestClient]:
+def client(
+    settings: ServeSettings, built_index: Path, embedder: TextEmbedder, api_key: str
+) -> Iterator[TestClient]:
     with TestClient(create_app(settings, embedder=embedder)) as test_client:
         yield test_client
 

@@ -7,26 +7,32 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cosmo_kg.graph.connection import Neo4jSettings
 from fastapi.testclient import TestClient
 
 from cosmo_kg.api.app import create_app
 from cosmo_kg.api.auth import create_key
 from cosmo_kg.api.index import TextEmbedder
 from cosmo_kg.api.services import ServeSettings
+from cosmo_kg.graph.connection import Neo4jSettings
 from tests.api.conftest import serve_settings
 
 pytestmark = pytest.mark.neo4j
 
 
 @pytest.fixture(params=["sqlite", "redis"])
-def store_client(request: pytest.FixtureRequest, neo4j_settings: Neo4jSettings, tmp_path: Path,
-                 settings: ServeSettings, built_index: Path, embedder: TextEmbedder
-                 ) -> Iterator[tuple[TestClient, dict[str, str]]]:
+def store_client(
+    request: pytest.FixtureRequest,
+    neo4j_settings: Neo4jSettings,
+    tmp_path: Path,
+    settings: ServeSettings,
+    built_index: Path,
+    embedder: TextEmbedder,
+) -> Iterator[tuple[TestClient, dict[str, str]]]:
     redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
     own = serve_settings(neo4j_settings, tmp_path, redis_url=redis_url)
-    own = ServeSettings(neo4j=own.neo4j, api=own.api, index=settings.index, cache=own.cache,
-                        workspace=own.workspace)
+    own = ServeSettings(
+        neo4j=own.neo4j, api=own.api, index=settings.index, cache=own.cache, workspace=own.workspace
+    )
     key = create_key(own.keys_file, "admin")
     with TestClient(create_app(own, embedder=embedder)) as client:
         yield client, {"Authorization": f"Bearer {key}"}
@@ -71,15 +77,22 @@ def test_feature_store_answers_query_and_product_features(client: TestClient) ->
     query = client.get("/v1/features/query", params={"text": "camping tent"}).json()
     assert query["strong_intent"] is True
     assert query["product_types"] == [{"product_type": "tent", "share": 1.0}]
-    assert {"relation": "USED_FOR_EVE", "intentions": ["go camping"], "scores": [0.855]} in query["top_intentions"]
+    assert {"relation": "USED_FOR_EVE", "intentions": ["go camping"], "scores": [0.855]} in query[
+        "top_intentions"
+    ]
     product = client.get("/v1/features/product/P5").json()
     assert product["product_type"] == "leash" and product["product_types"][0]["product_type"] == "poop bag"
     assert client.get("/v1/features/product/none").status_code == 400
 
 
 def test_features_are_readable_over_graphql(client: TestClient) -> None:
-    body = client.post("/graphql", json={"query": '{ product(id: "P5") { features { strongIntent '
-                                                  'topIntentions { relation intentions } } } }'}).json()
+    body = client.post(
+        "/graphql",
+        json={
+            "query": '{ product(id: "P5") { features { strongIntent '
+            "topIntentions { relation intentions } } } }"
+        },
+    ).json()
     features = body["data"]["product"]["features"]
     assert features["strongIntent"] is True
     assert {"relation": "USED_FOR_EVE", "intentions": ["walk the dog"]} in features["topIntentions"]

@@ -6,10 +6,10 @@ import asyncio
 
 import neo4j
 import pytest
-from cosmo_kg.graph.connection import Neo4jSettings
 from fastapi.testclient import TestClient
 
 from cosmo_kg.api.console import CypherConsole
+from cosmo_kg.graph.connection import Neo4jSettings
 
 pytestmark = pytest.mark.neo4j
 
@@ -56,8 +56,9 @@ def test_every_write_is_refused(client: TestClient, statement: str) -> None:
     assert count["rows"] == [[0]]
 
 
-def test_the_session_mode_refuses_writes_even_past_the_plan_check(neo4j_settings: Neo4jSettings,
-                                                                  fixture_graph: neo4j.Driver) -> None:
+def test_the_session_mode_refuses_writes_even_past_the_plan_check(
+    neo4j_settings: Neo4jSettings, fixture_graph: neo4j.Driver
+) -> None:
     async def write_without_plan_check() -> None:
         driver = neo4j.AsyncGraphDatabase.driver(neo4j_settings.uri)
         try:
@@ -65,7 +66,7 @@ def test_the_session_mode_refuses_writes_even_past_the_plan_check(neo4j_settings
         finally:
             await driver.close()
 
-    with pytest.raises(neo4j.exceptions.ClientError, match="(?i)read access mode|not allowed"):
+    with pytest.raises(neo4j.exceptions.ClientError, match=r"(?i)read access mode|not allowed"):
         asyncio.run(write_without_plan_check())
 
 

@@ -49,7 +49,9 @@ def test_pages_of_intentions_walk_every_edge_once(client: TestClient) -> None:
 
 
 def test_relation_filter_keeps_one_relation(client: TestClient) -> None:
-    edges = gql(client, PRODUCT, id="P1", first=50, relation="CAPABLE_OF")["data"]["product"]["intentions"]["edges"]
+    edges = gql(client, PRODUCT, id="P1", first=50, relation="CAPABLE_OF")["data"]["product"]["intentions"][
+        "edges"
+    ]
     assert len(edges) == 25 and {e["relation"] for e in edges} == {"CAPABLE_OF"}
 
 
@@ -58,9 +60,12 @@ def test_unknown_product_is_null(client: TestClient) -> None:
 
 
 def test_search_query_has_intentions_and_purchases(client: TestClient) -> None:
-    body = gql(client, """{ searchQuery(text: "  Camping TENT ") { text
+    body = gql(
+        client,
+        """{ searchQuery(text: "  Camping TENT ") { text
         intentions(first: 2) { edges { relation node { text } } pageInfo { hasNextPage } }
-        purchased { count product { id } } } }""")
+        purchased { count product { id } } } }""",
+    )
     query = body["data"]["searchQuery"]
     assert query["text"] == "camping tent"
     assert [e["node"]["text"] for e in query["intentions"]["edges"]] == ["go camping", "campsite"]
@@ -68,9 +73,12 @@ def test_search_query_has_intentions_and_purchases(client: TestClient) -> None:
 
 
 def test_intention_lists_products_and_queries_per_relation(client: TestClient) -> None:
-    body = gql(client, """{ intention(text: "walk the dog") { text tailTypes
+    body = gql(
+        client,
+        """{ intention(text: "walk the dog") { text tailTypes
         products(relation: USED_FOR_EVE) { relation product { id } }
-        queries { relation query { text } } } }""")
+        queries { relation query { text } } } }""",
+    )
     intention = body["data"]["intention"]
     assert intention["tailTypes"] == ["event"]
     assert {p["product"]["id"] for p in intention["products"]} == {"P5", "P6"}
@@ -78,16 +86,20 @@ def test_intention_lists_products_and_queries_per_relation(client: TestClient) -
 
 
 def test_semantic_search_finds_the_planted_intention(client: TestClient) -> None:
-    hits = gql(client, '{ semanticSearch(text: "taking my puppy out for a stroll", k: 3) '
-                       '{ score intention { text } } }')["data"]["semanticSearch"]
+    hits = gql(
+        client,
+        '{ semanticSearch(text: "taking my puppy out for a stroll", k: 3) { score intention { text } } }',
+    )["data"]["semanticSearch"]
     assert hits[0]["intention"]["text"] == "walk the dog"
     assert hits[0]["score"] > hits[1]["score"]
 
 
 def test_navigate_groups_products_under_intention_facets(client: TestClient) -> None:
-    nav = gql(client, '{ navigate(query: "camping tent", facets: 2, productsPerFacet: 3) '
-                      '{ query source facets { intention { text } relation products { id } } } }'
-              )["data"]["navigate"]
+    nav = gql(
+        client,
+        '{ navigate(query: "camping tent", facets: 2, productsPerFacet: 3) '
+        "{ query source facets { intention { text } relation products { id } } } }",
+    )["data"]["navigate"]
     assert nav["source"] in {"graph", "tier1", "tier2"}
     assert [f["intention"]["text"] for f in nav["facets"]] == ["go camping", "campsite"]
     assert nav["facets"][0]["products"][0]["id"] == "P1"
@@ -95,19 +107,27 @@ def test_navigate_groups_products_under_intention_facets(client: TestClient) -> 
 
 
 def test_recommend_explains_complements_by_shared_intentions(client: TestClient) -> None:
-    query = ('query($ids: [ID!]!) { recommend(productIds: $ids, k: 5) { product { id productType } score '
-             'sharedIntentions { intention { text } relation score } } }')
+    query = (
+        "query($ids: [ID!]!) { recommend(productIds: $ids, k: 5) { product { id productType } score "
+        "sharedIntentions { intention { text } relation score } } }"
+    )
     dog = gql(client, query, ids=["P5"])["data"]["recommend"]
     assert dog[0]["product"]["id"] == "P6"
-    assert dog[0]["sharedIntentions"][0] == {"intention": {"text": "walk the dog"}, "relation": "USED_FOR_EVE",
-                                             "score": pytest.approx(0.95 * 0.9 * 0.9 * 0.8, abs=1e-6)}
+    assert dog[0]["sharedIntentions"][0] == {
+        "intention": {"text": "walk the dog"},
+        "relation": "USED_FOR_EVE",
+        "score": pytest.approx(0.95 * 0.9 * 0.9 * 0.8, abs=1e-6),
+    }
     tent = [r["product"]["id"] for r in gql(client, query, ids=["P1"])["data"]["recommend"]]
     assert "P1" not in tent
     assert tent.index("P7") > tent.index("P3")  # another tent is a substitute, ranked lower
 
 
 def test_relevance_is_higher_for_the_bought_product(client: TestClient) -> None:
-    query = '{ relevance(query: "dog walking", productId: "%s") { sharedIntentions coverage score searchBuyCount } }'
+    query = (
+        '{ relevance(query: "dog walking", productId: "%s") '
+        "{ sharedIntentions coverage score searchBuyCount } }"
+    )
     bought = gql(client, query % "P5")["data"]["relevance"]
     other = gql(client, query % "P3")["data"]["relevance"]
     assert bought["sharedIntentions"][0] == "walk the dog" and bought["searchBuyCount"] == 20

@@ -6,11 +6,11 @@ import logging
 from pathlib import Path
 
 import pytest
-from cosmo_kg.graph import server
-from cosmo_kg.graph.server import LocalNeo4jSettings
 from fastapi.testclient import TestClient
 
 from cosmo_kg.api.app import create_app
+from cosmo_kg.graph import server
+from cosmo_kg.graph.server import LocalNeo4jSettings
 from tests.api.conftest import serve_settings
 from tests.conftest import free_port
 
@@ -32,8 +32,9 @@ def test_metrics_count_requests_and_answer_sources(client: TestClient) -> None:
     assert "cosmo_query_answers_total" in text
 
 
-def test_each_request_writes_one_json_access_log_line(client: TestClient,
-                                                      caplog: pytest.LogCaptureFixture) -> None:
+def test_each_request_writes_one_json_access_log_line(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.INFO, logger="cosmo_kg.api.access"):
         client.get("/healthz")
     (line,) = [r.getMessage() for r in caplog.records if r.name == "cosmo_kg.api.access"]
@@ -47,11 +48,17 @@ def test_graphiql_is_served_to_browsers(client: TestClient) -> None:
 
 @pytest.mark.slow
 def test_neo4j_stopped_gives_503_then_the_app_recovers(tmp_path: Path) -> None:
-    local = LocalNeo4jSettings(home=str(tmp_path / "neo4j"), bolt_port=free_port(), http_port=free_port(),
-                               heap="512m", pagecache="64m")
+    local = LocalNeo4jSettings(
+        home=str(tmp_path / "neo4j"),
+        bolt_port=free_port(),
+        http_port=free_port(),
+        heap="512m",
+        pagecache="64m",
+    )
     server.start(local)
-    settings = serve_settings(_client_settings(local), tmp_path, query_timeout=60.0,
-                              request_timeout=120.0)  # a cold JVM plans slowly
+    settings = serve_settings(
+        _client_settings(local), tmp_path, query_timeout=60.0, request_timeout=120.0
+    )  # a cold JVM plans slowly
     query = {"query": '{ product(id: "P1") { title } }'}
     try:
         with TestClient(create_app(settings)) as client:

@@ -12,10 +12,11 @@ SDL_FILE = Path(__file__).resolve().parents[2] / "docs" / "schema.graphql"
 
 def test_exported_sdl_matches_the_code() -> None:
     assert SDL_FILE.read_text(encoding="utf-8") == schema_sdl(), (
-        "docs/schema.graphql drifted: run `cosmo-kg graphql-schema > docs/schema.graphql`")
+        "docs/schema.graphql drifted: run `cosmo-kg graphql-schema > docs/schema.graphql`"
+    )
 
 
 def test_relation_enum_lists_every_vocabulary_relation() -> None:
     sdl = schema_sdl()
-    block = sdl[sdl.index("enum Relation {"):].split("}", 1)[0]
+    block = sdl[sdl.index("enum Relation {") :].split("}", 1)[0]
     assert [line.strip() for line in block.splitlines()[1:] if line.strip()] == list(RELATIONS)
