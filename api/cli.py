@@ -196,7 +196,8 @@ def cache_queue(limit: int, **params: Any) -> None:
 @click.argument("tier", type=click.Choice(["tier1", "tier2"]))
 @serve_options
 def cache_clear(tier: str, **params: Any) -> None:
-    """Empty one tier."""
+    """Empty one cache tier (tier1: preloaded answers, tier2: batch results); the next request
+    for a dropped key is answered from the graph and queued again."""
     settings = pop_serve_settings(params)
 
     async def clear(svc: Services) -> int:
