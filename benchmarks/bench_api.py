@@ -1,0 +1,209 @@
+"""Benchmark: the serving API on a large synthetic graph, driven over loopback.
+
+Loads ~``--edges`` synthetic knowledge edges (``bench_loader.synthetic_knowledge``) into a
+private Neo4j kept under ``--work`` (the load runs once; later runs reuse it), starts
+``cosmo-kg serve`` in its own process, preloads cache tier 1 with the top queries, then
+sends a bounded number of requests per scenario:
+
+- ``rest_cached``: GET /v1/intentions for preloaded (tier 1) queries — the hot path;
+- ``rest_uncached``: the same endpoint for other queries (answered from the graph and queued) —
+  the naive way the cache replaces;
+- ``graphql_product_intentions``: ``product(id) { intentions(first: 10) ... }``, uncached.
+
+Writes benchmarks/results/api.json and prints a table.
+
+    python benchmarks/bench_api.py                  # the 1,000,000-edge graph
+    python benchmarks/bench_api.py --edges 20000    # a quick run
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from api_graph import BenchGraph, close_graph, free_port, open_graph
+from loadgen import LoadResult, Request, run_load
+
+from cosmo_kg.api import statements
+from cosmo_kg.graph.connection import connect
+
+RESULTS = Path(__file__).resolve().parent / "results"
+PRODUCT_INTENTIONS = """
+query ProductIntentions($id: ID!) {
+  product(id: $id) {
+    title productType domain
+    intentions(first: 10) {
+      edges { relation plausibility typicality node { text } }
+      pageInfo { hasNextPage endCursor }
+    }
+  }
+}
+"""
+TARGETS = {"rest_cached": (300.0, 25.0), "graphql_product_intentions": (100.0, 100.0)}
+
+
+def sample_heads(graph: BenchGraph, top: int, others: int, products: int) -> dict[str, list[str]]:
+    """Preloaded queries (the top ones, as ``cache preload`` picks them), other queries, products."""
+    with connect(graph.client) as driver:
+        top_queries = [r["key"] for r in driver.execute_query(statements.TOP_QUERIES, limit=top).records]
+        rest = driver.execute_query(
+            "MATCH (q:Query) WHERE NOT q.text IN $top RETURN q.text AS text LIMIT $n",
+            top=top_queries,
+            n=others,
+        ).records
+        ids = driver.execute_query(
+            "MATCH (p:Product) WHERE EXISTS { (p)-->(:Intention) } RETURN p.product_id AS id LIMIT $n",
+            n=products,
+        ).records
+    return {"top": top_queries, "others": [r["text"] for r in rest], "products": [r["id"] for r in ids]}
+
+
+def serve_env(graph: BenchGraph, work: Path, port: int, extra: dict[str, str]) -> dict[str, str]:
+    return {
+        **os.environ,
+        "NEO4J_URI": graph.local.bolt_uri,
+        "COSMO_API_PORT": str(port),
+        "COSMO_WORKSPACE": str(work / "ws"),
+        "COSMO_CACHE_PATH": str(work / "ws" / "cache.sqlite"),
+        "COSMO_INDEX_DIR": str(work / "ws" / "no-index"),
+        **extra,
+    }
+
+
+def start_server(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cosmo_kg.cli", "serve"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    url = f"http://127.0.0.1:{env['COSMO_API_PORT']}/healthz"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    process.kill()
+    raise RuntimeError(f"the API did not start; see {log}")
+
+
+def scenarios(heads: dict[str, list[str]]) -> dict[str, tuple[Any, list[str]]]:
+    def rest(query: str) -> Request:
+        return ("GET", "/v1/intentions", None, {"query": query})
+
+    def product(pid: str) -> Request:
+        return ("POST", "/graphql", {"query": PRODUCT_INTENTIONS, "variables": {"id": pid}}, None)
+
+    return {
+        "rest_cached": (rest, heads["top"]),
+        "rest_uncached": (rest, heads["others"]),
+        "graphql_product_intentions": (product, heads["products"]),
+    }
+
+
+def measure(base_url: str, heads: dict[str, list[str]], args: argparse.Namespace) -> dict[str, LoadResult]:
+    results = {}
+    for name, (make, pool) in scenarios(heads).items():
+        run_load(base_url, make, pool, args.warmup, args.concurrency, 60, seed=1)
+        results[name] = run_load(base_url, make, pool, args.requests, args.concurrency, args.max_seconds)
+        print(f"  {name}: {results[name]}")
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--edges", type=int, default=1_000_000, help="synthetic edges (bench_loader's --edges)"
+    )
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path("/tmp/cosmo-kg-bench-api"),
+        help="persistent directory of the benchmark graph (loaded once)",
+    )
+    parser.add_argument("--requests", type=int, default=3000, help="requests per scenario")
+    parser.add_argument("--warmup", type=int, default=200, help="requests per scenario before measuring")
+    parser.add_argument("--concurrency", type=int, default=8, help="requests in flight")
+    parser.add_argument("--max-seconds", type=float, default=60.0, help="time cap per scenario")
+    parser.add_argument("--top", type=int, default=1000, help="queries preloaded into tier 1")
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    graph = open_graph(args.work, args.edges)
+    server = None
+    try:
+        heads = sample_heads(graph, args.top, 5000, 5000)
+        port = free_port()
+        env = serve_env(graph, args.work, port, {})
+        subprocess.run(
+            [sys.executable, "-m", "cosmo_kg.cli", "cache", "preload", "--top", str(args.top)],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        server = start_server(env, args.work / "serve.log")
+        results = measure(f"http://127.0.0.1:{port}", heads, args)
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(30)
+        close_graph(graph)
+    write_results(graph, args, results)
+
+
+def write_results(graph: BenchGraph, args: argparse.Namespace, results: dict[str, LoadResult]) -> None:
+    cached, uncached = results["rest_cached"], results["rest_uncached"]
+    result = {
+        "benchmark": "api",
+        "when": datetime.now(UTC).isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average_1m": round(os.getloadavg()[0], 1),
+        },
+        "graph": {
+            "synthetic_edges_arg": args.edges,
+            "knowledge_edges": graph.knowledge_edges,
+            "relationships": graph.relationships,
+            "nodes": graph.nodes,
+            "load_seconds": graph.load_seconds,
+        },
+        "requests_per_scenario": args.requests,
+        "concurrency": args.concurrency,
+        "tier1_queries": args.top,
+        "scenarios": {name: asdict(r) for name, r in results.items()},
+        "cached_speedup_vs_uncached": round(cached.requests_per_s / max(uncached.requests_per_s, 1e-9), 1),
+        "targets": {
+            name: {
+                "min_requests_per_s": rps,
+                "max_p99_ms": p99,
+                "met": results[name].requests_per_s >= rps
+                and results[name].p99_ms <= p99
+                and results[name].errors == 0,
+            }
+            for name, (rps, p99) in TARGETS.items()
+        },
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "api.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(f"{'scenario':<30}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    for name, r in results.items():
+        print(f"{name:<30}{r.requests_per_s:>9}{r.p50_ms:>9}{r.p95_ms:>9}{r.p99_ms:>9}{r.errors:>8}")
+    print(
+        f"graph: {graph.relationships:,} relationships ({graph.knowledge_edges:,} knowledge edges); "
+        f"load average {result['machine']['load_average_1m']}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""A bounded loopback load generator: a fixed number of requests at a fixed concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import numpy as np
+
+# (method, path, json body or None, query params or None)
+Request = tuple[str, str, dict[str, Any] | None, dict[str, str] | None]
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    requests: int
+    errors: int
+    seconds: float
+    requests_per_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    concurrency: int
+
+
+def _failed(response: httpx.Response) -> bool:
+    if response.status_code != 200:
+        return True
+    return (
+        "application/json" in response.headers.get("content-type", "") and '"errors"' in response.text[:200]
+    )
+
+
+async def _worker(
+    client: httpx.AsyncClient,
+    requests: list[Request],
+    latencies: list[float],
+    errors: list[int],
+    deadline: float,
+) -> None:
+    while requests and time.perf_counter() < deadline:
+        method, path, body, params = requests.pop()
+        started = time.perf_counter()
+        try:
+            failed = _failed(await client.request(method, path, json=body, params=params))
+        except httpx.HTTPError:
+            failed = True
+        latencies.append(time.perf_counter() - started)
+        errors[0] += failed
+
+
+async def _drive(base_url: str, requests: list[Request], concurrency: int, max_seconds: float) -> LoadResult:
+    latencies: list[float] = []
+    errors = [0]
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0) as client:
+        started = time.perf_counter()
+        deadline = started + max_seconds
+        await asyncio.gather(
+            *(_worker(client, requests, latencies, errors, deadline) for _ in range(concurrency))
+        )
+        seconds = time.perf_counter() - started
+    p50, p95, p99 = (float(v) * 1000 for v in np.percentile(latencies, [50, 95, 99]))
+    return LoadResult(
+        len(latencies),
+        errors[0],
+        round(seconds, 2),
+        round(len(latencies) / seconds, 1),
+        round(p50, 2),
+        round(p95, 2),
+        round(p99, 2),
+        concurrency,
+    )
+
+
+def run_load(
+    base_url: str,
+    make: Callable[[Any], Request],
+    pool: Sequence[Any],
+    count: int,
+    concurrency: int,
+    max_seconds: float,
+    seed: int = 11,
+) -> LoadResult:
+    """Send ``count`` requests built by ``make`` from items drawn from ``pool`` (stop at ``max_seconds``)."""
+    rng = random.Random(seed)
+    requests = [make(rng.choice(pool)) for _ in range(count)]
+    return asyncio.run(_drive(base_url, requests, concurrency, max_seconds))
