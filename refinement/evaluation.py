@@ -44,7 +44,6 @@ class CriticEvaluation:
     task1_accuracy: float | None = None
     task1_questions: int = 0
     task1_cosine_accuracy: float | None = None
-    task1_by_relation: dict[str, float] = field(default_factory=dict)
 
 
 def expected_calibration_error(probabilities: np.ndarray, target: np.ndarray, bins: int = 10) -> float:

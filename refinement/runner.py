@@ -1,0 +1,249 @@
+"""``cosmo-kg refine``: candidates -> rule filters -> similarity filter -> critic -> knowledge.parquet.
+
+Resumable: critic scores, the slow part, are written per chunk under ``<output>.parts/<run_id>/``;
+a killed run, started again with the same inputs and settings, scores only the missing chunks, and
+the output file appears (atomically) only when every chunk is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from cosmo_kg.embeddings import Embedder, EmbeddingSettings
+from cosmo_kg.errors import InputError
+from cosmo_kg.refinement.critic import Critic, load_critic
+from cosmo_kg.refinement.filters import FilterSettings, copies_context, generic, incomplete, tail_spread
+from cosmo_kg.refinement.similarity import context_similarity
+from cosmo_kg.refinement.statements import statement_expr
+from cosmo_kg.schemas import CANDIDATES, KNOWLEDGE, PAIRS, PRODUCTS, REASON_COLUMN
+from cosmo_kg.vocabulary import RELATIONS
+
+EXAMPLES_PER_STEP = 3
+RULE_REASONS = ("unknown_pair", "unknown_relation", "incomplete", "copies_context", "generic", "perplexity")
+Progress = Callable[[int, int], None]
+
+
+def default_critic_dir() -> Path:
+    """The shipped critic: package data of ``cosmo_kg.samples``."""
+    from cosmo_kg import samples
+
+    return Path(samples.__file__).resolve().parent / "critic" / "default"
+
+
+@dataclass(frozen=True)
+class RefineConfig:
+    """Inputs and policy of one refine run; ``critic_dir`` None = the shipped default critic."""
+
+    candidates: Path
+    pairs: Path
+    products: Path
+    output: Path
+    rejects_dir: Path
+    critic_dir: Path | None = None
+    min_plausibility: float = 0.5
+    chunk_rows: int = 20_000
+    filters: FilterSettings = field(default_factory=FilterSettings)
+    embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+
+
+@dataclass
+class RefineReport:
+    """Counts through each step, yield and examples kept / dropped per filter."""
+
+    run_id: str
+    output: str
+    candidates_in: int
+    steps: dict[str, int]
+    rejected: dict[str, int]
+    knowledge_out: int
+    typical_out: int
+    typical_yield: float
+    kept_examples: list[str]
+    dropped_examples: dict[str, list[str]]
+    rejects_file: str
+    chunks_scored: int
+    chunks_reused: int
+    seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _read(path: Path, schema: Any) -> pl.LazyFrame:
+    if not path.is_file():
+        raise InputError(f"{schema.name} file {path} does not exist")
+    frame = pl.scan_parquet(path)
+    schema.check_columns(frame, path)
+    return schema.conform(frame)
+
+
+def load_context(config: RefineConfig) -> pl.DataFrame:
+    """Candidates joined with their pair (kind, query, products) and the product titles."""
+    products = _read(config.products, PRODUCTS).select("product_id", "title", "product_type")
+    pairs = _read(config.pairs, PAIRS).drop("product_type").join(
+        products, on="product_id", how="left").join(
+        products.select("product_id", pl.col("title").alias("title_b"),
+                        pl.col("product_type").alias("product_type_b")),
+        left_on="product_id_b", right_on="product_id", how="left")
+    candidates = _read(config.candidates, CANDIDATES)
+    return candidates.join(pairs, on="behavior_id", how="left").collect()
+
+
+def run_id_of(config: RefineConfig) -> str:
+    digest = hashlib.blake2b(digest_size=10)
+    for path in (config.candidates, config.pairs, config.products):
+        stat = path.stat()
+        digest.update(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    critic = config.critic_dir or default_critic_dir()
+    digest.update(json.dumps([str(critic), config.chunk_rows, asdict(config.filters)]).encode())
+    return digest.hexdigest()
+
+
+def rule_reasons(frame: pl.DataFrame, settings: FilterSettings) -> pl.DataFrame:
+    """Add the ``reason`` of the first failing rule (null = passes the rules)."""
+    spread = tail_spread(frame.filter(pl.col("kind").is_not_null()))
+    generic_keys = generic(spread, frame["behavior_id"].n_unique(), settings)["tail_key"]
+    checks = frame.with_columns(
+        copies=copies_context(frame, settings),
+        is_generic=pl.col("tail").str.to_lowercase().str.strip_chars().is_in(generic_keys.implode()))
+    reason = (pl.when(pl.col("kind").is_null()).then(pl.lit("unknown_pair"))
+              .when(~pl.col("relation").is_in(list(RELATIONS))).then(pl.lit("unknown_relation"))
+              .when(incomplete(settings)).then(pl.lit("incomplete"))
+              .when(pl.col("copies")).then(pl.lit("copies_context"))
+              .when(pl.col("is_generic")).then(pl.lit("generic"))
+              .otherwise(pl.lit(None, pl.String())))
+    return checks.with_columns(reason.alias(REASON_COLUMN)).drop("copies", "is_generic")
+
+
+def _perplexity_reasons(frame: pl.DataFrame, settings: FilterSettings, embedding: EmbeddingSettings) -> pl.Series:
+    from cosmo_kg.refinement.perplexity import PerplexityScorer
+
+    passing = frame[REASON_COLUMN].is_null()
+    texts = frame.with_columns(statement_expr())["statement"].fill_null("").to_list()
+    scores = PerplexityScorer(device=embedding.device).perplexity(
+        [t for t, ok in zip(texts, passing, strict=True) if ok])
+    flags = iter(scores > settings.max_perplexity)
+    return pl.Series([("perplexity" if next(flags) else None) if ok else reason
+                      for ok, reason in zip(passing, frame[REASON_COLUMN], strict=True)], dtype=pl.String())
+
+
+def apply_filters(frame: pl.DataFrame, config: RefineConfig, embedder: Embedder) -> pl.DataFrame:
+    """Rule filters, then (optionally) perplexity, then the similarity filter, as a ``reason`` column."""
+    tagged = rule_reasons(frame, config.filters)
+    if config.filters.max_perplexity > 0:
+        tagged = tagged.with_columns(_perplexity_reasons(tagged, config.filters, config.embedding)
+                                     .alias(REASON_COLUMN))
+    if config.filters.max_similarity < 1.0:
+        passing = tagged.filter(pl.col(REASON_COLUMN).is_null())
+        similar = context_similarity(embedder, passing) >= config.filters.max_similarity
+        paraphrase = passing.select("candidate_id").with_columns(paraphrase=pl.Series(similar))
+        tagged = tagged.join(paraphrase, on="candidate_id", how="left").with_columns(
+            pl.when(pl.col("paraphrase").fill_null(False)).then(pl.lit("paraphrase"))
+            .otherwise(pl.col(REASON_COLUMN)).alias(REASON_COLUMN)).drop("paraphrase")
+    return tagged
+
+
+def score_chunks(rows: pl.DataFrame, critic: Critic, parts: Path, chunk_rows: int,
+                 progress: Progress | None) -> tuple[pl.DataFrame, int, int]:
+    """Critic scores per chunk, reusing the chunks a previous (killed) run finished."""
+    parts.mkdir(parents=True, exist_ok=True)
+    scored, fresh, reused = [], 0, 0
+    total = max((len(rows) + chunk_rows - 1) // chunk_rows, 1)
+    for index in range(total):
+        part = parts / f"part-{index:05d}.parquet"
+        chunk = rows.slice(index * chunk_rows, chunk_rows)
+        if part.exists():
+            reused += 1
+        else:
+            scores = critic.score(chunk.with_columns(statement_expr()))
+            result = chunk.select("candidate_id").with_columns(scores)
+            result.write_parquet(part.with_suffix(".tmp"))
+            part.with_suffix(".tmp").replace(part)
+            fresh += 1
+        scored.append(pl.read_parquet(part))
+        if progress:
+            progress(index + 1, total)
+    return pl.concat(scored) if scored else pl.DataFrame(), fresh, reused
+
+
+def to_knowledge(scored: pl.DataFrame, run_id: str) -> pl.DataFrame:
+    """One knowledge row per (behaviour, relation, tail key); ``support`` = candidates merged."""
+    tail_types = {r.name: r.tail_type for r in RELATIONS.values()}
+    merged = scored.with_columns(tail_key=pl.col("tail").str.to_lowercase().str.strip_chars()).group_by(
+        "behavior_id", "relation", "tail_key", maintain_order=True).agg(
+        pl.col("kind", "query", "product_id", "product_id_b", "tail", "model").first(),
+        pl.col("plausibility", "typicality").max(), pl.len().cast(pl.Int64).alias("support"))
+    frame = merged.with_columns(
+        tail_type=pl.col("relation").replace_strict(tail_types, default=None, return_dtype=pl.String()),
+        run_id=pl.lit(run_id))
+    return KNOWLEDGE.conform(frame.lazy()).collect()
+
+
+def _write_atomic(frame: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    frame.write_parquet(temporary)
+    temporary.replace(path)
+
+
+def _examples(frame: pl.DataFrame, reason: str | None) -> list[str]:
+    rows = frame.filter(pl.col(REASON_COLUMN).is_null() if reason is None else pl.col(REASON_COLUMN) == reason)
+    return [f"{r['relation']}: {r['tail']}" for r in rows.head(EXAMPLES_PER_STEP).iter_rows(named=True)]
+
+
+def run(config: RefineConfig, progress: Progress | None = None) -> RefineReport:
+    """Refine candidates into knowledge; see the module docstring for resumability.
+
+    Raises:
+        InputError: an input file is missing or not the file it claims to be.
+    """
+    started = time.perf_counter()
+    run_id = run_id_of(config)
+    context = load_context(config)
+    embedder = Embedder(config.embedding)
+    tagged = apply_filters(context, config, embedder)
+    passing = tagged.filter(pl.col(REASON_COLUMN).is_null())
+    critic = load_critic(config.critic_dir or default_critic_dir(), config.embedding)
+    parts = config.output.with_name(config.output.name + ".parts") / run_id
+    scores, fresh, reused = score_chunks(passing, critic, parts, config.chunk_rows, progress)
+    scored = passing.join(scores, on="candidate_id", how="left")
+    low = pl.col("plausibility") <= config.min_plausibility
+    tagged = tagged.join(scored.select("candidate_id", "plausibility", "typicality"), on="candidate_id",
+                         how="left").with_columns(
+        pl.when(pl.col(REASON_COLUMN).is_null() & low).then(pl.lit("low_plausibility"))
+        .otherwise(pl.col(REASON_COLUMN)).alias(REASON_COLUMN))
+    kept = scored.filter(~low)
+    knowledge = to_knowledge(kept, run_id)
+    rejects = tagged.filter(pl.col(REASON_COLUMN).is_not_null())
+    rejects_file = config.rejects_dir / f"refine-{run_id}.rejects.parquet"
+    _write_atomic(rejects, rejects_file)
+    _write_atomic(knowledge, config.output)
+    shutil.rmtree(parts, ignore_errors=True)
+    reasons = rejects[REASON_COLUMN].value_counts(sort=True)
+    typical = int((knowledge["typicality"] > 0.5).sum())
+    return RefineReport(
+        run_id=run_id, output=str(config.output), candidates_in=len(context),
+        steps={"candidates": len(context), "after_rules": rule_survivors(tagged),
+               "after_similarity": len(passing), "after_critic": len(kept)},
+        rejected=dict(zip(reasons[REASON_COLUMN].to_list(), reasons["count"].to_list(), strict=True)),
+        knowledge_out=len(knowledge), typical_out=typical,
+        typical_yield=typical / len(context) if len(context) else 0.0,
+        kept_examples=_examples(tagged, None),
+        dropped_examples={reason: _examples(tagged, reason) for reason in reasons[REASON_COLUMN].to_list()},
+        rejects_file=str(rejects_file), chunks_scored=fresh, chunks_reused=reused,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def rule_survivors(tagged: pl.DataFrame) -> int:
+    """Rows that passed every rule filter (they may still fail similarity or the critic)."""
+    return int((~tagged[REASON_COLUMN].is_in(list(RULE_REASONS)).fill_null(False)).sum())
