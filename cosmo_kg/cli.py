@@ -54,17 +54,19 @@ def cli() -> None:
 def all_settings_groups() -> list[type[SettingsGroup]]:
     """Every settings group of every stage, in documentation order."""
     from cosmo_kg.api.settings import ApiSettings, CacheSettings, IndexSettings
+    from cosmo_kg.embeddings import EmbeddingSettings
     from cosmo_kg.generation.settings import GenerationSettings, OpenAISettings, VllmSettings
     from cosmo_kg.graph.connection import Neo4jSettings
     from cosmo_kg.graph.loader import LoaderSettings
     from cosmo_kg.graph.server import LocalNeo4jSettings
     from cosmo_kg.ingest.pipeline import IngestSettings
     from cosmo_kg.ingest.sampler import SampleSettings
+    from cosmo_kg.refinement.filters import FilterSettings
     from cosmo_kg.workspace import WorkspaceSettings
 
     return [Neo4jSettings, LocalNeo4jSettings, LoaderSettings, WorkspaceSettings, IngestSettings,
             SampleSettings, ApiSettings, IndexSettings, CacheSettings, GenerationSettings, OpenAISettings,
-            VllmSettings]
+            VllmSettings, FilterSettings, EmbeddingSettings]
 
 
 @cli.command("settings")
@@ -89,6 +91,12 @@ def _register() -> None:
     from cosmo_kg.generation.cli import generate_command
     from cosmo_kg.graph.cli import graph_group, neo4j_group
     from cosmo_kg.ingest.cli import ingest_group, sample_command
+    from cosmo_kg.refinement.cli import (
+        annotate_group,
+        critic_group,
+        discover_command,
+        refine_command,
+    )
 
     cli.add_command(demo_command)
     cli.add_command(doctor_command)
@@ -97,6 +105,8 @@ def _register() -> None:
     cli.add_command(ingest_group)
     cli.add_command(sample_command)
     cli.add_command(generate_command)
+    for command in (refine_command, annotate_group, critic_group, discover_command):
+        cli.add_command(command)
     for command in SERVING_COMMANDS:
         cli.add_command(command)
 
