@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,8 +54,17 @@ class QueryAnswer:
     intentions: list[AnswerItem] = field(default_factory=list)
     computed_at: str = ""
 
+    def to_dict(self) -> dict[str, Any]:
+        # Not dataclasses.asdict: its recursive deep copy was the largest cost of a cached answer.
+        return {
+            "query": self.query,
+            "source": self.source,
+            "intentions": [vars(item) for item in self.intentions],
+            "computed_at": self.computed_at,
+        }
+
     def to_bytes(self) -> bytes:
-        return json.dumps(asdict(self), separators=(",", ":")).encode()
+        return json.dumps(self.to_dict(), separators=(",", ":")).encode()
 
     @classmethod
     def from_bytes(cls, raw: bytes, source: str) -> QueryAnswer:

@@ -45,7 +45,8 @@ class CypherResponse(BaseModel):
     row_limit: int
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:
+    # async: FastAPI runs a plain-def dependency in its thread pool, a hop on every request.
     return request.app.state.services
 
 
@@ -64,7 +65,7 @@ def _serving_routes() -> APIRouter:
     @router.get("/v1/intentions", summary="Cached intentions of a search query")
     async def query_intentions(svc: Svc, query: QueryText) -> Response:
         answer = await svc.answers.answer(query)
-        return Response(json.dumps(asdict(answer)), media_type="application/json")
+        return Response(json.dumps(answer.to_dict()), media_type="application/json")
 
     @router.get("/v1/features/query", summary="Feature-store features of a query")
     async def query_features(svc: Svc, text: QueryText) -> dict[str, Any]:

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -32,6 +33,8 @@ from cosmo_kg.text import text_key
 KINDS = ("intention", "query")
 META_FILE = "meta.json"
 FORMAT_VERSION = 1
+# k-means needs a few dozen points per IVF list (faiss warns below 39) to place them well.
+TRAIN_PER_LIST = 40
 
 
 class TextEmbedder(Protocol):
@@ -62,6 +65,12 @@ class IndexMeta:
 
 def gpu_count() -> int:
     return int(getattr(faiss, "get_num_gpus", lambda: 0)())
+
+
+def set_search_threads(threads: int) -> None:
+    """Threads of every FAISS search in this process; 0 keeps the FAISS default (all cores)."""
+    if threads:
+        faiss.omp_set_num_threads(threads)
 
 
 def choose_kind(settings: IndexSettings, count: int) -> str:
@@ -126,6 +135,11 @@ class VectorIndex:
     def __contains__(self, text: str) -> bool:
         return text in self._known
 
+    @property
+    def training_size(self) -> int:
+        """Vectors the first ``add`` should bring to train this index (0: it needs no training)."""
+        return 0 if self.index.is_trained else TRAIN_PER_LIST * int(self.params.get("lists", 1))
+
     def add(self, texts: Sequence[str], vectors: np.ndarray) -> None:
         if not self.index.is_trained:
             self.index.train(vectors)
@@ -180,8 +194,12 @@ class SemanticIndex:
         if not fresh:
             return 0
         part = self.parts.get(kind) or self._new_part(kind, len(fresh))
-        for start in range(0, len(fresh), batch_size):
-            batch = fresh[start : start + batch_size]
+        if part.training_size:
+            # An IVF index trains on its first batch: make it large and a fair sample, not a key range.
+            random.Random(0).shuffle(fresh)
+        first = max(batch_size, part.training_size)
+        for start, stop in _batch_bounds(len(fresh), first, batch_size):
+            batch = fresh[start:stop]
             part.add(batch, self.embedder.embed(batch))
             if progress:
                 progress(len(batch))
@@ -253,6 +271,13 @@ class SemanticIndex:
                 index.nprobe = settings.ivf_probe
             parts[kind] = VectorIndex(_on_device(index, params["kind"], settings), texts, params)
         return cls(embedder, settings, meta, parts)
+
+
+def _batch_bounds(count: int, first: int, size: int) -> Iterator[tuple[int, int]]:
+    """(start, stop) of a first batch of ``first`` items, then batches of ``size``."""
+    yield 0, min(first, count)
+    for start in range(first, count, size):
+        yield start, min(start + size, count)
 
 
 def read_meta(directory: Path) -> IndexMeta:

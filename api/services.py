@@ -15,7 +15,7 @@ from cosmo_kg.api.answers import AnswerService
 from cosmo_kg.api.auth import KeyRing
 from cosmo_kg.api.console import CypherConsole
 from cosmo_kg.api.features import FeatureService
-from cosmo_kg.api.index import SemanticIndex, TextEmbedder, read_meta
+from cosmo_kg.api.index import SemanticIndex, TextEmbedder, read_meta, set_search_threads
 from cosmo_kg.api.reads import GraphReader, open_driver
 from cosmo_kg.api.settings import ApiSettings, CacheSettings, IndexSettings
 from cosmo_kg.api.store import CacheStore, open_store
@@ -69,6 +69,7 @@ def load_index(settings: ServeSettings, embedder: TextEmbedder | None) -> Semant
     except InputError as exc:
         log.warning("semantic index not loaded: %s", exc)
         return None
+    set_search_threads(settings.index.search_threads)
     return SemanticIndex.load(
         settings.index.path, embedder or make_embedder(settings.embeddings), settings.index
     )

@@ -87,6 +87,12 @@ class IndexSettings(SettingsGroup):
     ivf_probe: int = setting(32, "IVF lists probed per query", env="COSMO_INDEX_IVF_PROBE")
     gpu: str = setting("auto", "auto (use faiss-gpu when installed), on or off", env="COSMO_INDEX_GPU")
     query_cache_size: int = setting(10_000, "query embeddings kept in memory", env="COSMO_INDEX_QUERY_CACHE")
+    search_threads: int = setting(
+        1,
+        "OpenMP threads of a served FAISS search (one query per request: more threads only contend); "
+        "0 = the FAISS default",
+        env="COSMO_INDEX_SEARCH_THREADS",
+    )
 
     KINDS = ("auto", "flat", "hnsw", "ivf")
 
@@ -100,6 +106,11 @@ class IndexSettings(SettingsGroup):
             raise ConfigError(f"setting index.gpu has a bad value {self.gpu!r}", hint="use auto, on or off")
         for name in ("hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "ivf_probe"):
             _positive(self.section, name, getattr(self, name))
+        if self.search_threads < 0:
+            raise ConfigError(
+                f"setting index.search_threads has a bad value {self.search_threads!r}",
+                hint="use 0 (the FAISS default) or a positive number",
+            )
 
     @property
     def path(self) -> Path:

@@ -146,7 +146,8 @@ def main() -> None:
         env = serve_env(graph, args.work, port, {})
         subprocess.run(
             [sys.executable, "-m", "cosmo_kg.cli", "cache", "preload", "--top", str(args.top)],
-            env=env,
+            # Batch work: not bound by the API's per-request transaction limit.
+            env={**env, "COSMO_API_QUERY_TIMEOUT": "600"},
             check=True,
             stdout=subprocess.DEVNULL,
         )
