@@ -125,8 +125,11 @@ def load_local_lm(model: str | None = None, *, device: str = "cpu") -> tuple[Any
     """
     os.environ["HF_HUB_OFFLINE"] = "1"
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    directory = resolve_model_dir(model)
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # callers show their own progress; keep stderr for errors
+    directory = resolve_model_dir(model)
 
     try:
         tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(directory)

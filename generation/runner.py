@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 EXEMPLARS_COLUMN = "exemplar_ids"
 CANDIDATE_COLUMNS = {**CANDIDATES.columns, EXEMPLARS_COLUMN: pl.String()}
 # Settings that change no output (speed only) stay out of the run key.
-SPEED_ONLY = ("batch_size", "device")
+SPEED_ONLY = ("batch_size", "device", "threads")
 
 
 @dataclass(frozen=True)

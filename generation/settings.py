@@ -51,6 +51,8 @@ class GenerationSettings(SettingsGroup):
                             env="COSMO_GEN_ON_ERROR")
     device: str = setting("cpu", "torch device of the transformers backend (cpu, cuda, cuda:1)",
                           env="COSMO_GEN_DEVICE")
+    threads: int = setting(0, "CPU threads of the transformers backend (0: torch's default, one per core)",
+                           env="COSMO_GEN_THREADS")
 
     def validate(self) -> None:
         if self.backend not in BACKEND_NAMES:
@@ -65,8 +67,8 @@ class GenerationSettings(SettingsGroup):
         for key in ("batch_size", "shard_size", "max_new_tokens", "samples", "max_tails", "max_title_words"):
             if getattr(self, key) < 1:
                 raise _bad(f"generation.{key}", getattr(self, key), "use a positive number")
-        if self.exemplars < 0:
-            raise _bad("generation.exemplars", self.exemplars, "use 0 or more")
+        if self.exemplars < 0 or self.threads < 0:
+            raise _bad("generation.exemplars/threads", (self.exemplars, self.threads), "use 0 or more")
         if self.temperature < 0 or not 0 < self.top_p <= 1:
             raise _bad("generation.temperature/top_p", (self.temperature, self.top_p),
                        "temperature >= 0 and 0 < top_p <= 1")

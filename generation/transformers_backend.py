@@ -17,6 +17,12 @@ from cosmo_kg.generation.prompts import RenderedPrompt
 class TransformersBackend:
     def __init__(self, settings: BackendSettings) -> None:
         self.settings = settings.generation
+        if self.settings.threads:
+            import torch
+
+            # On a shared 2-core machine, torch's spinning worker threads can cost many times
+            # the compute; one thread per process is often faster there.
+            torch.set_num_threads(self.settings.threads)
         self.tokenizer, self.model = load_local_lm(self.settings.model or None, device=self.settings.device)
         self.model_name = model_label(self.settings)
         self._stop_ids = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
