@@ -31,8 +31,7 @@ LABELS = ("plausibility", "typicality")
 META_FILE = "critic.json"
 _WORD = re.compile(r"[a-z0-9]+")
 _TEMPLATE_WORDS = frozenset(
-    "they both are a of the to and for be his her he person wants type capable could used related with "
-    "have in on is it an as by that this product".split())
+    ["they", "both", "are", "a", "of", "the", "to", "and", "for", "be", "his", "her", "he", "person", "wants", "type", "capable", "could", "used", "related", "with", "have", "in", "on", "is", "it", "an", "as", "by", "that", "this", "product"])
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,8 @@ class FilterSettings(SettingsGroup):
 
 def _words(column: str) -> pl.Expr:
     """Lower-cased word tokens with a plural 's' removed, so "tents" meets "Tent"."""
-    return (pl.col(column).fill_null("").str.to_lowercase().str.extract_all(r"[a-z0-9]+")
-            .list.eval(pl.element().str.replace(r"(\w\w\w)s$", "$1")))
+    return (pl.col(column).fill_null("").str.to_lowercase().str.replace_all(r"([a-z0-9]{3})s\b", "$1")
+            .str.extract_all(r"[a-z0-9]+"))
 
 
 def incomplete(settings: FilterSettings) -> pl.Expr:
@@ -73,8 +73,16 @@ def copies_context(frame: pl.DataFrame, settings: FilterSettings) -> pl.Series:
     close = np.zeros(len(frame), dtype=bool)
     for column in ("query", "product_type"):
         close |= _ratio(frame, column) >= settings.copy_ratio
-    words = frame.select(
-        tail=_words("tail"), title=_words("title"), title_b=_words("title_b"))
+    # Many candidates share a product: tokenise each distinct title once.
+    sides = frame.select(pl.col("tail", "title", "title_b").cast(pl.String()))
+    titles = pl.concat([sides["title"], sides["title_b"]]).drop_nulls().unique().to_frame("text")
+    title_words = titles.with_columns(_words("text").alias("words"))
+    words = sides.with_columns(tail=_words("tail")).join(
+        title_words.rename({"words": "title_words"}), left_on="title", right_on="text", how="left",
+        maintain_order="left").join(
+        title_words.rename({"words": "title_b_words"}), left_on="title_b", right_on="text", how="left",
+        maintain_order="left").select(
+        "tail", title=pl.col("title_words").fill_null([]), title_b=pl.col("title_b_words").fill_null([]))
     subset = words.select(
         (pl.col("tail").list.len() >= 2)
         & ((pl.col("tail").list.set_difference("title").list.len() == 0)

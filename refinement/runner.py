@@ -90,12 +90,12 @@ def load_context(config: RefineConfig) -> pl.DataFrame:
     """Candidates joined with their pair (kind, query, products) and the product titles."""
     products = _read(config.products, PRODUCTS).select("product_id", "title", "product_type")
     pairs = _read(config.pairs, PAIRS).drop("product_type").join(
-        products, on="product_id", how="left").join(
+        products, on="product_id", how="left", maintain_order="left").join(
         products.select("product_id", pl.col("title").alias("title_b"),
                         pl.col("product_type").alias("product_type_b")),
-        left_on="product_id_b", right_on="product_id", how="left")
+        left_on="product_id_b", right_on="product_id", how="left", maintain_order="left")
     candidates = _read(config.candidates, CANDIDATES)
-    return candidates.join(pairs, on="behavior_id", how="left").collect()
+    return candidates.join(pairs, on="behavior_id", how="left", maintain_order="left").collect()
 
 
 def run_id_of(config: RefineConfig) -> str:
@@ -146,7 +146,7 @@ def apply_filters(frame: pl.DataFrame, config: RefineConfig, embedder: Embedder)
         passing = tagged.filter(pl.col(REASON_COLUMN).is_null())
         similar = context_similarity(embedder, passing) >= config.filters.max_similarity
         paraphrase = passing.select("candidate_id").with_columns(paraphrase=pl.Series(similar))
-        tagged = tagged.join(paraphrase, on="candidate_id", how="left").with_columns(
+        tagged = tagged.join(paraphrase, on="candidate_id", how="left", maintain_order="left").with_columns(
             pl.when(pl.col("paraphrase").fill_null(False)).then(pl.lit("paraphrase"))
             .otherwise(pl.col(REASON_COLUMN)).alias(REASON_COLUMN)).drop("paraphrase")
     return tagged
@@ -215,10 +215,10 @@ def run(config: RefineConfig, progress: Progress | None = None) -> RefineReport:
     critic = load_critic(config.critic_dir or default_critic_dir(), config.embedding)
     parts = config.output.with_name(config.output.name + ".parts") / run_id
     scores, fresh, reused = score_chunks(passing, critic, parts, config.chunk_rows, progress)
-    scored = passing.join(scores, on="candidate_id", how="left")
+    scored = passing.join(scores, on="candidate_id", how="left", maintain_order="left")
     low = pl.col("plausibility") <= config.min_plausibility
     tagged = tagged.join(scored.select("candidate_id", "plausibility", "typicality"), on="candidate_id",
-                         how="left").with_columns(
+                         how="left", maintain_order="left").with_columns(
         pl.when(pl.col(REASON_COLUMN).is_null() & low).then(pl.lit("low_plausibility"))
         .otherwise(pl.col(REASON_COLUMN)).alias(REASON_COLUMN))
     kept = scored.filter(~low)
