@@ -504,11 +504,14 @@ def build_schema(settings: ApiSettings) -> strawberry.Schema:
     """The schema with depth, token and alias limits and the error-code extension."""
     from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 
+    from cosmo_kg.api.documents import DocumentCache
     from cosmo_kg.api.errors import ErrorCodes
 
+    documents = [DocumentCache(settings.document_cache).extension()] if settings.document_cache else []
     return strawberry.Schema(
         query=Query,
         extensions=[
+            *documents,
             lambda: QueryDepthLimiter(max_depth=settings.max_depth),
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
             lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),

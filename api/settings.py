@@ -53,6 +53,11 @@ class ApiSettings(SettingsGroup):
         5, "Retry-After seconds sent with 503 when Neo4j is away", env="COSMO_API_RETRY_AFTER"
     )
     pool_size: int = setting(50, "most Neo4j connections the API holds", env="COSMO_API_POOL_SIZE")
+    document_cache: int = setting(
+        256,
+        "parsed and validated GraphQL documents kept by query text (0: off)",
+        env="COSMO_API_DOCUMENT_CACHE",
+    )
 
     def validate(self) -> None:
         for name in (
@@ -67,6 +72,11 @@ class ApiSettings(SettingsGroup):
             "pool_size",
         ):
             _positive(self.section, name, getattr(self, name))
+        if self.document_cache < 0:
+            raise ConfigError(
+                f"setting api.document_cache has a bad value {self.document_cache!r}",
+                hint="use 0 (off) or more",
+            )
 
 
 @dataclass(frozen=True)

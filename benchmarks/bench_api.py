@@ -8,7 +8,8 @@ sends a bounded number of requests per scenario:
 - ``rest_cached``: GET /v1/intentions for preloaded (tier 1) queries — the hot path;
 - ``rest_uncached``: the same endpoint for other queries (answered from the graph and queued) —
   the naive way the cache replaces;
-- ``graphql_product_intentions``: ``product(id) { intentions(first: 10) ... }``, uncached.
+- ``graphql_product_intentions``: ``product(id) { intentions(first: 10) ... }``, uncached;
+  run again on a server without the GraphQL document cache (``api.document_cache=0``), the naive way.
 
 Writes benchmarks/results/api.json and prints a table.
 
@@ -35,6 +36,7 @@ from api_graph import BenchGraph, close_graph, free_port, open_graph
 from loadgen import LoadResult, Request, run_load
 
 from cosmo_kg.api import statements
+from cosmo_kg.graph import server as graph_server
 from cosmo_kg.graph.connection import connect
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -111,12 +113,46 @@ def scenarios(heads: dict[str, list[str]]) -> dict[str, tuple[Any, list[str]]]:
     }
 
 
-def measure(base_url: str, heads: dict[str, list[str]], args: argparse.Namespace) -> dict[str, LoadResult]:
+# Server configurations: extra environment, scenarios run against it, suffix of their names.
+SERVERS = [
+    ({}, ("rest_cached", "rest_uncached", "graphql_product_intentions"), ""),
+    ({"COSMO_API_DOCUMENT_CACHE": "0"}, ("graphql_product_intentions",), "_no_document_cache"),
+]
+
+
+def measure(
+    base_url: str,
+    heads: dict[str, list[str]],
+    names: tuple[str, ...],
+    suffix: str,
+    args: argparse.Namespace,
+    processes: dict[str, int],
+) -> dict[str, LoadResult]:
     results = {}
-    for name, (make, pool) in scenarios(heads).items():
+    for name in names:
+        make, pool = scenarios(heads)[name]
         run_load(base_url, make, pool, args.warmup, args.concurrency, 60, seed=1)
-        results[name] = run_load(base_url, make, pool, args.requests, args.concurrency, args.max_seconds)
-        print(f"  {name}: {results[name]}")
+        results[name + suffix] = run_load(
+            base_url, make, pool, args.requests, args.concurrency, args.max_seconds, processes=processes
+        )
+        print(f"  {name + suffix}: {results[name + suffix]}", flush=True)
+    return results
+
+
+def measure_servers(
+    graph: BenchGraph, heads: dict[str, list[str]], args: argparse.Namespace
+) -> dict[str, LoadResult]:
+    """Each server configuration in turn, in its own process."""
+    results: dict[str, LoadResult] = {}
+    for extra, names, suffix in SERVERS:
+        port = free_port()
+        server = start_server(serve_env(graph, args.work, port, extra), args.work / "serve.log")
+        try:
+            processes = {"api": server.pid, "neo4j": graph_server.status(graph.local).pid or 0}
+            results |= measure(f"http://127.0.0.1:{port}", heads, names, suffix, args, processes)
+        finally:
+            server.terminate()
+            server.wait(30)
     return results
 
 
@@ -139,24 +175,17 @@ def main() -> None:
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     graph = open_graph(args.work, args.edges)
-    server = None
     try:
         heads = sample_heads(graph, args.top, 5000, 5000)
-        port = free_port()
-        env = serve_env(graph, args.work, port, {})
         subprocess.run(
             [sys.executable, "-m", "cosmo_kg.cli", "cache", "preload", "--top", str(args.top)],
             # Batch work: not bound by the API's per-request transaction limit.
-            env={**env, "COSMO_API_QUERY_TIMEOUT": "600"},
+            env={**serve_env(graph, args.work, 0, {}), "COSMO_API_QUERY_TIMEOUT": "600"},
             check=True,
             stdout=subprocess.DEVNULL,
         )
-        server = start_server(env, args.work / "serve.log")
-        results = measure(f"http://127.0.0.1:{port}", heads, args)
+        results = measure_servers(graph, heads, args)
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(30)
         close_graph(graph)
     write_results(graph, args, results)
 
@@ -182,8 +211,16 @@ def write_results(graph: BenchGraph, args: argparse.Namespace, results: dict[str
         "requests_per_scenario": args.requests,
         "concurrency": args.concurrency,
         "tier1_queries": args.top,
-        "scenarios": {name: asdict(r) for name, r in results.items()},
+        "scenarios": {
+            name: {**asdict(r), "cpu_bound_capacity_2_cores": r.cpu_bound_capacity}
+            for name, r in results.items()
+        },
         "cached_speedup_vs_uncached": round(cached.requests_per_s / max(uncached.requests_per_s, 1e-9), 1),
+        "document_cache_speedup": round(
+            results["graphql_product_intentions"].requests_per_s
+            / max(results["graphql_product_intentions_no_document_cache"].requests_per_s, 1e-9),
+            1,
+        ),
         "targets": {
             name: {
                 "min_requests_per_s": rps,
@@ -197,9 +234,16 @@ def write_results(graph: BenchGraph, args: argparse.Namespace, results: dict[str
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "api.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'scenario':<30}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}")
+    print(
+        f"{'scenario':<46}{'req/s':>8}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>7}"
+        f"{'api cpu ms':>11}{'neo4j cpu ms':>13}{'2-core req/s':>13}"
+    )
     for name, r in results.items():
-        print(f"{name:<30}{r.requests_per_s:>9}{r.p50_ms:>9}{r.p95_ms:>9}{r.p99_ms:>9}{r.errors:>8}")
+        cpu = r.cpu_ms_per_request
+        print(
+            f"{name:<46}{r.requests_per_s:>8}{r.p50_ms:>9}{r.p95_ms:>9}{r.p99_ms:>9}{r.errors:>7}"
+            f"{cpu.get('api', 0):>11}{cpu.get('neo4j', 0):>13}{r.cpu_bound_capacity:>13}"
+        )
     print(
         f"graph: {graph.relationships:,} relationships ({graph.knowledge_edges:,} knowledge edges); "
         f"load average {result['machine']['load_average_1m']}"

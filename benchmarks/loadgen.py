@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -16,7 +17,7 @@ import numpy as np
 Request = tuple[str, str, dict[str, Any] | None, dict[str, str] | None]
 
 
-@dataclass(frozen=True)
+@dataclass
 class LoadResult:
     requests: int
     errors: int
@@ -26,6 +27,20 @@ class LoadResult:
     p95_ms: float
     p99_ms: float
     concurrency: int
+    # CPU time the serving processes spent per request: unlike req/s, not set by the machine's load.
+    cpu_ms_per_request: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def cpu_bound_capacity(self) -> float:
+        """Requests/s two dedicated cores could serve at this CPU cost (client excluded)."""
+        return round(2000 / max(sum(self.cpu_ms_per_request.values()), 1e-9), 1)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _failed(response: httpx.Response) -> bool:
