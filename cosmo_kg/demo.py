@@ -1,18 +1,27 @@
-"""``cosmo-kg demo``: the main job on the bundled sample, against the local Neo4j.
+"""``cosmo-kg demo``: the main job on the bundled samples, against the local Neo4j.
 
-Starts the local server (unless NEO4J_URI points elsewhere), applies the schema, loads the
-bundled real sample (human-judged co-buy intentions from IntentionQA), then prints the graph
-counts and a few saved-query answers.
+The whole pipeline, small enough for a laptop CPU:
+1. start the local Neo4j (unless NEO4J_URI points elsewhere) and apply the schema;
+2. ingest the bundled real behaviour samples (FolkScope / IntentionQA co-buy pairs, WANDS
+   search queries over a hand-made catalog) into the behaviour store and the graph;
+3. sample representative pairs;
+4. generate candidate intentions for a few of them with the local SmolLM2 model;
+5. refine them (filters + the shipped critic) into knowledge and load it, together with the
+   bundled human-judged IntentionQA knowledge;
+6. build the semantic index and show counts, saved-query answers and a semantic lookup.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import click
+import neo4j
+import polars as pl
 
 from cosmo_kg.graph import server
 from cosmo_kg.graph.cli import print_rows
@@ -28,9 +37,18 @@ from cosmo_kg.workspace import WorkspaceSettings, write_report
 DEMO_QUERIES: tuple[tuple[str, dict[str, str]], ...] = (
     ("relation_distribution", {}),
     ("top_intentions_of_product", {"product_id": "B00000J1U8"}),
-    ("products_for_intention", {"intention": "jewelry", "limit": "5"}),
     ("most_generic_intentions", {"limit": "5"}),
 )
+DEMO_RELATIONS = "USED_FOR_EVE,CAPABLE_OF,USED_BY"
+SEMANTIC_PROBE = "going camping in the mountains"
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """How much of the pipeline's LLM work the demo does (pairs per behaviour kind)."""
+
+    pairs_per_kind: int = 4
+    relations: str = DEMO_RELATIONS
 
 
 def sample_path(name: str) -> Path:
@@ -54,40 +72,161 @@ def _neo4j_settings() -> Neo4jSettings:
                          database=settings.database)
 
 
-def run_demo() -> None:
+def _ingest_behaviours(driver: neo4j.Driver, settings: Neo4jSettings, workspace: Path) -> None:
+    from cosmo_kg.ingest.formats import SourceSpec
+    from cosmo_kg.ingest.pipeline import GraphTarget, IngestConfig, run_co_buy, run_products, run_search_buy
+
+    target = GraphTarget(driver, load_settings(LoaderSettings), settings.database)
+    runs = (
+        (run_co_buy, "cobuy_folkscope.csv.gz", "folkscope"),
+        (run_co_buy, "cobuy_intentionqa.jsonl.gz", "intentionqa"),
+        (run_products, "wands_products.parquet", None),
+        (run_search_buy, "wands_queries.tsv", "wands"),
+    )
+    for run, name, adapter in runs:
+        config = IngestConfig(source=SourceSpec(path=sample_path(name)), workspace_dir=workspace,
+                              adapter=adapter)
+        report = run(config, target)
+        click.echo(f"{name}: {report.rows_in:,} rows in, {report.rows_kept:,} kept, "
+                   f"rejected {report.rejected or 'none'}")
+
+
+def _sample(workspace: Path, out: Path) -> tuple[Path, Path]:
+    from cosmo_kg.ingest.sampler import SampleConfig, SampleSettings, sample
+
+    pairs, products = out / "pairs.parquet", out / "products.parquet"
+    report = sample(SampleConfig(workspace_dir=workspace, out=pairs, products_out=products,
+                                 settings=load_settings(SampleSettings)))
+    click.echo(f"sampled pairs {report.pairs_out} from {report.pairs_in}; dropped {report.dropped}")
+    return pairs, products
+
+
+def _demo_pairs(pairs: Path, out: Path, per_kind: int) -> Path:
+    chosen = (pl.read_parquet(pairs).sort("weight", "behavior_id", descending=[True, False])
+              .group_by("kind", maintain_order=True).head(per_kind))
+    path = out / "demo_pairs.parquet"
+    chosen.write_parquet(path)
+    return path
+
+
+def _generate(pairs: Path, products: Path, out: Path, workspace: WorkspaceSettings,
+              relations: str) -> Path:
+    from cosmo_kg.generation.backend import BackendSettings
+    from cosmo_kg.generation.runner import GenerateConfig, run
+    from cosmo_kg.generation.settings import GenerationSettings, OpenAISettings, VllmSettings
+
+    generation = load_settings(GenerationSettings, {"relations": relations})
+    backend = BackendSettings(generation, load_settings(OpenAISettings), load_settings(VllmSettings))
+    candidates = out / "candidates"
+    report = run(GenerateConfig(pairs=pairs, products=products, out=candidates,
+                                rejects_dir=workspace.rejects_dir, backend=backend))
+    write_report(workspace, "generate", report.to_dict())
+    click.echo(f"{report.model}: {report.prompts} prompts → {report.candidates} candidates in "
+               f"{report.seconds:.1f}s ({report.tokens_per_second:,.0f} tokens/s)")
+    return candidates
+
+
+def _refine(candidates: Path, pairs: Path, products: Path, out: Path,
+            workspace: WorkspaceSettings) -> Path:
+    from cosmo_kg.refinement.runner import RefineConfig, run
+
+    knowledge = out / "knowledge.parquet"
+    report = run(RefineConfig(candidates=candidates, pairs=pairs,
+                              products=products, output=knowledge, rejects_dir=workspace.rejects_dir))
+    write_report(workspace, "refine", report.as_dict())
+    click.echo(f"{report.candidates_in} candidates → {report.knowledge_out} knowledge rows; "
+               f"rejected {report.rejected}")
+    return knowledge
+
+
+def _load(driver: neo4j.Driver, settings: Neo4jSettings, workspace: WorkspaceSettings,
+          knowledge: Path, products: Path | None, pairs: Path | None) -> None:
+    config = LoadConfig(rejects_dir=workspace.rejects_dir, knowledge=knowledge, products=products,
+                        pairs=pairs, database=settings.database)
+    report = load(config, driver, load_settings(LoaderSettings))
+    write_report(workspace, "load", report.__dict__)
+    click.echo(f"{knowledge.name}: {report.knowledge_edges:,} knowledge edges in {report.seconds:.1f}s; "
+               f"rejected {report.rejected or 'none'}")
+
+
+def _index_and_probe(driver: neo4j.Driver, settings: Neo4jSettings) -> None:
+    from cosmo_kg.api.index import SemanticIndex
+    from cosmo_kg.api.indexing import IndexConfig, build_index
+    from cosmo_kg.api.settings import IndexSettings
+    from cosmo_kg.api.services import make_embedder
+    from cosmo_kg.embeddings import EmbeddingSettings
+
+    embedder = make_embedder(load_settings(EmbeddingSettings))
+    index_settings = load_settings(IndexSettings)
+    report = build_index(IndexConfig(database=settings.database), index_settings, driver, embedder)
+    click.echo(f"semantic index: {report.totals} in {report.seconds:.1f}s -> {report.directory}")
+    index = SemanticIndex.load(index_settings.path, embedder, index_settings)
+    click.echo(f"nearest intentions to {SEMANTIC_PROBE!r}:")
+    for hit in index.search(SEMANTIC_PROBE, 5):
+        click.echo(f"  {hit.score:.3f}  {hit.text}")
+
+
+def run_demo(config: DemoConfig) -> None:
     """Run the demo end to end; raises CosmoKGError subclasses on failure."""
     settings = _neo4j_settings()
     workspace = load_settings(WorkspaceSettings)
+    out = Path(workspace.dir) / "demo"
+    out.mkdir(parents=True, exist_ok=True)
     with connect(settings) as driver:
         _step("Applying the schema (constraints and indexes)")
         schema = apply_schema(driver, settings.database)
         click.echo(f"{schema.constraints} constraints, {schema.indexes} indexes online")
-        _step("Loading the bundled sample: IntentionQA co-buy intentions (human-judged)")
-        config = LoadConfig(rejects_dir=workspace.rejects_dir,
-                            knowledge=sample_path("intentionqa_knowledge.parquet"),
-                            products=sample_path("intentionqa_products.parquet"),
-                            database=settings.database)
-        report = load(config, driver, load_settings(LoaderSettings))
-        path = write_report(workspace, "load", report.__dict__)
-        click.echo(f"{report.knowledge_edges:,} knowledge edges in {report.seconds:.1f}s; "
-                   f"rejected {report.rejected or 'none'}; report {path}")
+        _step("Ingesting the bundled behaviour samples (co-buy and search-buy)")
+        _ingest_behaviours(driver, settings, Path(workspace.dir))
+        _step("Sampling representative pairs")
+        pairs, products = _sample(Path(workspace.dir), out)
+        _step(f"Generating intentions for {config.pairs_per_kind} pairs per kind with SmolLM2 "
+              f"({config.relations})")
+        demo_pairs = _demo_pairs(pairs, out, config.pairs_per_kind)
+        candidates = _generate(demo_pairs, products, out, workspace, config.relations)
+        _step("Refining candidates (rule and similarity filters, critic)")
+        knowledge = _refine(candidates, demo_pairs, products, out, workspace)
+        _step("Loading knowledge: the refined candidates and the human-judged IntentionQA sample")
+        _load(driver, settings, workspace, knowledge, products, demo_pairs)
+        _load(driver, settings, workspace, sample_path("intentionqa_knowledge.parquet"),
+              sample_path("intentionqa_products.parquet"), None)
+        _step("Building the semantic index")
+        _index_and_probe(driver, settings)
         _step("Graph counts")
         stats = graph_stats(driver, settings.database)
         click.echo("nodes: " + ", ".join(f"{k} {v:,}" for k, v in stats.nodes.items()))
         click.echo("edges: " + ", ".join(f"{k} {v:,}" for k, v in stats.relationships.items()))
+        _show_generated(knowledge)
         for name, params in DEMO_QUERIES:
             query = get_saved_query(name)
             _step(f"Saved query {name}")
             print_rows(run_saved_query(driver, query, query.bind(params), settings.database),
                        as_json=False, title=query.answers)
-    click.echo("\nDone. Explore with `cosmo-kg graph query --list` (Neo4j at " + settings.uri + ").")
+    write_report(workspace, "demo", asdict(config))
+    click.echo("\nDone. Next: `cosmo-kg graph query --list`, `cosmo-kg serve` (GraphQL at "
+               "http://127.0.0.1:8000/graphql), Neo4j at " + settings.uri + ".")
+
+
+def _show_generated(knowledge: Path) -> None:
+    _step("Knowledge the pipeline generated and kept")
+    rows = (pl.read_parquet(knowledge)
+            .select("kind", pl.coalesce("query", "product_id").alias("head"), "relation", "tail",
+                    pl.col("plausibility").round(2), pl.col("typicality").round(2))
+            .sort("plausibility", descending=True).head(12).to_dicts())
+    print_rows(rows, as_json=False)
 
 
 @click.command("demo")
-def demo_command(**_: Any) -> None:
+@click.option("--pairs-per-kind", default=DemoConfig.pairs_per_kind, show_default=True,
+              help="Sampled pairs per behaviour kind that the language model explains.")
+@click.option("--relations", default=DemoConfig.relations, show_default=True,
+              help="Comma-separated relations asked about (more relations, more model time).")
+def demo_command(pairs_per_kind: int, relations: str, **_: Any) -> None:
     """Run the main job on the bundled sample data with the local Neo4j, and show the result.
 
-    Starts the local Neo4j unless NEO4J_URI is set, applies the schema, loads the sample and
-    prints counts and saved-query answers. Safe to run again: loads are idempotent.
+    Ingests the real behaviour samples, samples pairs, generates intentions with the local
+    SmolLM2 model, refines them with the shipped critic, loads the graph, builds the semantic
+    index and prints counts and answers. Starts the local Neo4j unless NEO4J_URI is set. Safe
+    to run again: every stage is idempotent.
     """
-    run_demo()
+    run_demo(DemoConfig(pairs_per_kind=pairs_per_kind, relations=relations))

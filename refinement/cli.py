@@ -39,7 +39,7 @@ def _context_inputs(command: Any) -> Any:
 
 
 @click.command("refine")
-@click.argument("candidates", type=EXISTING_FILE)
+@click.argument("candidates", type=click.Path(exists=True, path_type=Path))
 @_context_inputs
 @click.option("-o", "--output", type=OUT_FILE, required=True, help="knowledge.parquet to write.")
 @click.option("--critic", "critic_dir", type=EXISTING_DIR, help="Trained critic directory (default: shipped).")
@@ -50,7 +50,8 @@ def _context_inputs(command: Any) -> Any:
 @settings_options(WorkspaceSettings)
 def refine_command(candidates: Path, pairs: Path, products: Path, output: Path, critic_dir: Path | None,
                    min_plausibility: float, **params: Any) -> None:
-    """Turn CANDIDATES (candidates.parquet) into knowledge.parquet: rule filters (incomplete, copies
+    """Turn CANDIDATES (candidates.parquet, or the shard directory `cosmo-kg generate --out` wrote)
+    into knowledge.parquet: rule filters (incomplete, copies
     of the query / product type / title, generic), the similarity filter (paraphrases of the
     context), then the critic's plausibility and typicality. Rejected candidates go to a rejects
     file with the reason; a killed run, started again, reuses the finished critic chunks.

@@ -78,10 +78,23 @@ class RefineReport:
         return asdict(self)
 
 
-def _read(path: Path, schema: Any) -> pl.LazyFrame:
+def stage_files(path: Path) -> list[Path]:
+    """A stage file, or every ``*.parquet`` shard of a directory (e.g. `cosmo-kg generate --out`)."""
+    if path.is_dir():
+        shards = sorted(path.glob("*.parquet"))
+        if shards:
+            return shards
+        raise InputError(f"{path} holds no .parquet files", hint="give the generate --out directory")
     if not path.is_file():
-        raise InputError(f"{schema.name} file {path} does not exist")
-    frame = pl.scan_parquet(path)
+        raise InputError(f"{path} does not exist")
+    return [path]
+
+
+def _read(path: Path, schema: Any) -> pl.LazyFrame:
+    try:
+        frame = pl.scan_parquet(stage_files(path))
+    except InputError as exc:
+        raise InputError(f"{schema.name} file: {exc.message}", hint=exc.hint) from None
     schema.check_columns(frame, path)
     return schema.conform(frame)
 
@@ -100,7 +113,8 @@ def load_context(config: RefineConfig) -> pl.DataFrame:
 
 def run_id_of(config: RefineConfig) -> str:
     digest = hashlib.blake2b(digest_size=10)
-    for path in (config.candidates, config.pairs, config.products):
+    for path in (p for given in (config.candidates, config.pairs, config.products)
+                 for p in stage_files(given)):
         stat = path.stat()
         digest.update(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     critic = config.critic_dir or default_critic_dir()
