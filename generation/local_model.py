@@ -75,7 +75,7 @@ def _convert_gguf(gguf: Path, target: Path) -> None:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
         # The weights are already dequantised to float32; dropping the GGUF quantizer marker
         # lets transformers save them as a plain safetensors checkpoint.
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         tokenizer.save_pretrained(staging)
@@ -140,4 +140,5 @@ def load_local_lm(model: str | None = None, *, device: str = "cpu") -> tuple[Any
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer, lm.to(device).eval()
+    lm.to(device)  # type: ignore[arg-type]  # transformers types .to() for dtypes only
+    return tokenizer, lm.eval()

@@ -283,7 +283,7 @@ def run(config: GenerateConfig, *, progress: Callable[[GenerateProgress], None] 
             batches = pq.ParquetFile(config.pairs).iter_batches(batch_size=settings.shard_size)
             for index, batch in enumerate(batches):
                 if index not in done:
-                    stats = _run_shard(index, pl.from_arrow(batch), config, shard, rejects, meter.batch)
+                    stats = _run_shard(index, pl.DataFrame(batch), config, shard, rejects, meter.batch)
                     meter.shard_done(stats)
     finally:
         if own_backend and backend is not None:
