@@ -1,9 +1,10 @@
 """Behaviour from raw events: search-buy and co-buy pairs derived per session, in bounded memory.
 
-Events (``session_id, timestamp, action`` with ``product_id``, ``query``, ``order_id``) are
-validated in one streaming pass that spreads good rows over session buckets on disk (each
-session lands in exactly one bucket) and writes bad rows to the rejects file. Each bucket is
-then processed alone, so memory follows the bucket size, not the log size:
+Events (``session_id, timestamp, action`` with ``product_id``, ``query``, ``order_id``) are read
+in chunks of at most ``chunk_rows`` rows. Each chunk is validated in memory; its bad rows go to a
+rejects part and its good rows are spread over session buckets on disk (each session lands in
+exactly one bucket). Each bucket is then processed alone, so memory follows the chunk and bucket
+sizes, never the log size:
 
 - search-buy: a click on a product under a query (the click's own query, else the session's
   latest search) followed by a purchase of that product in the same session within the window;
@@ -29,6 +30,7 @@ from cosmo_kg.text import text_key_expr
 
 EVENT_KEY = ["session_id", "timestamp", "action", "product_id", "query", "order_id"]
 BUCKET = "bucket"
+SESSION_NR = "session_nr"
 
 
 @dataclass(frozen=True)
@@ -57,22 +59,36 @@ def bucket_count(estimated_rows: int, bucket_rows: int) -> int:
     return max(1, -(-estimated_rows // max(bucket_rows, 1)))
 
 
-def spread(validated: pl.LazyFrame, buckets: int, bucket_dir: Path, rejects_path: Path,
-           reject_columns: list[str]) -> None:
-    """Stream good events into session buckets under ``bucket_dir`` and bad rows to ``rejects_path``."""
-    shutil.rmtree(bucket_dir, ignore_errors=True)
-    good = pl.col(REASON_COLUMN).is_null()
-    to_buckets = (validated.filter(good)
-                  .select(*EVENT_KEY, (pl.col("session_id").hash(0) % buckets).alias(BUCKET))
-                  .sink_ipc(pl.PartitionBy(bucket_dir, key=BUCKET, include_key=False),
-                            compression="lz4", mkdir=True, lazy=True))
-    to_rejects = validated.filter(~good).select(reject_columns).sink_parquet(rejects_path, mkdir=True,
-                                                                             lazy=True)
-    pl.collect_all([to_buckets, to_rejects], engine="streaming")
+def spread_chunk(validated: pl.DataFrame, number: int, buckets: int, bucket_dir: Path, rejects_dir: Path,
+                 rejects_view: Callable[[pl.LazyFrame], pl.LazyFrame]) -> dict[str | None, int]:
+    """Write one validated chunk: good events into session buckets, bad rows into a rejects part.
+
+    Returns the rows of the chunk per reason (``None``: good rows).
+    """
+    counts = validated.group_by(REASON_COLUMN).len()
+    bad = rejects_view(validated.lazy()).collect()
+    if bad.height:
+        rejects_dir.mkdir(parents=True, exist_ok=True)
+        bad.write_parquet(rejects_dir / f"{number:06d}.parquet")
+    bucket = pl.when(pl.col(REASON_COLUMN).is_null()).then(pl.col("session_id").hash(0) % buckets)
+    good = validated.select(*EVENT_KEY, bucket.alias(BUCKET))
+    for (bucket_nr,), part in good.partition_by(BUCKET, as_dict=True, include_key=False).items():
+        if bucket_nr is None:
+            continue
+        folder = bucket_dir / f"{bucket_nr:06d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        part.write_ipc(folder / f"{number:06d}.ipc")
+    return dict(zip(counts[REASON_COLUMN].to_list(), counts["len"].to_list(), strict=True))
 
 
-def bucket_files(bucket_dir: Path) -> list[Path]:
-    return sorted(bucket_dir.glob(f"{BUCKET}=*/*"))
+def reset(*folders: Path) -> None:
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def bucket_files(bucket_dir: Path) -> list[list[Path]]:
+    """The files of each bucket, in chunk order (so ties keep the order of the log)."""
+    return [sorted(folder.glob("*.ipc")) for folder in sorted(bucket_dir.glob("*")) if folder.is_dir()]
 
 
 def derive(bucket_dir: Path, options: DeriveOptions, duplicates_path: Path,
@@ -81,19 +97,20 @@ def derive(bucket_dir: Path, options: DeriveOptions, duplicates_path: Path,
     """Derive (search-buy counts, co-buy counts, stats) bucket by bucket."""
     stats = DeriveStats()
     search_buy, co_buy, duplicates = [], [], []
-    files = bucket_files(bucket_dir)
-    for number, path in enumerate(files, start=1):
+    buckets = bucket_files(bucket_dir)
+    for number, files in enumerate(buckets, start=1):
         if on_bucket:
-            on_bucket(number, len(files))
-        events = pl.read_ipc(path)
-        first = _first_occurrences(events)
-        duplicates.append(events.filter(~first).with_columns(pl.lit("duplicate_row").alias(REASON_COLUMN)))
-        events = events.filter(first).sort("session_id", "timestamp", maintain_order=True)
+            on_bucket(number, len(buckets))
+        events = sessions_in_order(pl.concat([pl.read_ipc(path) for path in files]))
+        first = first_occurrences(events)
+        duplicates.append(events.filter(~first).drop(SESSION_NR)
+                          .with_columns(pl.lit("duplicate_row").alias(REASON_COLUMN)))
+        events = events.filter(first)
         stats.buckets += 1
         stats.events += events.height
         stats.duplicates += duplicates[-1].height
-        search_buy.append(_search_buy(events, options.window_ms, stats))
-        co_buy.append(_co_buy(events, options.max_basket, stats))
+        search_buy.append(search_buy_counts(events, options.window_ms, stats))
+        co_buy.append(co_buy_counts(events, options.max_basket, stats))
     pl.concat(duplicates or [pl.DataFrame()], how="diagonal_relaxed").write_parquet(duplicates_path)
     sb = _summed(search_buy, ["query", "product_id"], SEARCH_BUY_SCHEMA)
     cb = _summed(co_buy, ["product_id_a", "product_id_b"], CO_BUY_SCHEMA)
@@ -101,12 +118,29 @@ def derive(bucket_dir: Path, options: DeriveOptions, duplicates_path: Path,
     return sb, cb, stats
 
 
-def _first_occurrences(events: pl.DataFrame) -> pl.Series:
-    """True for the first of exactly equal events. A cheap 64-bit row hash finds candidates; only
-    rows whose hash repeats are compared exactly, so a hash collision never drops an event."""
-    row_hash = pl.reduce(lambda acc, h: acc * 1_000_003 ^ h,
-                         [pl.col(c).hash(seed=i) for i, c in enumerate(EVENT_KEY)])
-    candidate = events.select(row_hash.is_duplicated()).to_series()
+def sessions_in_order(events: pl.DataFrame) -> pl.DataFrame:
+    """Events sorted by session and time (ties keep log order), numbered per session.
+
+    The number (``session_nr``) replaces the session text in later joins: sessions are
+    contiguous after the sort, so a change of text starts the next number.
+    """
+    # The row number makes the sort key unique, so an unstable (faster) sort is deterministic.
+    ordered = (events.with_row_index("log_order").sort("session_id", "timestamp", "log_order")
+               .drop("log_order"))
+    starts = pl.col("session_id").ne_missing(pl.col("session_id").shift(1))
+    return ordered.with_columns(starts.cum_sum().cast(pl.UInt32()).alias(SESSION_NR))
+
+
+def first_occurrences(events: pl.DataFrame) -> pl.Series:
+    """True for the first of exactly equal events (``events`` in session order).
+
+    Equal events share session and time, so they sit in one run of rows with the same
+    (session, time); only rows of runs longer than one are compared column by column.
+    """
+    same_moment = (pl.col(SESSION_NR) == pl.col(SESSION_NR).shift(1)) & (
+        pl.col("timestamp") == pl.col("timestamp").shift(1))
+    candidate = events.select(
+        (same_moment | same_moment.shift(-1)).fill_null(False)).to_series()
     first = pl.Series(pl.repeat(True, events.height, eager=True))
     if candidate.any():
         exact = events.filter(candidate).select(pl.struct(EVENT_KEY).is_first_distinct()).to_series()
@@ -120,43 +154,50 @@ def _summed(frames: list[pl.DataFrame], key: list[str], schema: pl.Schema) -> pl
     return pl.concat(frames).group_by(key).agg(pl.col("count").sum()).sort(key).cast(schema)
 
 
-def _search_buy(events: pl.DataFrame, window_ms: int, stats: DeriveStats) -> pl.DataFrame:
-    action, query = pl.col("action"), pl.col("query")
+def search_buy_counts(events: pl.DataFrame, window_ms: int, stats: DeriveStats) -> pl.DataFrame:
+    """(query, product_id, count) of one bucket, ``events`` from ``sessions_in_order``."""
+    action, session = pl.col("action"), pl.col(SESSION_NR)
     # The query in force at each event: its own (search or click with a query), else the latest
     # one before it in the same session. Events are sorted by session, so a global forward fill
-    # plus a check that the filled value came from the same session does it without a group-by.
-    has_query = action.is_in([SEARCH, CLICK]) & query.is_not_null()
-    with_context = events.with_columns(
-        pl.when(has_query).then(query).forward_fill().alias("context"),
-        pl.when(has_query).then(pl.col("session_id")).forward_fill().alias("context_session"),
-    )
-    clicks = with_context.filter((action == CLICK) & (pl.col("context_session") == pl.col("session_id")))
-    buys = events.filter(action == PURCHASE).select("session_id", "product_id",
+    # of the row that carries it, plus a check that this row is in the same session, does it
+    # without a group-by; the text is looked up only for the matches.
+    has_query = action.is_in([SEARCH, CLICK]) & pl.col("query").is_not_null()
+    clicks = events.select(
+        SESSION_NR, "product_id", "timestamp", (action == CLICK).alias("is_click"),
+        pl.when(has_query).then(pl.int_range(pl.len(), dtype=pl.UInt32())).forward_fill()
+        .alias("context_row"),
+        pl.when(has_query).then(session).forward_fill().alias("context_session"),
+    ).filter(pl.col("is_click") & (pl.col("context_session") == session))
+    buys = events.filter(action == PURCHASE).select(SESSION_NR, "product_id",
                                                     pl.col("timestamp").alias("bought_at"))
     stats.clicks += clicks.height
     stats.purchases += buys.height
     elapsed = (pl.col("bought_at") - pl.col("timestamp")).dt.total_milliseconds()
-    matched = (clicks.select("session_id", "product_id", "timestamp", "context")
-               .join(buys, on=["session_id", "product_id"])
+    matched = (clicks.join(buys, on=[SESSION_NR, "product_id"])
                .filter((elapsed >= 0) & (elapsed <= window_ms))
-               .select("session_id", text_key_expr("context").alias("query"), "product_id")
-               .filter(pl.col("query") != "")
-               .unique())
-    stats.search_buy_sessions += matched.height
-    return matched.group_by("query", "product_id").agg(pl.len().cast(pl.Int64()).alias("count"))
+               .select(SESSION_NR, "context_row", "product_id").unique())
+    keyed = (matched.with_columns(events["query"].gather(matched["context_row"]).alias("context"))
+             .select(SESSION_NR, text_key_expr("context").alias("query"), "product_id")
+             .filter(pl.col("query") != "")
+             .unique())
+    stats.search_buy_sessions += keyed.height
+    return keyed.group_by("query", "product_id").agg(pl.len().cast(pl.Int64()).alias("count"))
 
 
-def _co_buy(events: pl.DataFrame, max_basket: int, stats: DeriveStats) -> pl.DataFrame:
-    basket = (pl.when(pl.col("order_id").is_not_null()).then(pl.lit("o\x1f") + pl.col("order_id"))
-              .otherwise(pl.lit("s\x1f") + pl.col("session_id")))
+def co_buy_counts(events: pl.DataFrame, max_basket: int, stats: DeriveStats) -> pl.DataFrame:
+    """(product_id_a, product_id_b, count) of one bucket, ``events`` from ``sessions_in_order``."""
+    # A basket is its order, else its session: (order_id, 0) or (null, session number).
+    basket = ["order_id", "basket_session"]
     items = (events.filter(pl.col("action") == PURCHASE)
-             .select(basket.alias("basket"), "product_id").unique())
-    sizes = items.group_by("basket").len()
+             .select("order_id", pl.when(pl.col("order_id").is_null()).then(pl.col(SESSION_NR))
+                     .otherwise(0).alias("basket_session"), "product_id")
+             .unique())
+    sizes = items.group_by(basket).len("size")
     stats.baskets += sizes.height
-    oversized = sizes.filter(pl.col("len") > max_basket)["basket"]
-    stats.baskets_oversized += oversized.len()
-    items = items.filter(~pl.col("basket").is_in(oversized.implode()))
-    pairs = (items.join(items, on="basket", suffix="_b")
+    stats.baskets_oversized += sizes.filter(pl.col("size") > max_basket).height
+    paired = sizes.filter((pl.col("size") > 1) & (pl.col("size") <= max_basket))
+    items = items.join(paired, on=basket, how="semi", nulls_equal=True)
+    pairs = (items.join(items, on=basket, suffix="_b", nulls_equal=True)
              .filter(pl.col("product_id") < pl.col("product_id_b")))
     return (pairs.group_by(pl.col("product_id").alias("product_id_a"), "product_id_b")
             .agg(pl.len().cast(pl.Int64()).alias("count")))

@@ -409,50 +409,78 @@ def run_events(config: IngestConfig, graph: GraphTarget | None = None,
                progress: Progress | None = None) -> IngestReport:
     """Ingest raw events (``session_id, timestamp, action`` + ``product_id, query, order_id``) and
     derive search-buy and co-buy counts per session; the increment merges into the store.
+
+    The log is read in chunks of ``bucket_rows`` rows and derived in session buckets of about as
+    many, so memory does not grow with the log.
     """
     settings = config.settings
     options = events.DeriveOptions(window_ms=round(settings.window_minutes * 60_000),
                                    max_basket=settings.max_basket, bucket_rows=settings.bucket_rows)
     run = _Run("events", config, {"window_ms": options.window_ms, "max_basket": options.max_basket})
-    names = EVENT_COLUMNS.names
-    rejects_tmp = run.staging / "rejects.parquet"
+    bucket_dir, rejects_dir = run.staging / "buckets", run.staging / "rejects"
     with _open(config, EVENT_COLUMNS, run.staging, run.store, run.catalog) as source:
-        buckets = events.bucket_count(_estimated_rows(config.source, source.path), options.bucket_rows)
-
-        def spread(frame: pl.LazyFrame) -> None:
-            ts_type = frame.collect_schema()["timestamp"]
-            validated = _validated(frame, names, event_columns(ts_type),
-                                   event_rules(settings.limits, run.catalog))
-            events.spread(validated, buckets, run.staging / "buckets", rejects_tmp,
-                          _rejects_view(validated, names).collect_schema().names())
-
-        _, run.report.tolerant_parse = _run_with_fallback(source, spread)
+        estimated = _estimated_rows(config.source, source.path)
+        buckets = events.bucket_count(estimated, options.bucket_rows)
+        chunks = _EventChunks(run, options.bucket_rows, buckets, bucket_dir, rejects_dir,
+                              -(-estimated // options.bucket_rows), progress)
+        counts, run.report.tolerant_parse = _run_with_fallback(source, chunks.spread)
     run.lap("validate")
     duplicates = run.staging / "duplicates.parquet"
     on_bucket = (lambda done, total: progress("deriving session buckets", done, total)) if progress else None
-    search_buy, co_buy, stats = events.derive(run.staging / "buckets", options, duplicates, on_bucket)
+    search_buy, co_buy, stats = events.derive(bucket_dir, options, duplicates, on_bucket)
     run.lap("derive")
-    _merge_event_rejects(run, rejects_tmp, duplicates, stats)
+    _merge_event_rejects(run, rejects_dir, duplicates, counts, stats)
     run.report.derive = asdict(stats)
     return run.commit({"search_buy": search_buy, "co_buy": co_buy}, graph)
 
 
-def _merge_event_rejects(run: _Run, rejects_tmp: Path, duplicates: Path, stats: events.DeriveStats) -> None:
-    bad = pl.scan_parquet(rejects_tmp)
-    dupes = pl.scan_parquet(duplicates)
+@dataclass
+class _EventChunks:
+    """Validate an event source chunk by chunk into session buckets and rejects parts."""
+
+    run: _Run
+    chunk_rows: int
+    buckets: int
+    bucket_dir: Path
+    rejects_dir: Path
+    expected_chunks: int
+    progress: Progress | None
+
+    def spread(self, frame: pl.LazyFrame) -> dict[str | None, int]:
+        events.reset(self.bucket_dir, self.rejects_dir)
+        validated = _validated(frame, EVENT_COLUMNS.names, event_columns(frame.collect_schema()["timestamp"]),
+                               event_rules(self.run.config.settings.limits, self.run.catalog))
+        totals: dict[str | None, int] = {}
+        number = 0
+        while True:
+            if self.progress:
+                self.progress("validating events", number, max(self.expected_chunks, number + 1))
+            chunk = validated.slice(number * self.chunk_rows, self.chunk_rows).collect()
+            counts = events.spread_chunk(chunk, number, self.buckets, self.bucket_dir, self.rejects_dir,
+                                         lambda part: _rejects_view(part, EVENT_COLUMNS.names))
+            for reason, rows in counts.items():
+                totals[reason] = totals.get(reason, 0) + rows
+            if chunk.height < self.chunk_rows:
+                return totals
+            number += 1
+
+
+def _merge_event_rejects(run: _Run, rejects_dir: Path, duplicates: Path, counts: dict[str | None, int],
+                         stats: events.DeriveStats) -> None:
+    parts = [pl.scan_parquet(path) for path in sorted(rejects_dir.glob("*.parquet"))]
     if stats.duplicates:
-        dupes = dupes.select(pl.lit(None, dtype=pl.Int64()).alias(ROW_NR),
-                             *(pl.col(c).cast(pl.String()) for c in events.EVENT_KEY),
-                             pl.col(REASON_COLUMN))
-        bad = pl.concat([bad, dupes], how="diagonal_relaxed")
-    merged = run.staging / "rejects-all.parquet"
-    bad.sink_parquet(merged)
-    counts = pl.scan_parquet(merged).group_by(REASON_COLUMN).len().collect()
-    rejected = dict(sorted(zip(counts[REASON_COLUMN].to_list(), counts["len"].to_list(), strict=True),
-                           key=lambda kv: (-kv[1], kv[0])))
+        parts.append(pl.scan_parquet(duplicates).select(
+            pl.lit(None, dtype=pl.Int64()).alias(ROW_NR),
+            *(pl.col(c).cast(pl.String()) for c in events.EVENT_KEY), pl.col(REASON_COLUMN)))
+    rejected = {reason: rows for reason, rows in counts.items() if reason is not None}
+    if stats.duplicates:
+        rejected["duplicate_row"] = rejected.get("duplicate_row", 0) + stats.duplicates
+    run.report.rejected = dict(sorted(rejected.items(), key=lambda kv: (-kv[1], kv[0])))
     final = run.config.rejects_dir / f"{run.increment_id}.rejects.parquet"
-    run.report.rejected = rejected
-    written = _finish_rejects(merged, final, rejected)
+    merged = run.staging / "rejects-all.parquet"
+    if parts:
+        pl.concat(parts, how="diagonal_relaxed").sink_parquet(merged)
+    written = _finish_rejects(merged, final, run.report.rejected)
     run.report.rejects_files = [written] if written else []
     run.report.rows_kept = stats.events
     run.report.rows_in = stats.events + sum(rejected.values())
