@@ -190,6 +190,7 @@ def main() -> None:
     parser.add_argument("--flat-timed", type=int, default=30, help="queries timed one by one on exact search")
     parser.add_argument("--kinds", default="ivf", help="approximate indexes to build: ivf, hnsw or both")
     parser.add_argument("--datasets", default="random,clustered")
+    parser.add_argument("--output", default="faiss.json", help="result file name under benchmarks/results")
     args = parser.parse_args()
     args.kinds = args.kinds.split(",")
     settings = IndexSettings(gpu="off")
@@ -235,7 +236,7 @@ def write_results(args: argparse.Namespace, settings: IndexSettings, results: di
         "datasets": results,
     }
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "faiss.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / args.output).write_text(json.dumps(result, indent=2) + "\n")
     print(
         f"{'dataset/index':<18}{'width':>7}{'recall@10':>11}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'p99 all thr':>13}{'build s':>9}"

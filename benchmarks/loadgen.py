@@ -101,8 +101,17 @@ def run_load(
     concurrency: int,
     max_seconds: float,
     seed: int = 11,
+    processes: dict[str, int] | None = None,
 ) -> LoadResult:
-    """Send ``count`` requests built by ``make`` from items drawn from ``pool`` (stop at ``max_seconds``)."""
+    """Send ``count`` requests built by ``make`` from items drawn from ``pool`` (stop at ``max_seconds``);
+    count the CPU time of the named server ``processes`` (name → pid) per request."""
     rng = random.Random(seed)
     requests = [make(rng.choice(pool)) for _ in range(count)]
-    return asyncio.run(_drive(base_url, requests, concurrency, max_seconds))
+    watched = processes or {}
+    before = {name: cpu_seconds(pid) for name, pid in watched.items()}
+    result = asyncio.run(_drive(base_url, requests, concurrency, max_seconds))
+    result.cpu_ms_per_request = {
+        name: round((cpu_seconds(pid) - before[name]) * 1000 / max(result.requests, 1), 2)
+        for name, pid in watched.items()
+    }
+    return result
