@@ -33,12 +33,6 @@ def test_every_serving_command_explains_itself() -> None:
         assert result.exit_code == 0 and len(result.output) > 150, args
 
 
-def test_refresh_without_knowledge_names_the_missing_stage(env: dict[str, str]) -> None:
-    result = CliRunner().invoke(cli, ["refresh"], env=env)
-    assert result.exit_code == 2
-    assert "Error: refresh cannot run the generate stage" in result.output
-
-
 def test_refresh_from_knowledge_loads_indexes_and_answers_the_queue(
     env: dict[str, str], fixture_graph: neo4j.Driver, tmp_path: Path
 ) -> None:
