@@ -57,7 +57,12 @@ def behavior_id(kind: BehaviorKind, members: Sequence[str | None]) -> str:
 
 def behavior_id_column(kind: BehaviorKind, first: pl.Series, second: pl.Series) -> pl.Series:
     """``behavior_id`` for aligned member columns (query/product or product/product)."""
-    return pl.Series("behavior_id", [behavior_id(kind, (a, b)) for a, b in zip(first, second, strict=True)],
+    # The text to hash is built by polars; only the hash itself runs per row in Python.
+    texts = pl.select(pl.concat_str([pl.lit(kind.value), pl.lit(first).fill_null(""),
+                                     pl.lit(second).fill_null("")], separator="\x1f")
+                      .cast(pl.Binary())).to_series()
+    blake2b = hashlib.blake2b
+    return pl.Series("behavior_id", [blake2b(text, digest_size=10).hexdigest() for text in texts.to_list()],
                      dtype=pl.String())
 
 

@@ -15,30 +15,41 @@ In order, a pair is dropped for the first reason that applies:
 
 Strata are filled by a seeded weighted draw (weight = count), so every domain and product type
 with a surviving pair keeps at least one, and the same store and seed give the same file.
+
+Pairs are scored in chunks of ``chunk_rows`` (labels and drop reasons, see ``scoring``) into
+staging files; only the draw keys of the kept pairs and the chosen pairs are held in memory.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
-from rapidfuzz import fuzz, process
 
 from cosmo_kg.errors import ConfigError, InputError
-from cosmo_kg.ingest.export import pairs_table
+from cosmo_kg.ingest.rules import behavior_id_column
+from cosmo_kg.ingest.scoring import (
+    DROP,
+    NO_TYPE,
+    PairScorer,
+    Thresholds,
+    co_buy_margins,
+    product_info,
+    query_entropy,
+)
 from cosmo_kg.ingest.store import BehaviourStore, write_atomically
 from cosmo_kg.schemas import PAIRS, PRODUCTS
 from cosmo_kg.settings import SettingsGroup, setting
 from cosmo_kg.vocabulary import BehaviorKind
 
-SEARCH_BUY = BehaviorKind.SEARCH_BUY.value
-CO_BUY = BehaviorKind.CO_BUY.value
-NO_TYPE = "(no product type)"
-DROP = "drop_reason"
+STRATUM = ["kind", "domain", "stratum_type"]
 
 
 @dataclass(frozen=True)
@@ -63,12 +74,22 @@ class SampleSettings(SettingsGroup):
                                 env="COSMO_SAMPLE_MAX_PER_TYPE")
     max_pairs: int = setting(0, "most pairs in all (0: no limit); strata caps shrink evenly to fit",
                              env="COSMO_SAMPLE_MAX_PAIRS")
+    chunk_rows: int = setting(500_000, "pairs scored at a time (bounds memory)",
+                              env="COSMO_SAMPLE_CHUNK_ROWS")
 
     def validate(self) -> None:
         if self.max_per_type < 1 or self.max_pairs < 0:
             raise ConfigError(f"setting sample.max_per_type / max_pairs has a bad value "
                               f"({self.max_per_type!r}, {self.max_pairs!r})",
                               hint="max_per_type ≥ 1; max_pairs ≥ 0 (0 = no limit)")
+        if self.chunk_rows < 1:
+            raise ConfigError(f"setting sample.chunk_rows has a bad value {self.chunk_rows!r}",
+                              hint="use a positive number")
+
+    @property
+    def thresholds(self) -> Thresholds:
+        return Thresholds(self.min_search_buy_count, self.min_co_buy_count, self.max_title_similarity,
+                          self.min_pmi, self.max_query_entropy, self.query_title_similarity)
 
 
 @dataclass(frozen=True)
@@ -99,81 +120,74 @@ class SampleReport:
         return asdict(self)
 
 
-def _labelled(store: BehaviourStore) -> pl.DataFrame:
-    """Every stored pair in the pairs contract, with titles and a stratum label.
+@dataclass
+class _Tally:
+    """Counts gathered while the chunks are scored."""
 
-    A co-buy pair is labelled with the product whose type is rarer in the catalog, so rare
-    types are covered even when they only occur beside a common one.
-    """
-    catalog = store.catalog().collect()
-    pairs = pairs_table(store.search_buy().collect(), store.co_buy().collect(), catalog.lazy())
-    type_freq = catalog.group_by("product_type").len("type_freq")
-    info = catalog.select("product_id", "title", "domain", "product_type").join(
-        type_freq, on="product_type", how="left")
-    a = info.rename({c: f"{c}_a" for c in info.columns if c != "product_id"})
-    b = info.rename({c: f"{c}_b" if c != "product_id" else "product_id_b" for c in info.columns})
-    joined = pairs.drop("domain", "product_type").join(a, on="product_id", how="left") \
-        .join(b, on="product_id_b", how="left")
-    use_b = (pl.col("kind") == CO_BUY) & (pl.col("type_freq_b").fill_null(1 << 62)
-                                          < pl.col("type_freq_a").fill_null(1 << 62))
-    return joined.with_columns(
-        pl.when(use_b).then(pl.col("domain_b")).otherwise(pl.col("domain_a")).alias("domain"),
-        pl.when(use_b).then(pl.col("product_type_b")).otherwise(pl.col("product_type_a")).alias("product_type"),
-    ).sort("kind", "behavior_id")
+    pairs_in: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
+    domains: Counter[str] = field(default_factory=Counter)
+    types: Counter[str] = field(default_factory=Counter)
+
+    def add(self, scored: pl.DataFrame) -> None:
+        self.pairs_in.update(_counts(scored, "kind"))
+        self.dropped.update(_counts(scored.filter(pl.col(DROP).is_not_null()), DROP))
+        self.domains.update(_counts(scored, "domain"))
+        self.types.update(_counts(scored, "product_type"))
 
 
-def _similarity(left: pl.Series, right: pl.Series, scorer: Any) -> pl.Series:
-    """Element-wise rapidfuzz similarity (0-100); missing text compares as 0."""
-    if not left.len():
-        return pl.Series([], dtype=pl.Float32())
-    scores = process.cpdist(left.fill_null("").to_list(), right.fill_null("").to_list(), scorer=scorer,
-                            processor=str.lower, workers=1, dtype=np.float32)
-    return pl.Series(np.asarray(scores, dtype=np.float32))
+def _counts(frame: pl.DataFrame, column: str) -> dict[str, int]:
+    table = frame.group_by(pl.col(column).fill_null(NO_TYPE)).len()
+    return dict(zip(table[column].to_list(), table["len"].to_list(), strict=True))
 
 
-def _pmi(pairs: pl.DataFrame) -> pl.Expr:
-    co_buy = pairs.filter(pl.col("kind") == CO_BUY)
-    total = max(int(co_buy["count"].sum() or 0), 1)
-    marginal = pl.concat([co_buy.select(pl.col("product_id").alias("p"), "count"),
-                          co_buy.select(pl.col("product_id_b").alias("p"), "count")]) \
-        .group_by("p").agg(pl.col("count").sum())
-    margins = dict(zip(marginal["p"].to_list(), marginal["count"].to_list(), strict=True))
-    a = pl.col("product_id").replace_strict(margins, default=1, return_dtype=pl.Float64())
-    b = pl.col("product_id_b").replace_strict(margins, default=1, return_dtype=pl.Float64())
-    return (4 * total * pl.col("count").cast(pl.Float64()) / (a * b)).log(2)
+def _chunks(frame: pl.LazyFrame, rows: int) -> Iterator[pl.DataFrame]:
+    offset = 0
+    while True:
+        chunk = frame.slice(offset, rows).collect()
+        if chunk.height:
+            yield chunk
+        if chunk.height < rows:
+            return
+        offset += rows
 
 
-def _query_entropy(pairs: pl.DataFrame) -> pl.DataFrame:
-    per_type = (pairs.filter(pl.col("kind") == SEARCH_BUY)
-                .group_by("query", pl.col("product_type_a").fill_null(NO_TYPE).alias("t"))
-                .agg(pl.col("count").sum()))
-    share = pl.col("count") / pl.col("count").sum().over("query")
-    return (per_type.with_columns((-share * share.log(2)).alias("h"))
-            .group_by("query").agg(pl.col("h").sum().alias("query_entropy")))
+def _score_all(store: BehaviourStore, staging: Path, settings: SampleSettings) -> _Tally:
+    """Score every stored pair into ``staging`` (co-buy first, then search-buy, each in key order),
+    with the seeded draw key of each kept pair."""
+    co_buy, search_buy = _merged(store.co_buy(), staging / "co_buy"), _merged(store.search_buy(),
+                                                                              staging / "search_buy")
+    info = product_info(store.catalog())
+    margins, total = co_buy_margins(co_buy)
+    scorer = PairScorer(info, margins, total, query_entropy(search_buy, info), settings.thresholds)
+    rng = np.random.default_rng(settings.seed)
+    tally = _Tally()
+    kinds: list[tuple[pl.LazyFrame, Callable[[pl.DataFrame], pl.DataFrame]]] = [
+        (co_buy, scorer.co_buy), (search_buy, scorer.search_buy)]
+    number = 0
+    for pairs, score in kinds:
+        for chunk in _chunks(pairs, settings.chunk_rows):
+            scored = _with_draw_keys(score(chunk), rng)
+            tally.add(scored)
+            scored.write_parquet(staging / "scored" / f"{number:06d}.parquet", mkdir=True)
+            number += 1
+    return tally
 
 
-def _drop_reasons(pairs: pl.DataFrame, settings: SampleSettings) -> pl.DataFrame:
-    co_buy, search_buy = pl.col("kind") == CO_BUY, pl.col("kind") == SEARCH_BUY
-    min_count = pl.when(co_buy).then(settings.min_co_buy_count).otherwise(settings.min_search_buy_count)
-    scored = pairs.join(_query_entropy(pairs), on="query", how="left").with_columns(
-        pl.when(co_buy).then(_similarity(pairs["title_a"], pairs["title_b"], fuzz.token_set_ratio))
-        .otherwise(None).alias("title_similarity"),
-        pl.when(search_buy).then(_similarity(pairs["query"], pairs["title_a"], fuzz.ratio))
-        .otherwise(None).alias("query_title_similarity"),
-        pl.when(co_buy).then(_pmi(pairs)).otherwise(None).alias("pmi"),
-    )
-    reason = (
-        pl.when(pl.col("count") < min_count).then(pl.lit("below_min_count"))
-        .when(co_buy & (pl.col("title_similarity") >= settings.max_title_similarity))
-        .then(pl.lit("near_duplicate_products"))
-        .when(co_buy & (pl.col("pmi") <= settings.min_pmi)).then(pl.lit("random_co_buy"))
-        .when(search_buy & (pl.col("query_entropy") > settings.max_query_entropy))
-        .then(pl.lit("query_too_broad"))
-        .when(search_buy & (pl.col("query_title_similarity") >= settings.query_title_similarity))
-        .then(pl.lit("query_is_title"))
-        .otherwise(None)
-    )
-    return scored.with_columns(reason.alias(DROP))
+def _merged(pairs: pl.LazyFrame, path: Path) -> pl.LazyFrame:
+    """The store's merged counts, written once so that chunks slice a file, not a re-run merge."""
+    pairs.sink_parquet(path.with_suffix(".parquet"))
+    return pl.scan_parquet(path.with_suffix(".parquet"))
+
+
+def _with_draw_keys(scored: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    """Efraimidis-Spirakis keys (weight = count) for the kept pairs, drawn in row order."""
+    kept = scored[DROP].is_null()
+    counts = scored.filter(kept)["count"].to_numpy().astype(np.float64)
+    keys = np.log(rng.random(counts.size)) / np.maximum(counts, 1.0)
+    column = pl.Series(np.full(scored.height, np.nan)).scatter(kept.arg_true(), keys).fill_nan(None)
+    return scored.with_columns(column.alias("draw_key"),
+                               pl.col("product_type").fill_null(NO_TYPE).alias("stratum_type"))
 
 
 def type_cap(sizes: list[int], max_per_type: int, max_pairs: int) -> int:
@@ -191,28 +205,38 @@ def type_cap(sizes: list[int], max_per_type: int, max_pairs: int) -> int:
     return low
 
 
-def _draw(kept: pl.DataFrame, cap: int, seed: int) -> pl.DataFrame:
-    """Seeded weighted sample without replacement per stratum (Efraimidis-Spirakis keys)."""
-    rng = np.random.default_rng(seed)
-    keys = np.log(rng.random(kept.height)) / np.maximum(kept["count"].to_numpy().astype(np.float64), 1.0)
-    stratum = ["kind", "domain", "stratum_type"]
-    ranked = kept.with_columns(pl.Series("draw_key", keys)).with_columns(
-        pl.col("draw_key").rank("ordinal", descending=True).over(stratum).alias("draw_rank"),
-        pl.len().over(stratum).alias("stratum_size"))
-    return ranked.with_columns(
-        pl.when(pl.col("draw_rank") > cap).then(pl.lit("over_type_cap")).otherwise(None).alias(DROP),
-        (pl.col("stratum_size") / pl.min_horizontal(pl.col("stratum_size"), pl.lit(cap))).alias("weight"))
+def _chosen(staging: Path, settings: SampleSettings) -> tuple[pl.DataFrame, int, int]:
+    """The drawn pairs (with their stratum weight), the number of strata and the per-stratum cap."""
+    scored = pl.scan_parquet(sorted((staging / "scored").glob("*.parquet"))).with_row_index("order")
+    keys = (scored.filter(pl.col("draw_key").is_not_null()).select("order", *STRATUM, "draw_key")
+            .with_columns(pl.len().over(STRATUM).alias("stratum_size")).collect())
+    sizes = keys.unique(STRATUM)["stratum_size"].to_list()
+    cap = type_cap(sizes, settings.max_per_type, settings.max_pairs)
+    rank = pl.col("draw_key").rank("ordinal", descending=True).over(STRATUM)
+    weight = pl.col("stratum_size") / pl.min_horizontal(pl.col("stratum_size"), pl.lit(cap))
+    picked = keys.filter(rank <= cap).select("order", weight.alias("weight"))
+    chosen = scored.join(picked.lazy(), on="order").drop("order").collect()
+    return chosen, len(sizes), cap
+
+
+def _pairs_file(chosen: pl.DataFrame) -> pl.DataFrame:
+    """The chosen pairs in the pairs.parquet contract, sorted by kind and ``behavior_id``."""
+    parts = []
+    for kind in BehaviorKind:
+        rows = chosen.filter(pl.col("kind") == kind.value)
+        first = rows["query"] if kind is BehaviorKind.SEARCH_BUY else rows["product_id"]
+        second = rows["product_id"] if kind is BehaviorKind.SEARCH_BUY else rows["product_id_b"]
+        parts.append(rows.with_columns(behavior_id_column(kind, first, second)))
+    return PAIRS.conform(pl.concat(parts).lazy()).sort("kind", "behavior_id").collect()
 
 
 def _coverage(pairs: pl.DataFrame) -> dict[str, dict[str, int]]:
-    def counts(column: str) -> dict[str, int]:
-        table = pairs.group_by(pl.col(column).fill_null(NO_TYPE)).len().sort(column)
-        return dict(zip(table[column].to_list(), table["len"].to_list(), strict=True))
-    return {"domain": counts("domain"), "product_type": counts("product_type")}
+    return {"domain": dict(sorted(_counts(pairs, "domain").items())),
+            "product_type": dict(sorted(_counts(pairs, "product_type").items()))}
 
 
-def _by_kind(pairs: pl.DataFrame) -> dict[str, int]:
-    return {kind.value: pairs.filter(pl.col("kind") == kind.value).height for kind in BehaviorKind}
+def _by_kind(counts: Counter[str] | dict[str, int]) -> dict[str, int]:
+    return {kind.value: counts.get(kind.value, 0) for kind in BehaviorKind}
 
 
 def sample(config: SampleConfig) -> SampleReport:
@@ -224,31 +248,33 @@ def sample(config: SampleConfig) -> SampleReport:
     started = time.perf_counter()
     settings = config.settings
     store = BehaviourStore(config.workspace_dir)
-    pairs = _labelled(store)
-    if pairs.is_empty():
-        raise InputError(f"the behaviour store in {config.workspace_dir} holds no pairs",
-                         hint="ingest search-buy, co-buy or events first (cosmo-kg ingest ...)")
-    judged = _drop_reasons(pairs, settings).with_columns(
-        pl.col("product_type").fill_null(NO_TYPE).alias("stratum_type"))
-    kept = judged.filter(pl.col(DROP).is_null())
-    sizes = kept.group_by("kind", "domain", "stratum_type").len()["len"].to_list()
-    cap = type_cap(sizes, settings.max_per_type, settings.max_pairs)
-    drawn = _draw(kept, cap, settings.seed)
-    chosen = drawn.filter(pl.col(DROP).is_null()).sort("kind", "behavior_id")
-    dropped = pl.concat([judged.filter(pl.col(DROP).is_not_null()).select(DROP),
-                         drawn.filter(pl.col(DROP).is_not_null()).select(DROP)])
-    write_atomically(PAIRS.conform(chosen.lazy()).collect(), config.out)
+    staging = store.staging_dir("sample")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        tally = _score_all(store, staging, settings)
+        if not tally.pairs_in:
+            raise InputError(f"the behaviour store in {config.workspace_dir} holds no pairs",
+                             hint="ingest search-buy, co-buy or events first (cosmo-kg ingest ...)")
+        chosen, strata, cap = _chosen(staging, settings)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    pairs = _pairs_file(chosen)
+    write_atomically(pairs, config.out)
     if config.products_out:
-        ids = pl.concat([chosen["product_id"], chosen["product_id_b"].drop_nulls()]).unique().implode()
+        ids = pl.concat([pairs["product_id"], pairs["product_id_b"].drop_nulls()]).unique().implode()
         catalog = store.catalog().filter(pl.col("product_id").is_in(ids))
         write_atomically(PRODUCTS.conform(catalog).collect(), config.products_out)
-    reasons = dropped.group_by(DROP).len().sort("len", DROP, descending=[True, False])
+    kept = sum(tally.pairs_in.values()) - sum(tally.dropped.values())
+    tally.dropped["over_type_cap"] = kept - pairs.height
+    reasons = sorted(((r, n) for r, n in tally.dropped.items() if n), key=lambda kv: (-kv[1], kv[0]))
     return SampleReport(
         out=str(config.out), products_out=str(config.products_out) if config.products_out else None,
-        seed=settings.seed, pairs_in=_by_kind(pairs), pairs_out=_by_kind(chosen),
-        dropped=dict(zip(reasons[DROP].to_list(), reasons["len"].to_list(), strict=True)),
-        strata=len(sizes), type_cap=cap, coverage_before=_coverage(pairs), coverage_after=_coverage(chosen),
-        seconds=round(time.perf_counter() - started, 3))
+        seed=settings.seed, pairs_in=_by_kind(tally.pairs_in), pairs_out=_by_kind(_counts(pairs, "kind")),
+        dropped=dict(reasons), strata=strata, type_cap=cap,
+        coverage_before={"domain": dict(sorted(tally.domains.items())),
+                         "product_type": dict(sorted(tally.types.items()))},
+        coverage_after=_coverage(pairs), seconds=round(time.perf_counter() - started, 3))
 
 
 __all__ = ["SampleConfig", "SampleReport", "SampleSettings", "sample", "type_cap"]
