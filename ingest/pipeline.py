@@ -69,8 +69,8 @@ class IngestSettings(SettingsGroup):
                                     "makes a search-buy", env="COSMO_INGEST_WINDOW_MINUTES")
     max_basket: int = setting(50, "events: baskets with more distinct products are skipped for co-buy",
                               env="COSMO_INGEST_MAX_BASKET")
-    bucket_rows: int = setting(2_000_000, "events per session bucket while deriving (bounds memory)",
-                               env="COSMO_INGEST_BUCKET_ROWS")
+    bucket_rows: int = setting(1_000_000, "events: rows read at a time, and about the rows of one session "
+                               "bucket while deriving (bounds memory)", env="COSMO_INGEST_BUCKET_ROWS")
     max_query_chars: int = setting(200, "longer queries are rejected as absurd",
                                    env="COSMO_INGEST_MAX_QUERY_CHARS")
     max_title_chars: int = setting(1000, "longer product titles are rejected as absurd",
