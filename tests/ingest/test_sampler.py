@@ -96,3 +96,12 @@ def test_type_cap_shrinks_evenly_to_fit_the_total() -> None:
     assert type_cap([10, 3, 1], max_per_type=100, max_pairs=0) == 100
     assert type_cap([10, 3, 1], max_per_type=100, max_pairs=8) == 4   # 4 + 3 + 1
     assert type_cap([10, 3, 1], max_per_type=100, max_pairs=1) == 1   # coverage beats the total
+
+
+def test_chunk_size_changes_memory_not_the_sample(shipped_store: Path, tmp_path: Path) -> None:
+    whole = sample(SampleConfig(shipped_store, tmp_path / "whole.parquet",
+                                settings=SampleSettings(max_per_type=3)))
+    chunked = sample(SampleConfig(shipped_store, tmp_path / "chunked.parquet",
+                                  settings=SampleSettings(max_per_type=3, chunk_rows=7)))
+    assert pl.read_parquet(tmp_path / "whole.parquet").equals(pl.read_parquet(tmp_path / "chunked.parquet"))
+    assert (whole.dropped, whole.coverage_before) == (chunked.dropped, chunked.coverage_before)
