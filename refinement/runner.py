@@ -21,7 +21,14 @@ import polars as pl
 from cosmo_kg.embeddings import Embedder, EmbeddingSettings
 from cosmo_kg.errors import InputError
 from cosmo_kg.refinement.critic import Critic, load_critic
-from cosmo_kg.refinement.filters import FilterSettings, copies_context, generic, incomplete, tail_spread
+from cosmo_kg.refinement.filters import (
+    FilterSettings,
+    copies_context,
+    generic,
+    incomplete,
+    per_distinct,
+    tail_spread,
+)
 from cosmo_kg.refinement.similarity import context_similarity
 from cosmo_kg.refinement.statements import statement_expr
 from cosmo_kg.schemas import CANDIDATES, KNOWLEDGE, PAIRS, PRODUCTS, REASON_COLUMN
@@ -126,16 +133,18 @@ def rule_reasons(frame: pl.DataFrame, settings: FilterSettings) -> pl.DataFrame:
     """Add the ``reason`` of the first failing rule (null = passes the rules)."""
     spread = tail_spread(frame.filter(pl.col("kind").is_not_null()))
     generic_keys = generic(spread, frame["behavior_id"].n_unique(), settings)["tail_key"]
+    is_generic = pl.col("tail").str.to_lowercase().str.strip_chars().is_in(generic_keys.implode())
     checks = frame.with_columns(
         copies=copies_context(frame, settings),
-        is_generic=pl.col("tail").str.to_lowercase().str.strip_chars().is_in(generic_keys.implode()))
+        is_incomplete=per_distinct(frame, ["tail"], incomplete(settings)),
+        is_generic=per_distinct(frame, ["tail"], is_generic))
     reason = (pl.when(pl.col("kind").is_null()).then(pl.lit("unknown_pair"))
               .when(~pl.col("relation").is_in(list(RELATIONS))).then(pl.lit("unknown_relation"))
-              .when(incomplete(settings)).then(pl.lit("incomplete"))
+              .when(pl.col("is_incomplete")).then(pl.lit("incomplete"))
               .when(pl.col("copies")).then(pl.lit("copies_context"))
               .when(pl.col("is_generic")).then(pl.lit("generic"))
               .otherwise(pl.lit(None, pl.String())))
-    return checks.with_columns(reason.alias(REASON_COLUMN)).drop("copies", "is_generic")
+    return checks.with_columns(reason.alias(REASON_COLUMN)).drop("copies", "is_incomplete", "is_generic")
 
 
 def _perplexity_reasons(frame: pl.DataFrame, settings: FilterSettings, embedding: EmbeddingSettings) -> pl.Series:

@@ -1,0 +1,101 @@
+"""Benchmark: embedding throughput of the backends on real short tails, beside the naive way.
+
+Texts are the distinct tails of the shipped samples (IntentionQA knowledge + FolkScope candidates).
+The naive way is sentence-transformers with its default settings (torch, batch 32); the backends
+run in interleaved rounds so machine load hits them alike. Per backend: texts/s (wall clock),
+texts per CPU-second (process CPU time, all threads: the fairer number on a shared machine) and,
+against torch, the lowest cosine of the same text and the top-10 neighbour overlap.
+Writes benchmarks/results/embeddings.json and prints a short table.
+
+    python benchmarks/bench_embeddings.py                 # 3 rounds
+    python benchmarks/bench_embeddings.py --rounds 1 --texts 500
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from cosmo_kg import samples
+from cosmo_kg.embeddings import Embedder, EmbeddingSettings
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SAMPLES = Path(samples.__file__).resolve().parent
+WAYS = {
+    "naive: torch, batch 32": EmbeddingSettings(backend="torch", batch_size=32),
+    "torch, batch 64": EmbeddingSettings(backend="torch", batch_size=64),
+    "onnx": EmbeddingSettings(backend="onnx"),
+    "onnx-int8": EmbeddingSettings(backend="onnx-int8"),
+}
+
+
+def tails(limit: int) -> list[str]:
+    frames = [pl.read_parquet(SAMPLES / "intentionqa_knowledge.parquet", columns=["tail"]),
+              pl.read_parquet(SAMPLES / "refine" / "candidates.parquet", columns=["tail"])]
+    return pl.concat(frames)["tail"].unique(maintain_order=True).head(limit).to_list()
+
+
+def top10_overlap(reference: np.ndarray, vectors: np.ndarray) -> float:
+    def neighbours(matrix: np.ndarray) -> np.ndarray:
+        similarity = matrix @ matrix.T
+        np.fill_diagonal(similarity, -np.inf)
+        return np.argsort(-similarity, axis=1, kind="stable")[:, :10]
+
+    pairs = zip(neighbours(reference), neighbours(vectors), strict=True)
+    return float(np.mean([len(set(a) & set(b)) / 10 for a, b in pairs]))
+
+
+def timed(embedder: Embedder, texts: list[str]) -> tuple[np.ndarray, float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    vectors = embedder.embed(texts)
+    return vectors, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    texts = tails(args.texts)
+    embedders = {name: Embedder(settings) for name, settings in WAYS.items()}  # exports the ONNX once
+    for embedder in embedders.values():
+        embedder.embed(texts[:64])  # warm-up: first-call allocations are not throughput
+    totals = {name: {"wall_s": 0.0, "cpu_s": 0.0} for name in WAYS}
+    vectors: dict[str, np.ndarray] = {}
+    loads = []
+    for _ in range(args.rounds):
+        for name, embedder in embedders.items():
+            vectors[name], wall, cpu = timed(embedder, texts)
+            totals[name]["wall_s"] += wall
+            totals[name]["cpu_s"] += cpu
+            loads.append(os.getloadavg()[0])
+    reference = vectors["naive: torch, batch 32"]
+    done = len(texts) * args.rounds
+    ways = {name: {**total, "texts_per_s": done / total["wall_s"], "texts_per_cpu_s": done / total["cpu_s"],
+                   "min_cosine_vs_torch": float((vectors[name] * reference).sum(axis=1).min()),
+                   "top10_overlap_vs_torch": top10_overlap(reference, vectors[name])}
+            for name, total in totals.items()}
+    naive = ways["naive: torch, batch 32"]
+    for way in ways.values():
+        way["speedup_wall"] = way["texts_per_s"] / naive["texts_per_s"]
+    result = {"benchmark": "embeddings", "when": datetime.now(UTC).isoformat(), "texts": len(texts),
+              "rounds": args.rounds, "cpu_cores": os.cpu_count(), "load_average_1m": loads, "ways": ways}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "embeddings.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+    print(f"{len(texts)} distinct tails x {args.rounds} rounds, "
+          f"load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")
+    print(f"{'way':<24}{'texts/s':>10}{'per CPU-s':>11}{'speed-up':>10}{'min cos':>9}{'top-10':>8}")
+    for name, way in ways.items():
+        print(f"{name:<24}{way['texts_per_s']:>10,.0f}{way['texts_per_cpu_s']:>11,.0f}{way['speedup_wall']:>9.1f}x"
+              f"{way['min_cosine_vs_torch']:>9.4f}{way['top10_overlap_vs_torch']:>8.3f}")
+
+
+if __name__ == "__main__":
+    main()
