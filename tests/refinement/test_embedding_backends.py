@@ -1,0 +1,27 @@
+"""The ONNX backends give the torch model's vectors, from an export made once per machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cosmo_kg.embeddings import Embedder, EmbeddingSettings, bundled_model_dir, exported_model
+
+TAILS = ["camping", "sleeping in tents", "tennis equipment", "golf balls", "a vacation to Hawaii",
+         "keep the baby warm at night", "make a costume of a character from a movie", "daily use"]
+
+
+@pytest.mark.slow
+def test_onnx_backend_matches_torch_and_exports_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COSMO_CACHE_DIR", str(tmp_path))
+    reference = Embedder(EmbeddingSettings(backend="torch")).embed(TAILS)
+    vectors = Embedder(EmbeddingSettings(backend="onnx", batch_size=3)).embed(TAILS)
+    assert vectors.dtype == np.float32 and vectors.shape == reference.shape
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert (vectors * reference).sum(axis=1).min() > 0.9999
+    export = exported_model(bundled_model_dir(), quantized=False)
+    stamp = export.stat().st_mtime_ns
+    Embedder(EmbeddingSettings(backend="onnx"))
+    assert export.stat().st_mtime_ns == stamp and not list(export.parent.glob("*.tmp"))
