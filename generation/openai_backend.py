@@ -4,8 +4,8 @@ Requests run concurrently on one asyncio loop, at most ``openai.concurrency`` in
 A 429, a 5xx, a timeout or a refused connection is retried with exponential backoff (a
 ``Retry-After`` header wins); when the retries are spent the run stops with a ``BackendError``.
 Raw prompts go to ``/completions``; chat prompts to ``/chat/completions``, where the server
-applies the model's chat template and the answer phrase is not prefilled (the parser strips it
-when the model repeats it).
+applies the model's chat template and the answer phrase is not prefilled (the model repeats it,
+within an extra token allowance, and the parser strips it).
 """
 
 from __future__ import annotations
@@ -56,7 +56,11 @@ class OpenAIBackend:
                                 "stop": [STOP]}
         if s.prompt_format == "raw":
             return "/completions", body | {"prompt": prompt.text}
-        return "/chat/completions", body | {"messages": list(prompt.messages)}
+        # Without a prefilled answer the model first repeats the answer phrase (as the worked
+        # examples show it); give it room for that on top of the list itself.
+        allowance = 2 * len(prompt.opener.split()) + 4
+        return "/chat/completions", body | {"messages": list(prompt.messages),
+                                            "max_tokens": s.max_new_tokens + allowance}
 
     async def _post(self, client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -81,9 +85,9 @@ class OpenAIBackend:
                     return _completion(await self._post(client, path, body))
             except RetryableError as exc:
                 last = str(exc)
-                delay = exc.retry_after or min(self.server.backoff * 2 ** attempt, MAX_DELAY)
-                log.debug("retrying %s after %s (attempt %d, %.1fs)", path, last, attempt + 1, delay)
                 if attempt < self.server.max_retries:
+                    delay = exc.retry_after or min(self.server.backoff * 2 ** attempt, MAX_DELAY)
+                    log.debug("retrying %s after %s (attempt %d, in %.1fs)", path, last, attempt + 1, delay)
                     await asyncio.sleep(delay)
         raise BackendError(f"OpenAI-compatible server at {self.server.base_url} failed "
                            f"{self.server.max_retries + 1} times: {last}",
