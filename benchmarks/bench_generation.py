@@ -123,14 +123,14 @@ def main() -> None:
         notes: dict[str, str] = {}
         for name, bench in (("openai", bench_openai), ("vllm", bench_vllm)):
             try:
-                result = bench(args, inputs, work)
+                outcome = bench(args, inputs, work)
             except CosmoKGError as exc:
-                result = f"failed: {exc}"
-            if isinstance(result, str):
-                notes[name] = result
-                print(f"  {name}: {result}")
+                outcome = f"failed: {exc}"
+            if isinstance(outcome, str):
+                notes[name] = outcome
+                print(f"  {name}: {outcome}")
             else:
-                rows += result
+                rows += outcome
     ratios = {"batched_vs_unbatched": _ratio(rows, f"transformers-batch{args.batch_size}",
                                               "transformers-unbatched"),
               "openai_concurrency4_vs_1": _ratio(rows, "openai-concurrency4", "openai-concurrency1"),

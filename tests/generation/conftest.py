@@ -69,7 +69,7 @@ def fast_settings(**changes: object) -> GenerationSettings:
     """Deterministic settings small enough for a live SmolLM2 run in tests."""
     base = {"exemplars": 2, "max_new_tokens": 24, "batch_size": 8, "relations": "USED_FOR_EVE,xWANT",
             "threads": 1}
-    return GenerationSettings(**(base | changes))  # type: ignore[arg-type]
+    return GenerationSettings(**(base | changes))
 
 
 def default_groups() -> tuple[OpenAISettings, VllmSettings]:
