@@ -6,7 +6,8 @@ and the same greedy settings:
 2. ``openai`` against a local llama.cpp server (llama_cpp.server, same SmolLM2 GGUF) with one
    request in flight vs four (needs scripts/install_llama_cpp.sh; skipped with a note if absent);
 3. ``vllm`` vs batched ``transformers`` when a CUDA GPU and the vllm package are present.
-Writes benchmarks/results/generation.json and prints a short table.
+Writes benchmarks/results/generation.json (generation-threadsN.json with --threads N) and prints
+a short table.
 
     python benchmarks/bench_generation.py                 # 16 pairs x 1 relation
     python benchmarks/bench_generation.py --pairs 8       # a quicker run
@@ -141,7 +142,8 @@ def main() -> None:
                           "load_average_1m": round(os.getloadavg()[0], 2), "gpu": args.gpu},
               "settings": vars(args), "runs": rows, "ratios": ratios, "notes": notes}
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "generation.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    name = "generation.json" if not args.threads else f"generation-threads{args.threads}.json"
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(f"\n{'case':<26}{'pairs/s':>10}{'tokens/s':>10}{'tokens':>8}{'cands':>7}")
     for r in rows:
         print(f"{r['case']:<26}{r['pairs_per_second']:>10.3f}{r['tokens_per_second']:>10.1f}"
