@@ -14,6 +14,7 @@ from pathlib import Path
 
 import neo4j
 import pytest
+
 from cosmo_kg.graph import server
 from cosmo_kg.graph.connection import Neo4jSettings, create_driver
 from cosmo_kg.graph.schema import apply_schema
