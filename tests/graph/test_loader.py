@@ -138,3 +138,18 @@ def test_pairs_set_behaviour_counts(driver: neo4j.Driver, tmp_path: Path) -> Non
         "RETURN type(r) AS t, coalesce(a.product_id, a.text) AS a, b.product_id AS b, r.count AS c "
         "ORDER BY t")
     assert [tuple(r.values()) for r in counts] == [("CO_BUY", "P1", "P2", 7), ("SEARCH_BUY", "tent", "P1", 3)]
+
+
+def test_recatalogued_product_moves_to_its_new_domain_and_type(driver: neo4j.Driver, tmp_path: Path) -> None:
+    first, second = tmp_path / "p1.parquet", tmp_path / "p2.parquet"
+    pl.DataFrame({"product_id": ["P1"], "title": ["tent"], "product_type": ["tent"],
+                  "domain": ["Others"]}).write_parquet(first)
+    pl.DataFrame({"product_id": ["P1"], "title": ["tent"], "product_type": ["camping tent"],
+                  "domain": ["Sports & Outdoors"]}).write_parquet(second)
+    for catalog in (first, second):
+        load(LoadConfig(rejects_dir=tmp_path, products=catalog), driver, LoaderSettings())
+    links, _, _ = driver.execute_query(
+        "MATCH (:Product {product_id: 'P1'})-[r:IN_DOMAIN|OF_TYPE]->(n) RETURN type(r) AS t, n.name AS name "
+        "ORDER BY t")
+    assert [(r["t"], r["name"]) for r in links] == [("IN_DOMAIN", "Sports & Outdoors"),
+                                                   ("OF_TYPE", "camping tent")]
