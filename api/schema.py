@@ -90,6 +90,12 @@ def edge_filter(
     )
 
 
+def link_scores(edge: Any) -> dict[str, Any]:
+    """The relation and scores that every knowledge link carries."""
+    return {"relation": Relation[edge.relation], "plausibility": edge.plausibility,
+            "typicality": edge.typicality}
+
+
 @strawberry.type
 class PageInfo:
     has_next_page: bool
@@ -112,16 +118,8 @@ class Intention:
         first: int = 10,
     ) -> list[ProductLink]:
         key = (self.text, edge_filter(info, relation, 0.0, 0.0, first))
-        return [
-            ProductLink(
-                relation=Relation[e.relation],
-                plausibility=e.plausibility,
-                typicality=e.typicality,
-                product=Product(record=e.product),
-            )
-            for e in await ctx(info).loaders.intention_products.load(key)
-            if e.product
-        ]
+        edges = await ctx(info).loaders.intention_products.load(key)
+        return [ProductLink(**link_scores(e), product=Product(record=e.product)) for e in edges if e.product]
 
     @strawberry.field(description="Search queries with this intention, strongest first.")
     async def queries(
@@ -131,16 +129,8 @@ class Intention:
         first: int = 10,
     ) -> list[QueryLink]:
         key = (self.text, edge_filter(info, relation, 0.0, 0.0, first))
-        return [
-            QueryLink(
-                relation=Relation[e.relation],
-                plausibility=e.plausibility,
-                typicality=e.typicality,
-                query=SearchQuery(text=e.query),
-            )
-            for e in await ctx(info).loaders.intention_queries.load(key)
-            if e.query
-        ]
+        edges = await ctx(info).loaders.intention_queries.load(key)
+        return [QueryLink(**link_scores(e), query=SearchQuery(text=e.query)) for e in edges if e.query]
 
 
 @strawberry.type
@@ -161,14 +151,8 @@ class IntentionConnection:
 
 def connection(edges: list[EdgeRecord], offset: int, has_next: bool) -> IntentionConnection:
     items = [
-        IntentionEdge(
-            cursor=encode_cursor(offset + i),
-            relation=Relation[e.relation],
-            plausibility=e.plausibility,
-            typicality=e.typicality,
-            support=e.support,
-            node=Intention(text=e.text),
-        )
+        IntentionEdge(cursor=encode_cursor(offset + i), **link_scores(e), support=e.support,
+                      node=Intention(text=e.text))
         for i, e in enumerate(edges)
     ]
     return IntentionConnection(
