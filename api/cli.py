@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from cosmo_kg.api import caching, refresh
 from cosmo_kg.api.answers import TIER1, TIER2
@@ -24,6 +23,7 @@ from cosmo_kg.api.settings import ApiSettings, CacheSettings, IndexSettings
 from cosmo_kg.embeddings import EmbeddingSettings
 from cosmo_kg.graph.connection import Neo4jSettings, connect
 from cosmo_kg.graph.loader import LoaderSettings
+from cosmo_kg.progress import progress_bar
 from cosmo_kg.settings import SettingsGroup, pop_settings, settings_options
 from cosmo_kg.vocabulary import NodeLabel
 from cosmo_kg.workspace import WorkspaceSettings, write_report
@@ -99,7 +99,7 @@ def index_build(rebuild: bool, **params: Any) -> None:
     """Embed the graph's intentions and queries not indexed yet and save the index (incremental)."""
     settings = pop_serve_settings(params)
     embedder = make_embedder(settings.embeddings)
-    with connect(settings.neo4j) as driver, _progress() as bar:
+    with connect(settings.neo4j) as driver, progress_bar() as bar:
         total = sum(
             1 for label in LABELS.values() for _ in graph_texts(driver, label, settings.neo4j.database)
         )
@@ -308,14 +308,6 @@ def refresh_command(
     click.echo(f"  report: {path}")
 
 
-def _progress() -> Progress:
-    return Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        transient=True,
-    )
 
 
 @click.command("graphql-schema")

@@ -7,11 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress, TextColumn
 
 from cosmo_kg.generation.backend import BackendSettings
 from cosmo_kg.generation.runner import GenerateConfig, GenerateProgress, GenerateReport, run
 from cosmo_kg.generation.settings import BACKEND_NAMES, GenerationSettings, OpenAISettings, VllmSettings
+from cosmo_kg.progress import progress_bar
 from cosmo_kg.settings import pop_settings, settings_options
 from cosmo_kg.workspace import WorkspaceSettings, write_report
 
@@ -54,15 +55,10 @@ def generate_command(pairs: Path, products: Path, out: Path, backend: str | None
     workspace = pop_settings(WorkspaceSettings, params)
     config = GenerateConfig(pairs=pairs, products=products, out=out, rejects_dir=workspace.rejects_dir,
                             backend=settings)
-    with _progress() as bar:
+    with progress_bar(TextColumn("{task.fields[rate]}")) as bar:
         task = bar.add_task("generating", total=None, rate="")
         report = run(config, progress=lambda p: _update(bar, task, p))
     print_report(report, write_report(workspace, "generate", report.to_dict()))
-
-
-def _progress() -> Progress:
-    return Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), transient=True)
 
 
 def _update(bar: Progress, task: Any, p: GenerateProgress) -> None:

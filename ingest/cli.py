@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from cosmo_kg.graph.connection import Neo4jSettings, connect
 from cosmo_kg.graph.loader import LoadConfig, LoaderSettings, LoadReport, load
@@ -23,6 +22,7 @@ from cosmo_kg.ingest.pipeline import (
     run_search_buy,
 )
 from cosmo_kg.ingest.sampler import SampleConfig, SampleReport, SampleSettings, sample
+from cosmo_kg.progress import progress_bar
 from cosmo_kg.settings import pop_settings, settings_options
 from cosmo_kg.workspace import WorkspaceSettings, write_report
 
@@ -61,18 +61,11 @@ def ingest_knowledge(knowledge: Path, products: Path | None, pairs: Path | None,
     config = LoadConfig(rejects_dir=workspace.rejects_dir, knowledge=knowledge, products=products,
                         pairs=pairs, database=neo4j_settings.database,
                         seen_at=seen_at.astimezone() if seen_at else None)
-    with connect(neo4j_settings) as driver, _progress() as bar:
+    with connect(neo4j_settings) as driver, progress_bar() as bar:
         task = bar.add_task("loading batches", total=None)
         report = load(config, driver, loader_settings,
                       progress=lambda done, total: bar.update(task, completed=done, total=total))
     print_load_report(report, write_report(workspace, "load", report.__dict__))
-
-
-def _progress() -> Progress:
-    progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                        TimeElapsedColumn(), transient=True)
-    progress.disable = not progress.console.is_terminal
-    return progress
 
 
 def print_load_report(report: LoadReport, path: Path) -> None:
@@ -129,7 +122,7 @@ def _ingest_config(file: Path, params: dict[str, Any], adapter: str | None = Non
 def _run_ingest(runner: Callable[..., IngestReport], file: Path, params: dict[str, Any],
                 adapter: str | None = None) -> None:
     config, neo4j_settings, loader, workspace = _ingest_config(file, params, adapter)
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task(f"ingesting {file.name}", total=None)
 
         def progress(phase: str, done: int, total: int) -> None:
@@ -231,7 +224,7 @@ def sample_command(out: Path, products_out: Path | None, **params: Any) -> None:
     """
     settings = pop_settings(SampleSettings, params)
     workspace = pop_settings(WorkspaceSettings, params)
-    with _progress() as bar:
+    with progress_bar() as bar:
         bar.add_task("sampling", total=None)
         report = sample(SampleConfig(Path(workspace.dir), out, products_out, settings))
     print_sample_report(report, write_report(workspace, "sample", report.as_dict()))

@@ -9,9 +9,9 @@ from typing import Any
 
 import click
 import polars as pl
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from cosmo_kg.embeddings import EmbeddingSettings
+from cosmo_kg.progress import progress_bar
 from cosmo_kg.refinement.annotations import QUESTIONS
 from cosmo_kg.refinement.filters import FilterSettings
 from cosmo_kg.settings import pop_settings, settings_options
@@ -26,11 +26,6 @@ def _shipped(name: str) -> Path:
     from cosmo_kg import samples
 
     return Path(samples.__file__).resolve().parent / "critic" / name
-
-
-def _progress() -> Progress:
-    return Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), transient=True)
 
 
 def _context_inputs(command: Any) -> Any:
@@ -63,7 +58,7 @@ def refine_command(candidates: Path, pairs: Path, products: Path, output: Path, 
                           rejects_dir=workspace.rejects_dir, critic_dir=critic_dir,
                           min_plausibility=min_plausibility, filters=pop_settings(FilterSettings, params),
                           embedding=pop_settings(EmbeddingSettings, params))
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("scoring candidates", total=None)
         report = run(config, progress=lambda done, total: bar.update(task, completed=done, total=total))
     path = write_report(workspace, "refine", report.as_dict())
