@@ -86,7 +86,9 @@ class IndexSettings(SettingsGroup):
     dir: str = setting(
         ".cosmo-kg/index", "directory of the semantic index (FAISS + id map + meta)", env="COSMO_INDEX_DIR"
     )
-    kind: str = setting("auto", "auto, flat (exact), hnsw or ivf", env="COSMO_INDEX_KIND")
+    kind: str = setting(
+        "auto", "auto (flat up to exact_max, ivf above), flat (exact), hnsw or ivf", env="COSMO_INDEX_KIND"
+    )
     exact_max: int = setting(
         100_000, "with kind=auto: vectors up to this count use an exact index", env="COSMO_INDEX_EXACT_MAX"
     )

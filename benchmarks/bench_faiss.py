@@ -29,7 +29,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from cosmo_kg.api.index import SemanticIndex, VectorIndex, set_search_threads
+from cosmo_kg.api.index import TRAIN_PER_LIST, TRAIN_ROUNDS, SemanticIndex, VectorIndex, set_search_threads
 from cosmo_kg.api.settings import IndexSettings
 
 ALL_THREADS = faiss.omp_get_max_threads()
@@ -231,6 +231,8 @@ def write_results(args: argparse.Namespace, settings: IndexSettings, results: di
             "hnsw_m": settings.hnsw_m,
             "hnsw_ef_construction": settings.hnsw_ef_construction,
             "ivf_lists": settings.ivf_lists or "4*sqrt(n)",
+            "ivf_training_vectors_per_list": TRAIN_PER_LIST,
+            "ivf_kmeans_rounds": TRAIN_ROUNDS,
         },
         "summary": summary,
         "datasets": results,
