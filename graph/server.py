@@ -16,7 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 
@@ -179,6 +179,22 @@ def _alive_pid(settings: LocalNeo4jSettings) -> int | None:
     except OSError:
         return None
     return pid if ENTRY_POINT in cmdline and str(settings.home_path) in cmdline else None
+
+
+def settings_in_use(settings: LocalNeo4jSettings) -> LocalNeo4jSettings:
+    """``settings`` with the heap, page cache and HTTP port the running server was started with,
+    so that a restart (e.g. around an offline import) keeps them."""
+    pid = _alive_pid(settings)
+    if pid is None:
+        return settings
+    arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    heap = next((a.removeprefix("-Xmx") for a in arguments if a.startswith("-Xmx")), settings.heap)
+    conf = dict(line.split("=", 1) for line in
+                (settings.home_path / "conf" / "neo4j.conf").read_text(encoding="utf-8").splitlines()
+                if "=" in line)
+    http_port = int(conf.get("server.http.listen_address", f":{settings.http_port}").rsplit(":", 1)[1])
+    return replace(settings, heap=heap, http_port=http_port,
+                   pagecache=conf.get("server.memory.pagecache.size", settings.pagecache))
 
 
 def _port_in_use(port: int) -> bool:

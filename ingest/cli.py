@@ -8,8 +8,10 @@ from typing import Any
 
 import click
 
+from cosmo_kg.graph import bulk_import, server
 from cosmo_kg.graph.connection import Neo4jSettings, connect
 from cosmo_kg.graph.loader import LoadConfig, LoaderSettings, LoadReport, load
+from cosmo_kg.graph.server import LocalNeo4jSettings
 from cosmo_kg.ingest.formats import Format, SourceSpec, parse_delimiter, parse_mapping
 from cosmo_kg.ingest.pipeline import (
     GraphTarget,
@@ -45,33 +47,55 @@ def ingest_group() -> None:
 @click.option("--pairs", type=EXISTING_FILE, help="pairs.parquet: behaviour pairs with counts.")
 @click.option("--seen-at", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
               help="Time stamped as first_seen/last_seen (default: when this load first began).")
+@click.option("--force", is_flag=True,
+              help="Apply the files again even if this exact load already completed.")
 @settings_options(Neo4jSettings)
 @settings_options(LoaderSettings)
+@settings_options(LocalNeo4jSettings)
 @settings_options(WorkspaceSettings)
 def ingest_knowledge(knowledge: Path, products: Path | None, pairs: Path | None,
-                     seen_at: Any, **params: Any) -> None:
+                     seen_at: Any, force: bool, **params: Any) -> None:
     """Load KNOWLEDGE (knowledge.parquet) with its products, queries, intentions and the
     relation-typed edges, plus SEARCH_BUY / CO_BUY behaviour edges.
 
-    With --products, knowledge about products missing from the catalog is rejected.
+    With --products, knowledge about products missing from the catalog is rejected. A load
+    that already completed is skipped (--force applies it again). A big first load into the
+    empty local server (`cosmo-kg neo4j start`) goes through Neo4j's offline importer, which
+    restarts that server; see --loader-bulk-import-min-edges.
     """
     neo4j_settings = pop_settings(Neo4jSettings, params)
     loader_settings = pop_settings(LoaderSettings, params)
+    local = local_server_behind(neo4j_settings, pop_settings(LocalNeo4jSettings, params))
     workspace = pop_settings(WorkspaceSettings, params)
     config = LoadConfig(rejects_dir=workspace.rejects_dir, knowledge=knowledge, products=products,
                         pairs=pairs, database=neo4j_settings.database,
-                        seen_at=seen_at.astimezone() if seen_at else None)
+                        seen_at=seen_at.astimezone() if seen_at else None, force=force)
+    if local is not None and bulk_import.recover(local, neo4j_settings.database):
+        click.echo("An interrupted bulk import was rolled back; loading again.", err=True)
     with connect(neo4j_settings) as driver, progress_bar() as bar:
         task = bar.add_task("loading batches", total=None)
-        report = load(config, driver, loader_settings,
+        report = load(config, driver, loader_settings, local=local,
                       progress=lambda done, total: bar.update(task, completed=done, total=total))
     print_load_report(report, write_report(workspace, "load", report.__dict__))
 
 
+def local_server_behind(neo4j_settings: Neo4jSettings, local: LocalNeo4jSettings
+                        ) -> LocalNeo4jSettings | None:
+    """The local server NEO4J_URI points at, if it is ours (running, or left stopped by an
+    interrupted import) — the only server a load may stop for the offline importer."""
+    if not bulk_import.serves(local, neo4j_settings.uri):
+        return None
+    return local if server.status(local).running or bulk_import.pending(local) else None
+
+
 def print_load_report(report: LoadReport, path: Path) -> None:
     """The short summary a user reads after a load."""
+    if report.already_loaded:
+        click.echo(f"Load {report.load_id} already completed (seen at {report.seen_at}); nothing "
+                   "to do. Use --force to apply it again.")
+        return
     state = f"resumed after {report.batches_skipped} committed batches" if report.resumed else "done"
-    click.echo(f"Load {report.load_id} {state} in {report.seconds:.1f}s "
+    click.echo(f"Load {report.load_id} {state} by {report.method} in {report.seconds:.1f}s "
                f"({report.edges_per_second:,.0f} edges/s).")
     click.echo("  rows in:  " + ", ".join(f"{k} {v:,}" for k, v in report.rows_in.items()))
     click.echo(f"  written:  {report.knowledge_edges:,} knowledge edges; created "

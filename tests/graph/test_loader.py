@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,10 +19,11 @@ PRODUCTS = SAMPLES / "intentionqa_products.parquet"
 def graph_dump(driver: neo4j.Driver) -> tuple[list[tuple], list[tuple]]:
     """Every node and relationship with its properties, sorted (LoadRun bookkeeping left out)."""
     nodes, _, _ = driver.execute_query(
-        "MATCH (n) WHERE NOT n:LoadRun RETURN labels(n) AS l, properties(n) AS p", database_="neo4j")
+        "MATCH (n) WHERE NOT n:LoadRun RETURN labels(n) AS l, properties(n) AS p", database_="neo4j",
+        bookmark_manager_=None)
     rels, _, _ = driver.execute_query(
         "MATCH (a)-[r]->(b) RETURN type(r) AS t, properties(a) AS a, properties(b) AS b, "
-        "properties(r) AS p", database_="neo4j")
+        "properties(r) AS p", database_="neo4j", bookmark_manager_=None)
     def freeze(value: object) -> str:
         return repr(sorted(value.items())) if isinstance(value, dict) else repr(value)
     return (sorted(tuple(freeze(v) for v in r.values()) for r in nodes),
@@ -32,11 +34,20 @@ def test_load_twice_changes_nothing(driver: neo4j.Driver, tmp_path: Path) -> Non
     config = LoadConfig(rejects_dir=tmp_path, knowledge=KNOWLEDGE, products=PRODUCTS)
     first = load(config, driver, LoaderSettings(batch_size=500))
     after_first = graph_dump(driver)
-    second = load(config, driver, LoaderSettings(batch_size=500))
+    second = load(replace(config, force=True), driver, LoaderSettings(batch_size=500))
     assert graph_dump(driver) == after_first
     assert first.relationships_created > 0
     assert second.nodes_created == 0 and second.relationships_created == 0
     assert second.seen_at == first.seen_at
+
+
+def test_a_completed_load_is_not_applied_again_unless_forced(driver: neo4j.Driver, tmp_path: Path) -> None:
+    config = LoadConfig(rejects_dir=tmp_path, knowledge=KNOWLEDGE, products=PRODUCTS)
+    first = load(config, driver, LoaderSettings())
+    again = load(config, driver, LoaderSettings())
+    assert again.already_loaded and again.seen_at == first.seen_at
+    assert again.properties_set == 0 and again.step_seconds == {}
+    assert load(replace(config, force=True), driver, LoaderSettings()).properties_set > 0
 
 
 def _knowledge_row(**overrides: object) -> dict[str, object]:
@@ -102,7 +113,8 @@ def test_newer_run_updates_scores_and_last_seen(driver: neo4j.Driver, tmp_path: 
     new = _write(tmp_path / "new.parquet", [_knowledge_row(plausibility=0.6, run_id="run2")])
     load(LoadConfig(rejects_dir=tmp_path, knowledge=old, seen_at=day1), driver, LoaderSettings())
     load(LoadConfig(rejects_dir=tmp_path, knowledge=new, seen_at=day2), driver, LoaderSettings())
-    load(LoadConfig(rejects_dir=tmp_path, knowledge=old, seen_at=day1), driver, LoaderSettings())
+    load(LoadConfig(rejects_dir=tmp_path, knowledge=old, seen_at=day1, force=True), driver,
+         LoaderSettings())
     edges, _, _ = driver.execute_query(
         "MATCH (:Product)-[e:USED_FOR_EVE]->(:Intention {text: 'camping'}) "
         "RETURN e.plausibility AS p, e.run_id AS run, e.first_seen AS first, e.last_seen AS last")
