@@ -23,6 +23,7 @@ from pathlib import Path
 
 import polars as pl
 
+from cosmo_kg.ingest.formats import ROW_NR
 from cosmo_kg.ingest.rules import CLICK, PURCHASE, SEARCH
 from cosmo_kg.ingest.store import CO_BUY_SCHEMA, SEARCH_BUY_SCHEMA
 from cosmo_kg.schemas import REASON_COLUMN
@@ -31,6 +32,7 @@ from cosmo_kg.text import text_key_expr
 EVENT_KEY = ["session_id", "timestamp", "action", "product_id", "query", "order_id"]
 BUCKET = "bucket"
 SESSION_NR = "session_nr"
+SESSION_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -65,20 +67,26 @@ def spread_chunk(validated: pl.DataFrame, number: int, buckets: int, bucket_dir:
 
     Returns the rows of the chunk per reason (``None``: good rows).
     """
-    counts = validated.group_by(REASON_COLUMN).len()
-    bad = rejects_view(validated.lazy()).collect()
-    if bad.height:
+    reasons = validated.get_column(REASON_COLUMN)
+    rejected = reasons.drop_nulls()
+    if rejected.len():
         rejects_dir.mkdir(parents=True, exist_ok=True)
-        bad.write_parquet(rejects_dir / f"{number:06d}.parquet")
-    bucket = pl.when(pl.col(REASON_COLUMN).is_null()).then(pl.col("session_id").hash(0) % buckets)
-    good = validated.select(*EVENT_KEY, bucket.alias(BUCKET))
-    for (bucket_nr,), part in good.partition_by(BUCKET, as_dict=True, include_key=False).items():
-        if bucket_nr is None:
-            continue
+        rejects_view(validated.lazy()).collect().write_parquet(rejects_dir / f"{number:06d}.parquet")
+    good = validated.select(ROW_NR, *EVENT_KEY).filter(reasons.is_null())
+    for bucket_nr, part in _by_bucket(good, buckets):
         folder = bucket_dir / f"{bucket_nr:06d}"
         folder.mkdir(parents=True, exist_ok=True)
         part.write_ipc(folder / f"{number:06d}.ipc")
-    return dict(zip(counts[REASON_COLUMN].to_list(), counts["len"].to_list(), strict=True))
+    counts: dict[str | None, int] = dict(rejected.value_counts().iter_rows())
+    return {None: good.height, **counts}
+
+
+def _by_bucket(events: pl.DataFrame, buckets: int) -> list[tuple[int, pl.DataFrame]]:
+    if buckets == 1:
+        return [(0, events)]
+    bucket = (pl.col("session_id").hash(SESSION_SEED) % buckets).alias(BUCKET)
+    parts = events.with_columns(bucket).partition_by(BUCKET, as_dict=True, include_key=False)
+    return [(int(key[0]), part) for key, part in parts.items()]  # type: ignore[call-overload]
 
 
 def reset(*folders: Path) -> None:
@@ -87,7 +95,7 @@ def reset(*folders: Path) -> None:
 
 
 def bucket_files(bucket_dir: Path) -> list[list[Path]]:
-    """The files of each bucket, in chunk order (so ties keep the order of the log)."""
+    """The files of each bucket, in chunk order."""
     return [sorted(folder.glob("*.ipc")) for folder in sorted(bucket_dir.glob("*")) if folder.is_dir()]
 
 
@@ -101,14 +109,11 @@ def derive(bucket_dir: Path, options: DeriveOptions, duplicates_path: Path,
     for number, files in enumerate(buckets, start=1):
         if on_bucket:
             on_bucket(number, len(buckets))
-        events = sessions_in_order(pl.concat([pl.read_ipc(path) for path in files]))
-        first = first_occurrences(events)
-        duplicates.append(events.filter(~first).drop(SESSION_NR)
-                          .with_columns(pl.lit("duplicate_row").alias(REASON_COLUMN)))
-        events = events.filter(first)
+        events, repeated = _without_repeats(sessions_in_order(pl.scan_ipc(files).collect()))
+        duplicates.append(repeated)
         stats.buckets += 1
         stats.events += events.height
-        stats.duplicates += duplicates[-1].height
+        stats.duplicates += repeated.height
         search_buy.append(search_buy_counts(events, options.window_ms, stats))
         co_buy.append(co_buy_counts(events, options.max_basket, stats))
     pl.concat(duplicates or [pl.DataFrame()], how="diagonal_relaxed").write_parquet(duplicates_path)
@@ -118,17 +123,46 @@ def derive(bucket_dir: Path, options: DeriveOptions, duplicates_path: Path,
     return sb, cb, stats
 
 
-def sessions_in_order(events: pl.DataFrame) -> pl.DataFrame:
-    """Events sorted by session and time (ties keep log order), numbered per session.
+def _without_repeats(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(events without exact repeats, the repeats as ``duplicate_row`` rejects)."""
+    first = first_occurrences(events)
+    repeated = (events.filter(~first).drop(SESSION_NR)
+                .with_columns(pl.lit("duplicate_row").alias(REASON_COLUMN)))
+    return (events if repeated.is_empty() else events.filter(first)), repeated
 
-    The number (``session_nr``) replaces the session text in later joins: sessions are
-    contiguous after the sort, so a change of text starts the next number.
+
+def sessions_in_order(events: pl.DataFrame) -> pl.DataFrame:
+    """Events sorted by session, time and log order (``row_nr``), numbered per session.
+
+    The number (``session_nr``) replaces the session text in later joins. Sorting by a hash of
+    the session text is much cheaper than by the text; two sessions sharing a hash would
+    interleave, which the count of text changes reveals, and then the text decides.
     """
-    # The row number makes the sort key unique, so an unstable (faster) sort is deterministic.
-    ordered = (events.with_row_index("log_order").sort("session_id", "timestamp", "log_order")
-               .drop("log_order"))
-    starts = pl.col("session_id").ne_missing(pl.col("session_id").shift(1))
-    return ordered.with_columns(starts.cum_sum().cast(pl.UInt32()).alias(SESSION_NR))
+    hashed = events.with_columns(pl.col("session_id").hash(SESSION_SEED).alias(SESSION_NR))
+    ordered = _numbered(_ordered(hashed, SESSION_NR), SESSION_NR)
+    if ordered.height and ordered[SESSION_NR][-1] != ordered.select(_starts("session_id").sum()).item():
+        ordered = _numbered(_ordered(events, "session_id"), "session_id")
+    return ordered
+
+
+def _ordered(events: pl.DataFrame, session: str) -> pl.DataFrame:
+    # A stable sort by session keeps the log order within each session, which for a log written
+    # in time order (the usual case) is already time order; otherwise sort by time too.
+    if events[ROW_NR].is_sorted():
+        by_session = events.sort(session, maintain_order=True)
+        in_time = (pl.col("timestamp") >= pl.col("timestamp").shift(1)) | _starts(session)
+        if by_session.select(in_time.all()).item():
+            return by_session
+    return events.sort(session, "timestamp", ROW_NR)
+
+
+def _starts(column: str) -> pl.Expr:
+    return pl.col(column).ne_missing(pl.col(column).shift(1))
+
+
+def _numbered(ordered: pl.DataFrame, session: str) -> pl.DataFrame:
+    # Sessions are contiguous in ``ordered``, so a change of key starts the next number.
+    return ordered.with_columns(_starts(session).cum_sum().cast(pl.UInt32()).alias(SESSION_NR))
 
 
 def first_occurrences(events: pl.DataFrame) -> pl.Series:
@@ -151,7 +185,8 @@ def first_occurrences(events: pl.DataFrame) -> pl.Series:
 def _summed(frames: list[pl.DataFrame], key: list[str], schema: pl.Schema) -> pl.DataFrame:
     if not frames:
         return pl.DataFrame(schema=schema)
-    return pl.concat(frames).group_by(key).agg(pl.col("count").sum()).sort(key).cast(schema)
+    # Unsorted: the store's merged views sort, and sorting here cost more than the sum.
+    return pl.concat(frames).group_by(key).agg(pl.col("count").sum()).cast(schema)
 
 
 def search_buy_counts(events: pl.DataFrame, window_ms: int, stats: DeriveStats) -> pl.DataFrame:
@@ -176,8 +211,10 @@ def search_buy_counts(events: pl.DataFrame, window_ms: int, stats: DeriveStats) 
     matched = (clicks.join(buys, on=[SESSION_NR, "product_id"])
                .filter((elapsed >= 0) & (elapsed <= window_ms))
                .select(SESSION_NR, "context_row", "product_id").unique())
-    keyed = (matched.with_columns(events["query"].gather(matched["context_row"]).alias("context"))
-             .select(SESSION_NR, text_key_expr("context").alias("query"), "product_id")
+    contexts = matched.with_columns(events["query"].gather(matched["context_row"]).alias("context"))
+    # Queries repeat a lot: normalise each distinct text once (NFKC is the costly part).
+    keys = contexts.select(pl.col("context").unique()).with_columns(text_key_expr("context").alias("query"))
+    keyed = (contexts.join(keys, on="context").select(SESSION_NR, "query", "product_id")
              .filter(pl.col("query") != "")
              .unique())
     stats.search_buy_sessions += keyed.height

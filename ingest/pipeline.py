@@ -455,6 +455,8 @@ class _EventChunks:
         while True:
             if self.progress:
                 self.progress("validating events", number, max(self.expected_chunks, number + 1))
+            # One query per chunk: the readers skip to the slice cheaply, and unlike a stream of
+            # batches, nothing runs ahead of the writing, so memory stays at one chunk.
             chunk = validated.slice(number * self.chunk_rows, self.chunk_rows).collect()
             counts = events.spread_chunk(chunk, number, self.buckets, self.bucket_dir, self.rejects_dir,
                                          lambda part: _rejects_view(part, EVENT_COLUMNS.names))
@@ -470,8 +472,7 @@ def _merge_event_rejects(run: _Run, rejects_dir: Path, duplicates: Path, counts:
     parts = [pl.scan_parquet(path) for path in sorted(rejects_dir.glob("*.parquet"))]
     if stats.duplicates:
         parts.append(pl.scan_parquet(duplicates).select(
-            pl.lit(None, dtype=pl.Int64()).alias(ROW_NR),
-            *(pl.col(c).cast(pl.String()) for c in events.EVENT_KEY), pl.col(REASON_COLUMN)))
+            pl.col(ROW_NR), *(pl.col(c).cast(pl.String()) for c in events.EVENT_KEY), pl.col(REASON_COLUMN)))
     rejected = {reason: rows for reason, rows in counts.items() if reason is not None}
     if stats.duplicates:
         rejected["duplicate_row"] = rejected.get("duplicate_row", 0) + stats.duplicates

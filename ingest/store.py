@@ -121,9 +121,10 @@ class BehaviourStore:
 
     def catalog_ids(self) -> pl.Series | None:
         """Known product ids, or None when no catalog was ingested (nothing to check against)."""
-        if not self._parts("products"):
+        paths = [path for _, path in self._parts("products")]
+        if not paths:
             return None
-        return self.catalog().select("product_id").collect()["product_id"]
+        return pl.scan_parquet(paths).select(pl.col("product_id").unique()).collect()["product_id"]
 
     def search_buy(self) -> pl.LazyFrame:
         """Merged search-buy counts over every increment."""
