@@ -34,7 +34,7 @@ from cosmo_kg.generation.backend import BackendSettings, LLMBackend, create_back
 from cosmo_kg.generation.llama_server import start_llama_server
 from cosmo_kg.generation.runner import GenerateConfig, GenerateReport, run
 from cosmo_kg.generation.settings import GenerationSettings, OpenAISettings, VllmSettings
-from tests.generation.conftest import sample_pairs, write_inputs
+from cosmo_kg.samples.pairs import sample_pairs, write_inputs
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
