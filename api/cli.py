@@ -82,6 +82,10 @@ def serve_command(**params: Any) -> None:
         create_app(settings),
         host=settings.api.host,
         port=settings.api.port,
+        # Named rather than "auto": without uvloop or httptools the start fails instead of silently
+        # falling back to the slower pure-Python event loop and HTTP parser.
+        loop="uvloop",
+        http="httptools",
         access_log=False,
         log_config=None,
     )
@@ -306,8 +310,6 @@ def refresh_command(
         f"{report.drained:,} queued misses answered into tier 2, {report.tier1_written:,} tier-1 answers."
     )
     click.echo(f"  report: {path}")
-
-
 
 
 @click.command("graphql-schema")

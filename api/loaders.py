@@ -11,7 +11,15 @@ from typing import Any, TypeVar
 from strawberry.dataloader import DataLoader
 
 from cosmo_kg.api import statements
-from cosmo_kg.api.reads import CountedProduct, EdgeFilter, GraphReader, HeadEdge, Page, ProductRecord
+from cosmo_kg.api.reads import (
+    CountedProduct,
+    EdgeFilter,
+    GraphReader,
+    HeadEdge,
+    Page,
+    ProductPage,
+    ProductRecord,
+)
 from cosmo_kg.vocabulary import NodeLabel
 
 A = TypeVar("A", bound=Hashable)
@@ -40,6 +48,7 @@ def grouped_loader(
 @dataclass
 class Loaders:
     products: DataLoader[tuple[str, None], ProductRecord | None]
+    products_with_intentions: DataLoader[tuple[str, EdgeFilter], ProductPage | None]
     tail_types: DataLoader[tuple[str, None], tuple[str, ...]]
     product_intentions: DataLoader[tuple[str, EdgeFilter], Page]
     query_intentions: DataLoader[tuple[str, EdgeFilter], Page]
@@ -47,6 +56,17 @@ class Loaders:
     intention_queries: DataLoader[tuple[str, EdgeFilter], list[HeadEdge]]
     co_bought: DataLoader[tuple[str, int], list[CountedProduct]]
     purchased: DataLoader[tuple[str, int], list[CountedProduct]]
+
+    async def product(self, product_id: str, intentions: EdgeFilter | None = None) -> ProductRecord | None:
+        """A product; with ``intentions``, that page of its intentions comes in the same round trip
+        and is primed into ``product_intentions``, where the field's resolver then finds it."""
+        if intentions is None:
+            return await self.products.load((product_id, None))
+        found = await self.products_with_intentions.load((product_id, intentions))
+        if found is None:
+            return None
+        self.product_intentions.prime((product_id, intentions), found.intentions)
+        return found.product
 
 
 def make_loaders(reader: GraphReader) -> Loaders:
@@ -61,6 +81,7 @@ def make_loaders(reader: GraphReader) -> Loaders:
 
     return Loaders(
         products=grouped_loader(lambda keys, _: reader.products(keys), lambda: None),
+        products_with_intentions=grouped_loader(reader.products_with_intentions, lambda: None),
         tail_types=grouped_loader(lambda keys, _: reader.intention_tail_types(keys), tuple),
         product_intentions=grouped_loader(heads(NodeLabel.PRODUCT), Page),
         query_intentions=grouped_loader(heads(NodeLabel.QUERY), Page),

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+import os
 import time
-import uuid
 from typing import Any
 
+import orjson
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -80,9 +80,9 @@ class ObserveMiddleware:
         self.metrics.latency.labels(route).observe(seconds)
         if access_log.isEnabledFor(logging.INFO):
             access_log.info(
-                json.dumps(
+                orjson.dumps(
                     {
-                        "id": uuid.uuid4().hex[:12],
+                        "id": os.urandom(6).hex(),
                         "method": scope["method"],
                         "path": scope["path"],
                         "route": route,
@@ -90,12 +90,12 @@ class ObserveMiddleware:
                         "ms": round(seconds * 1000, 2),
                         "client": (scope.get("client") or ("", 0))[0],
                     }
-                )
+                ).decode()
             )
 
 
 async def _timeout_response(send: Send, timeout: float) -> None:
-    body = json.dumps(
+    body = orjson.dumps(
         {
             "error": {
                 "code": "TIMEOUT",
@@ -103,7 +103,7 @@ async def _timeout_response(send: Send, timeout: float) -> None:
                 "hint": "narrow the request",
             }
         }
-    ).encode()
+    )
     await send(
         {
             "type": "http.response.start",

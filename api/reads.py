@@ -80,6 +80,14 @@ class HeadEdge:
 
 
 @dataclass(frozen=True)
+class ProductPage:
+    """A product with one page of its intentions."""
+
+    product: ProductRecord
+    intentions: Page
+
+
+@dataclass(frozen=True)
 class CountedProduct:
     """A product with a weight: a behaviour count or a ranking weight."""
 
@@ -184,10 +192,17 @@ class GraphReader:
         self, head: NodeLabel, keys: Sequence[str], edge_filter: EdgeFilter
     ) -> dict[str, Page]:
         """One page of intentions per head; one more row is read to tell if another page exists."""
-        params = {**edge_filter.params(), "limit": edge_filter.limit + 1}
-        found = await self.keyed(statements.head_intentions(head), keys, **params)
+        found = await self.keyed(statements.head_intentions(head), keys, **_page_params(edge_filter))
+        return {key: _page(row["edges"], edge_filter.limit) for key, row in found.items()}
+
+    async def products_with_intentions(
+        self, ids: Sequence[str], edge_filter: EdgeFilter
+    ) -> dict[str, ProductPage]:
+        """Products and one page of intentions each, in one round trip (unknown ids are absent)."""
+        statement = statements.head_intentions(NodeLabel.PRODUCT, with_product=True)
+        found = await self.keyed(statement, ids, **_page_params(edge_filter))
         return {
-            key: _page([IntentionEdge.of(e) for e in row["edges"]], edge_filter.limit)
+            key: ProductPage(ProductRecord.of(row["product"]), _page(row["edges"], edge_filter.limit))
             for key, row in found.items()
         }
 
@@ -216,8 +231,13 @@ class GraphReader:
         return set(await self.keyed(statements.QUERIES_EXIST, texts))
 
 
-def _page(edges: list[Any], limit: int) -> Page:
-    return Page(edges[:limit], has_next=len(edges) > limit)
+def _page_params(edge_filter: EdgeFilter) -> dict[str, Any]:
+    # One more row than the page, to tell whether another page exists.
+    return {**edge_filter.params(), "limit": edge_filter.limit + 1}
+
+
+def _page(rows: list[dict[str, Any]], limit: int) -> Page:
+    return Page([IntentionEdge.of(row) for row in rows[:limit]], has_next=len(rows) > limit)
 
 
 def _head_edge(head: NodeLabel, row: dict[str, Any]) -> HeadEdge:

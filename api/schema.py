@@ -22,6 +22,7 @@ from cosmo_kg.api.answers import AnswerItem, AnswerService
 from cosmo_kg.api.features import FeatureService
 from cosmo_kg.api.index import SemanticIndex
 from cosmo_kg.api.loaders import Loaders
+from cosmo_kg.api.lookahead import plain_page_size
 from cosmo_kg.api.reads import CountedProduct, EdgeFilter, GraphReader, ProductRecord
 from cosmo_kg.api.reads import IntentionEdge as EdgeRecord
 from cosmo_kg.api.settings import ApiSettings
@@ -29,6 +30,7 @@ from cosmo_kg.errors import InputError
 from cosmo_kg.text import clean_text, text_key
 from cosmo_kg.vocabulary import RELATIONS, NodeLabel
 
+INTENTIONS_PAGE = 10  # the default `first` of intentions fields
 _RELATION_ENUM: Any = Enum("Relation", {name: name for name in RELATIONS})  # type: ignore[misc]
 Relation = strawberry.enum(
     _RELATION_ENUM,
@@ -90,10 +92,21 @@ def edge_filter(
     )
 
 
+def asked_intentions(info: Info) -> EdgeFilter | None:
+    """The unfiltered first page of intentions the selection asks of this product, if it does."""
+    first = plain_page_size(info, "intentions", INTENTIONS_PAGE)
+    if first is None or not 0 <= first <= ctx(info).settings.max_page_size:
+        return None  # the field resolver reports a bad size
+    return EdgeFilter(limit=first)
+
+
 def link_scores(edge: Any) -> dict[str, Any]:
     """The relation and scores that every knowledge link carries."""
-    return {"relation": Relation[edge.relation], "plausibility": edge.plausibility,
-            "typicality": edge.typicality}
+    return {
+        "relation": Relation[edge.relation],
+        "plausibility": edge.plausibility,
+        "typicality": edge.typicality,
+    }
 
 
 @strawberry.type
@@ -151,8 +164,9 @@ class IntentionConnection:
 
 def connection(edges: list[EdgeRecord], offset: int, has_next: bool) -> IntentionConnection:
     items = [
-        IntentionEdge(cursor=encode_cursor(offset + i), **link_scores(e), support=e.support,
-                      node=Intention(text=e.text))
+        IntentionEdge(
+            cursor=encode_cursor(offset + i), **link_scores(e), support=e.support, node=Intention(text=e.text)
+        )
         for i, e in enumerate(edges)
     ]
     return IntentionConnection(
@@ -196,7 +210,7 @@ class Product:
         relation: Relation | None = None,  # type: ignore[valid-type]
         min_plausibility: float = 0.0,
         min_typicality: float = 0.0,
-        first: int = 10,
+        first: int = INTENTIONS_PAGE,
         after: str | None = None,
     ) -> IntentionConnection:
         f = edge_filter(info, relation, min_plausibility, min_typicality, first, after)
@@ -243,7 +257,7 @@ class SearchQuery:
         relation: Relation | None = None,  # type: ignore[valid-type]
         min_plausibility: float = 0.0,
         min_typicality: float = 0.0,
-        first: int = 10,
+        first: int = INTENTIONS_PAGE,
         after: str | None = None,
     ) -> IntentionConnection:
         f = edge_filter(info, relation, min_plausibility, min_typicality, first, after)
@@ -386,7 +400,7 @@ class Stats:
 class Query:
     @strawberry.field(description="A product by id.")
     async def product(self, info: Info, id: strawberry.ID) -> Product | None:
-        record = await ctx(info).loaders.products.load((clean_text(str(id)), None))
+        record = await ctx(info).loaders.product(clean_text(str(id)), asked_intentions(info))
         return Product(record=record) if record else None
 
     @strawberry.field(description="A known search query (lower-cased key).")

@@ -32,7 +32,8 @@ MATCH (i:Intention {text: key})
 RETURN key, coalesce(i.tail_types, []) AS tail_types
 """
 
-# The intentions of a head, best first; one page of $limit rows after $offset.
+# The intentions of a head, best first; one page of $limit rows after $offset. {head_column}
+# optionally adds a product head's own fields, for a product and its page in one round trip.
 _HEAD_INTENTIONS = """
 UNWIND $keys AS key
 MATCH (h:{label} {{{key_property}: key}})
@@ -43,7 +44,7 @@ CALL (h) {{
   SKIP $offset LIMIT $limit
   RETURN collect({{{edge_keys}, text: i.text, tail_types: coalesce(i.tail_types, [])}}) AS edges
 }}
-RETURN key, edges
+RETURN key, edges{head_column}
 """
 
 # The heads (products or queries) linked to an intention, best first.
@@ -61,10 +62,15 @@ RETURN key, edges
 """
 
 
-def head_intentions(head: NodeLabel) -> str:
-    """The page-of-intentions statement for Product or Query heads."""
+def head_intentions(head: NodeLabel, with_product: bool = False) -> str:
+    """The page-of-intentions statement for Product or Query heads; ``with_product`` also returns
+    each Product head's fields as ``product``."""
     return _HEAD_INTENTIONS.format(
-        label=head.value, key_property=HEAD_KEYS[head], edge_filter=_EDGE_FILTER, edge_keys=_EDGE_KEYS
+        label=head.value,
+        key_property=HEAD_KEYS[head],
+        edge_filter=_EDGE_FILTER,
+        edge_keys=_EDGE_KEYS,
+        head_column=f", h {_PRODUCT_MAP} AS product" if with_product else "",
     )
 
 

@@ -59,6 +59,36 @@ def test_unknown_product_is_null(client: TestClient) -> None:
     assert gql(client, PRODUCT, id="nope")["data"]["product"] is None
 
 
+PAGE = "{ edges { cursor relation plausibility node { text } } pageInfo { hasNextPage endCursor } }"
+
+
+def page_of(client: TestClient, selection: str, **variables: object) -> object:
+    declared = ", $first: Int" if "$first" in selection else ""
+    body = gql(
+        client, f"query($id: ID!{declared}) {{ product(id: $id) {{ title {selection} }} }}", **variables
+    )
+    return body.get("errors") or body["data"]["product"]
+
+
+def test_unfiltered_page_fetched_with_the_product_equals_the_page_read_alone(client: TestClient) -> None:
+    # A filter argument (even a no-op one) makes the field read its page in a round trip of its own.
+    alone = page_of(client, f"intentions(first: $first, minPlausibility: 0) {PAGE}", id="P1", first=4)
+    assert page_of(client, f"intentions(first: $first) {PAGE}", id="P1", first=4) == alone
+    assert page_of(client, f"intentions(first: 4) {PAGE}", id="P1") == alone
+    default = page_of(client, f"intentions {PAGE}", id="P1")
+    assert default == page_of(client, f"... on Product {{ intentions {PAGE} }}", id="P1")
+    assert default == page_of(client, f"intentions(first: 10, minPlausibility: 0) {PAGE}", id="P1")
+    assert page_of(client, f"intentions {PAGE}", id="nope") is None
+
+
+def test_a_page_size_over_the_limit_is_bad_input(client: TestClient) -> None:
+    (error,) = page_of(client, f"intentions(first: $first) {PAGE}", id="P1", first=1000)  # type: ignore[misc]
+    assert (
+        error["extensions"]["code"] == "BAD_USER_INPUT"
+        and "first must be between 0 and 100" in error["message"]
+    )
+
+
 def test_search_query_has_intentions_and_purchases(client: TestClient) -> None:
     body = gql(
         client,
