@@ -37,7 +37,7 @@ from cosmo_kg.schemas import reason_counts
 from cosmo_kg.settings import SettingsGroup, setting
 from cosmo_kg.vocabulary import NodeLabel
 
-LOADER_VERSION = "1"
+LOADER_VERSION = "2"  # bump when the batch plan changes: resumes count batches
 
 
 @dataclass(frozen=True)
@@ -114,6 +114,11 @@ def plan_steps(graph: PreparedGraph) -> list[Step]:
         Step("domains", statements.DOMAINS, graph.domains),
         Step("product_types", statements.PRODUCT_TYPES, graph.product_types),
         Step("products", statements.PRODUCTS, graph.products),
+        Step("product_moves", statements.PRODUCT_MOVES, graph.products.select(
+            "product_id", "domain", "product_type")),
+        Step("in_domain", statements.IN_DOMAIN_EDGES, graph.products.select("product_id", "domain")),
+        Step("of_type", statements.OF_TYPE_EDGES, graph.products.select(
+            "product_id", "product_type").drop_nulls()),
         Step("product_keys", statements.PRODUCT_KEYS, graph.product_keys),
         Step("queries", statements.QUERIES, graph.queries),
         Step("intentions", statements.INTENTIONS, graph.intentions),
@@ -204,25 +209,26 @@ def load(config: LoadConfig, driver: neo4j.Driver, settings: LoaderSettings,
     """
     started = time.perf_counter()
     paths = [config.knowledge, config.products, config.pairs]
+    load_id = load_id_of(paths, settings.batch_size)
+    with driver.session(database=config.database) as session:
+        run = _load_run(session, load_id)
+    if run is not None and run["completed"] and not config.force:
+        return LoadReport(load_id=load_id, seen_at=run["seen_at"].to_native().isoformat(), rows_in={},
+                          rejected={}, rejects_files={}, rows_written={}, already_loaded=True,
+                          seconds=round(time.perf_counter() - started, 3))
     knowledge, products, pairs = read_inputs(config.knowledge, config.products, config.pairs)
     graph = prepare_graph(knowledge, products, pairs, max_tail_chars=settings.max_tail_chars)
     prepared = time.perf_counter()
     steps = plan_steps(graph)
-    total = count_batches(steps, settings.batch_size)
-    load_id = load_id_of(paths, settings.batch_size)
     report = LoadReport(
         load_id=load_id, seen_at="", rows_in=graph.rows_in, rejected=_reject_counts(graph),
         rejects_files=_write_rejects(graph, load_id, config.rejects_dir),
-        rows_written={s.name: s.rows.height for s in steps}, batches_total=total,
+        rows_written={s.name: s.rows.height for s in steps},
+        batches_total=count_batches(steps, settings.batch_size),
         knowledge_edges=graph.knowledge_edges.height,
     )
     source = ", ".join(str(p) for p in paths if p)
-    with driver.session(database=config.database) as session:
-        run = _load_run(session, load_id)
-    if run is not None and run["completed"] and not config.force:
-        report.already_loaded = True
-        report.seen_at = run["seen_at"].to_native().isoformat()
-    elif local is not None and _bulk_import_applies(driver, config, settings, graph):
+    if local is not None and _bulk_import_applies(driver, config, settings, graph):
         _bulk_load(graph, report, config, local, source)
     else:
         _write_steps(steps, report, config, driver, settings, run, source, progress)

@@ -22,21 +22,33 @@ UNWIND $rows AS row
 MERGE (:ProductType {name: row.name})
 """
 
-# A product re-catalogued under another domain or type moves: its old navigation edge goes.
 PRODUCTS = """
 UNWIND $rows AS row
 MERGE (p:Product {product_id: row.product_id})
 SET p.title = row.title, p.product_type = row.product_type, p.domain = row.domain,
     p.brand = row.brand, p.description = row.description, p.popularity = row.popularity
-WITH p, row
-OPTIONAL MATCH (p)-[moved:IN_DOMAIN|OF_TYPE]->(old)
+"""
+
+# A product re-catalogued under another domain or type moves: its old navigation edge goes.
+# (Separate statements: DELETE beside MERGE in one query forces Eager plans, 2-3x slower.)
+PRODUCT_MOVES = """
+UNWIND $rows AS row
+MATCH (p:Product {product_id: row.product_id})-[moved:IN_DOMAIN|OF_TYPE]->(old)
 WHERE (moved:IN_DOMAIN AND old.name <> row.domain)
    OR (moved:OF_TYPE AND (row.product_type IS NULL OR old.name <> row.product_type))
 DELETE moved
-WITH DISTINCT p, row
+"""
+
+IN_DOMAIN_EDGES = """
+UNWIND $rows AS row
+MATCH (p:Product {product_id: row.product_id})
 MATCH (d:Domain {name: row.domain})
 MERGE (p)-[:IN_DOMAIN]->(d)
-WITH p, row WHERE row.product_type IS NOT NULL
+"""
+
+OF_TYPE_EDGES = """
+UNWIND $rows AS row
+MATCH (p:Product {product_id: row.product_id})
 MATCH (t:ProductType {name: row.product_type})
 MERGE (p)-[:OF_TYPE]->(t)
 """
