@@ -278,8 +278,13 @@ def _bulk_load(graph: PreparedGraph, report: LoadReport, config: LoadConfig,
     the load as complete (through a fresh driver: the server has restarted)."""
     seen_at = config.seen_at or datetime.now(UTC)
     directory = local.home_path / "import" / f"bulk-{report.load_id}"
-    bulk_import.run_import(local, bulk_import.write_import_files(graph, seen_at, directory),
-                           config.database)
+    clock = time.perf_counter()
+    files = bulk_import.write_import_files(graph, seen_at, directory)
+    report.step_seconds["write_import_files"] = round(time.perf_counter() - clock, 3)
+    clock = time.perf_counter()
+    bulk_import.run_import(local, files, config.database)
+    report.step_seconds["stop_import_restart"] = round(time.perf_counter() - clock, 3)
+    clock = time.perf_counter()
     with connect(Neo4jSettings(uri=local.bolt_uri, database=config.database)) as restarted:
         apply_schema(restarted, config.database)
         with restarted.session(database=config.database) as session:
@@ -290,6 +295,7 @@ def _bulk_load(graph: PreparedGraph, report: LoadReport, config: LoadConfig,
                         batches_done=report.batches_total).consume()
             session.run(statements.FULLTEXT_REFRESH).consume()
     bulk_import.finish(local, directory)
+    report.step_seconds["schema_and_record"] = round(time.perf_counter() - clock, 3)
     report.method = "bulk-import"
     report.seen_at = seen_at.isoformat()
     report.nodes_created, report.relationships_created = nodes, relationships
