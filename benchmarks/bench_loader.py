@@ -2,9 +2,12 @@
 
 Generates knowledge with realistic shapes (Zipf-distributed heads and tails, all 15
 relations, search-buy and co-buy), starts a private Neo4j on free loopback ports, then:
-1. loads it with `cosmo-kg ingest knowledge` (a subprocess, so its peak RSS is measured);
-2. loads the same file again (idempotent re-load: nothing may change);
-3. loads a sample the naive way: one transaction per knowledge edge;
+1. loads it with `cosmo-kg ingest knowledge` (a subprocess, so its peak RSS is measured): a
+   first load into the empty local server, so the offline importer builds the database;
+2. loads the same file again: the completed load is recognised and skipped;
+3. loads it again with --force: every batch re-applied through MERGE transactions, changing nothing;
+4. on a second fresh server, the same first load through transactions only (bulk import off);
+5. loads a sample the naive way: one transaction per knowledge edge;
 and writes benchmarks/results/loader.json plus a short table.
 
     python benchmarks/bench_loader.py                # 1,000,000 knowledge edges
@@ -33,7 +36,7 @@ from cosmo_kg.graph import server
 from cosmo_kg.graph.connection import Neo4jSettings, create_driver
 from cosmo_kg.graph.schema import apply_schema
 from cosmo_kg.graph.server import LocalNeo4jSettings
-from cosmo_kg.graph.stats import graph_stats
+from cosmo_kg.graph.stats import GraphStats, graph_stats
 from cosmo_kg.vocabulary import DOMAINS, RELATIONS
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -63,9 +66,10 @@ def zipf_ids(rng: np.random.Generator, n: int, size: int, a: float = 1.2) -> np.
 
 
 def synthetic_knowledge(edges: int, seed: int = 7) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Knowledge rows giving about ``edges`` knowledge edges (each row feeds two heads)."""
+    """Knowledge rows giving about ``edges`` knowledge edges: each row feeds two heads, and about
+    a quarter of the (head, relation, tail) edges repeat under Zipf skew and merge."""
     rng = np.random.default_rng(seed)
-    rows = edges // 2
+    rows = round(edges * 0.656)
     products = max(edges // 10, 100)
     intentions = max(edges * 3 // 10, 100)
     queries = max(edges // 20, 50)
@@ -100,12 +104,14 @@ def synthetic_knowledge(edges: int, seed: int = 7) -> tuple[pl.DataFrame, pl.Dat
     return frame, catalog
 
 
-def run_cli_load(env: dict[str, str], knowledge: Path, products: Path) -> tuple[dict, float, int]:
+def run_cli_load(env: dict[str, str], knowledge: Path, products: Path, *extra: str
+                 ) -> tuple[dict, float, int]:
     """Run one load as a subprocess; return its report, wall seconds and peak RSS (bytes)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "cosmo_kg.cli", "ingest", "knowledge", str(knowledge),
-                    "--products", str(products)], env=env, check=True, stdout=subprocess.DEVNULL)
+                    "--products", str(products), *extra], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     reports = sorted(Path(env["COSMO_WORKSPACE"], "reports").glob("load-*.json"))
@@ -126,66 +132,110 @@ def naive_load(settings: Neo4jSettings, sample: pl.DataFrame) -> float:
     return sample.height / seconds
 
 
+def private_server(work: Path, name: str, args: argparse.Namespace) -> LocalNeo4jSettings:
+    local = LocalNeo4jSettings(home=str(work / name), bolt_port=free_port(), http_port=free_port(),
+                               heap=args.heap, pagecache=args.pagecache)
+    server.start(local)
+    with create_driver(Neo4jSettings(uri=local.bolt_uri)) as driver:
+        apply_schema(driver)
+    return local
+
+
+def cli_env(work: Path, local: LocalNeo4jSettings, **extra: str) -> dict[str, str]:
+    return {**os.environ, "NEO4J_URI": local.bolt_uri, "COSMO_WORKSPACE": str(work / "ws"),
+            "COSMO_NEO4J_HOME": local.home, "COSMO_NEO4J_BOLT_PORT": str(local.bolt_port),
+            "COSMO_NEO4J_HTTP_PORT": str(local.http_port), **extra}
+
+
+def stats_of(local: LocalNeo4jSettings) -> GraphStats:
+    with create_driver(Neo4jSettings(uri=local.bolt_uri)) as driver:
+        return graph_stats(driver)
+
+
+def transactional_first_load(work: Path, args: argparse.Namespace) -> tuple[dict, float]:
+    """The same first load on a fresh server with the offline importer switched off."""
+    local = private_server(work, "neo4j-transactions", args)
+    try:
+        env = cli_env(work, local, COSMO_BULK_IMPORT_MIN_EDGES="0")
+        report, seconds, _ = run_cli_load(env, work / "knowledge.parquet", work / "products.parquet")
+    finally:
+        server.stop(local)
+    return report, seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--edges", type=int, default=1_000_000, help="knowledge edges to generate")
     parser.add_argument("--naive-sample", type=int, default=2_000, help="edges loaded the naive way")
     parser.add_argument("--heap", default="3g")
     parser.add_argument("--pagecache", default="2g")
+    parser.add_argument("--skip-transactional-first-load", action="store_true",
+                        help="do not time the first load through transactions (saves minutes)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cosmo-bench-loader-"))
     knowledge, catalog = synthetic_knowledge(args.edges)
     knowledge.write_parquet(work / "knowledge.parquet")
     catalog.write_parquet(work / "products.parquet")
-    local = LocalNeo4jSettings(home=str(work / "neo4j"), bolt_port=free_port(), http_port=free_port(),
-                               heap=args.heap, pagecache=args.pagecache)
-    server.start(local)
+    load_before = os.getloadavg()
+    local = private_server(work, "neo4j", args)
+    inputs = (work / "knowledge.parquet", work / "products.parquet")
     try:
-        client = Neo4jSettings(uri=local.bolt_uri)
-        with create_driver(client) as driver:
-            apply_schema(driver)
-        env = {**os.environ, "NEO4J_URI": local.bolt_uri, "COSMO_WORKSPACE": str(work / "ws")}
-        first, first_s, rss = run_cli_load(env, work / "knowledge.parquet", work / "products.parquet")
-        with create_driver(client) as driver:
-            counts_after_first = graph_stats(driver)
-        second, second_s, _ = run_cli_load(env, work / "knowledge.parquet", work / "products.parquet")
-        with create_driver(client) as driver:
-            counts_after_second = graph_stats(driver)
-        naive_rate = naive_load(client, knowledge.head(args.naive_sample))
+        env = cli_env(work, local)
+        first, first_s, rss = run_cli_load(env, *inputs)
+        counts_after_first = stats_of(local)
+        again, again_s, _ = run_cli_load(env, *inputs)
+        forced, forced_s, forced_rss = run_cli_load(env, *inputs, "--force")
+        counts_after_forced = stats_of(local)
+        naive_rate = naive_load(Neo4jSettings(uri=local.bolt_uri), knowledge.head(args.naive_sample))
     finally:
         server.stop(local)
+    transactional = None if args.skip_transactional_first_load else transactional_first_load(work, args)
     edges = first["knowledge_edges"]
     result = {
         "benchmark": "loader",
         "when": datetime.now(UTC).isoformat(),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version()},
+                    "python": platform.python_version(),
+                    "load_average_before": [round(x, 2) for x in load_before],
+                    "load_average_after": [round(x, 2) for x in os.getloadavg()]},
         "knowledge_rows": knowledge.height,
         "knowledge_edges": edges,
         "all_relationships": counts_after_first.total_relationships,
         "nodes": counts_after_first.total_nodes,
+        "first_load_method": first["method"],
         "first_load_seconds": round(first_s, 2),
         "first_load_edges_per_s": round(edges / first_s, 1),
-        "first_load_write_seconds": first["timings"]["write"],
-        "reload_seconds": round(second_s, 2),
-        "reload_edges_per_s": round(edges / second_s, 1),
-        "reload_changed_nothing": (counts_after_first == counts_after_second
-                                   and second["nodes_created"] == 0
-                                   and second["relationships_created"] == 0),
+        "first_load_relationships_per_s": round(counts_after_first.total_relationships / first_s, 1),
+        "reload_seconds": round(again_s, 2),
+        "reload_recognised_as_done": again["already_loaded"],
+        "forced_reload_seconds": round(forced_s, 2),
+        "forced_reload_edges_per_s": round(edges / forced_s, 1),
+        "forced_reload_changed_nothing": (counts_after_first == counts_after_forced
+                                          and forced["nodes_created"] == 0
+                                          and forced["relationships_created"] == 0),
+        "transactional_first_load_seconds": round(transactional[1], 2) if transactional else None,
+        "transactional_first_load_edges_per_s":
+            round(edges / transactional[1], 1) if transactional else None,
         "naive_edges_per_s": round(naive_rate, 1),
         "naive_sample": args.naive_sample,
         "speedup_vs_naive": round(edges / first_s / naive_rate, 1),
-        "loader_peak_rss_mib": round(rss / 2**20, 1),
+        "transactional_speedup_vs_naive":
+            round(edges / transactional[1] / naive_rate, 1) if transactional else None,
+        "loader_peak_rss_mib": round(max(rss, forced_rss) / 2**20, 1),
         "neo4j_heap": args.heap, "neo4j_pagecache": args.pagecache,
         "batch_size": int(os.environ.get("COSMO_LOAD_BATCH_SIZE", 10_000)),
+        "first_load_report_timings": first["timings"],
+        "transactional_step_seconds": transactional[0]["step_seconds"] if transactional else None,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "loader.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(f"{'measure':<34}{'value':>16}")
-    for key in ("knowledge_edges", "all_relationships", "first_load_seconds", "first_load_edges_per_s",
-                "reload_seconds", "reload_edges_per_s", "reload_changed_nothing", "naive_edges_per_s",
-                "speedup_vs_naive", "loader_peak_rss_mib"):
-        print(f"{key:<34}{result[key]!s:>16}")
+    print(f"{'measure':<38}{'value':>16}")
+    for key in ("knowledge_edges", "all_relationships", "first_load_method", "first_load_seconds",
+                "first_load_edges_per_s", "reload_seconds", "reload_recognised_as_done",
+                "forced_reload_seconds", "forced_reload_changed_nothing",
+                "transactional_first_load_seconds", "transactional_first_load_edges_per_s",
+                "naive_edges_per_s", "speedup_vs_naive", "loader_peak_rss_mib"):
+        print(f"{key:<38}{result[key]!s:>16}")
 
 
 if __name__ == "__main__":
