@@ -17,9 +17,11 @@ sizes, never the log size:
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -33,6 +35,7 @@ EVENT_KEY = ["session_id", "timestamp", "action", "product_id", "query", "order_
 BUCKET = "bucket"
 SESSION_NR = "session_nr"
 SESSION_SEED = 0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,23 @@ def _by_bucket(events: pl.DataFrame, buckets: int) -> list[tuple[int, pl.DataFra
     return [(int(key[0]), part) for key, part in parts.items()]  # type: ignore[call-overload]
 
 
+def read_ahead(load: Callable[[int], T], last: Callable[[int, T], bool]) -> Iterator[T]:
+    """``load(0)``, ``load(1)``, … up to the one ``last`` says ends it; each is loaded in a thread
+    while the caller works on the one before (polars releases the GIL), so the two overlap and at
+    most two are in memory."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        number, pending = 0, pool.submit(load, 0)
+        while True:
+            item = pending.result()
+            done = last(number, item)
+            if not done:
+                pending = pool.submit(load, number + 1)
+            yield item
+            if done:
+                return
+            number += 1
+
+
 def reset(*folders: Path) -> None:
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
@@ -106,10 +126,12 @@ def derive(bucket_dir: Path, options: DeriveOptions, duplicates_path: Path,
     stats = DeriveStats()
     search_buy, co_buy, duplicates = [], [], []
     buckets = bucket_files(bucket_dir)
-    for number, files in enumerate(buckets, start=1):
+    ordered = read_ahead(lambda number: sessions_in_order(pl.scan_ipc(buckets[number]).collect()),
+                         last=lambda number, _: number == len(buckets) - 1) if buckets else iter([])
+    for number, bucket in enumerate(ordered, start=1):
         if on_bucket:
             on_bucket(number, len(buckets))
-        events, repeated = _without_repeats(sessions_in_order(pl.scan_ipc(files).collect()))
+        events, repeated = _without_repeats(bucket)
         duplicates.append(repeated)
         stats.buckets += 1
         stats.events += events.height

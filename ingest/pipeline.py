@@ -451,20 +451,19 @@ class _EventChunks:
         validated = _validated(frame, EVENT_COLUMNS.names, event_columns(frame.collect_schema()["timestamp"]),
                                event_rules(self.run.config.settings.limits, self.run.catalog))
         totals: dict[str | None, int] = {}
-        number = 0
-        while True:
-            if self.progress:
-                self.progress("validating events", number, max(self.expected_chunks, number + 1))
-            # One query per chunk: the readers skip to the slice cheaply, and unlike a stream of
-            # batches, nothing runs ahead of the writing, so memory stays at one chunk.
-            chunk = validated.slice(number * self.chunk_rows, self.chunk_rows).collect()
+        # One query per chunk: the readers skip to the slice cheaply, and unlike a stream of
+        # batches, nothing runs more than one chunk ahead of the writing, so memory stays bounded.
+        chunks = events.read_ahead(
+            lambda number: validated.slice(number * self.chunk_rows, self.chunk_rows).collect(),
+            last=lambda _, chunk: chunk.height < self.chunk_rows)
+        for number, chunk in enumerate(chunks):
             counts = events.spread_chunk(chunk, number, self.buckets, self.bucket_dir, self.rejects_dir,
                                          lambda part: _rejects_view(part, EVENT_COLUMNS.names))
             for reason, rows in counts.items():
                 totals[reason] = totals.get(reason, 0) + rows
-            if chunk.height < self.chunk_rows:
-                return totals
-            number += 1
+            if self.progress:
+                self.progress("validating events", number + 1, max(self.expected_chunks, number + 1))
+        return totals
 
 
 def _merge_event_rejects(run: _Run, rejects_dir: Path, duplicates: Path, counts: dict[str | None, int],
