@@ -27,6 +27,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,7 +81,13 @@ def run_cosmo(log: Path, catalog: Path, workspace: Path) -> dict[str, object]:
 
 
 def run_naive(log: Path, catalog: Path) -> dict[str, object]:
-    from cosmo_kg.ingest.events import DeriveStats, co_buy_counts, search_buy_counts, sessions_in_order
+    from cosmo_kg.ingest.events import (
+        EVENT_KEY,
+        DeriveStats,
+        co_buy_counts,
+        search_buy_counts,
+        sessions_in_order,
+    )
     from cosmo_kg.ingest.rules import TextLimits, event_columns, event_rules, with_reasons
 
     clock = _Clock()
@@ -90,8 +97,7 @@ def run_naive(log: Path, catalog: Path) -> dict[str, object]:
     frame = with_reasons(frame.lazy().with_columns(event_columns(frame.schema["timestamp"])),
                          event_rules(TextLimits(), known)).collect()
     good = sessions_in_order(frame.filter(pl.col("reason").is_null())
-                             .select("session_id", "timestamp", "action", "product_id", "query", "order_id")
-                             .unique(maintain_order=True))
+                             .select("row_nr", *EVENT_KEY).unique(EVENT_KEY, maintain_order=True))
     stats = DeriveStats()
     search_buy = search_buy_counts(good, 30 * 60_000, stats)
     co_buy = co_buy_counts(good, 50, stats)
@@ -100,13 +106,35 @@ def run_naive(log: Path, catalog: Path) -> dict[str, object]:
             "total_s": total_s, "total_cpu_s": total_cpu_s}
 
 
+class _LoadSampler:
+    """The 1-minute load average once a second while a run lasts (it counts this run's threads too)."""
+
+    def __init__(self) -> None:
+        self.samples = [os.getloadavg()[0]]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+
+    def _sample(self) -> None:
+        while not self.stop.wait(1.0):
+            self.samples.append(os.getloadavg()[0])
+
+    def summary(self) -> dict[str, float]:
+        self.stop.set()
+        self.thread.join()
+        return {"start": round(self.samples[0], 2), "mean": round(sum(self.samples) / len(self.samples), 2),
+                "max": round(max(self.samples), 2)}
+
+
 def child(args: argparse.Namespace) -> None:
     log, catalog = Path(args.log), Path(args.catalog)
+    load = _LoadSampler()
     if args.child == "naive":
         result = run_naive(log, catalog)
     else:
         result = run_cosmo(log, catalog, Path(args.workspace))
     result["peak_rss_mib"] = _peak_rss_mib()
+    result["load_average_1min"] = load.summary()
     print(json.dumps(result))
 
 
@@ -142,14 +170,15 @@ def _row(size: int, cosmo: dict[str, Any], naive: dict[str, Any]) -> dict[str, A
 def _print_table(rows: list[dict[str, Any]]) -> None:
     print("ingest + derive, same work both ways (cosmo-kg also samples: 'sample s')")
     print(f"{'events':>11} {'way':>9} {'wall s':>7} {'events/s':>10} {'CPU s':>7} {'events/CPU s':>13} "
-          f"{'peak RSS MiB':>13} {'sample s':>9}")
+          f"{'peak RSS MiB':>13} {'sample s':>9} {'load mean/max':>14}")
     for row in rows:
         for way, key, measured in (("cosmo-kg", "cosmo", "ingest"), ("naive", "naive", "total")):
             run = row["cosmo_kg" if key == "cosmo" else "naive"]
             wall, cpu = run[f"{measured}_s"], run[f"{measured}_cpu_s"]
             rate, cpu_rate = row[f"{key}_events_per_s"], row[f"{key}_events_per_cpu_s"]
+            load = f"{run['load_average_1min']['mean']}/{run['load_average_1min']['max']}"
             print(f"{row['events']:>11,} {way:>9} {wall:>7} {rate:>10,} {cpu:>7} {cpu_rate:>13,} "
-                  f"{run['peak_rss_mib']:>13,} {run.get('sample_s', '-'):>9}")
+                  f"{run['peak_rss_mib']:>13,} {run.get('sample_s', '-'):>9} {load:>14}")
 
 
 def main(args: argparse.Namespace) -> None:

@@ -283,6 +283,27 @@ def scan(spec: SourceSpec, plain: Path, renames: dict[str, str], wanted: ColumnS
     return _select(frame, renames, wanted)
 
 
+def confirm_whole(spec: SourceSpec, plain: Path, frame: pl.LazyFrame, rows: int) -> None:
+    """Raise ``ComputeError`` unless ``rows``, read from the CSV/TSV ``frame`` in slices, are all its rows.
+
+    Read in slices, polars may stop quietly at a line with an unclosed quote, where a whole read
+    fails. With one row per line (the usual case) a count of the lines confirms the rows cheaply;
+    otherwise a whole read decides.
+    """
+    header = 0 if spec.columns else 1
+    if rows + header == _line_count(plain):
+        return
+    whole = frame.select(pl.len().alias("rows"), pl.all().null_count()).collect().item(0, "rows")
+    if whole != rows:
+        raise pl.exceptions.ComputeError(f"{spec.path}: read {rows} of {whole} rows in slices")
+
+
+def _line_count(plain: Path) -> int:
+    lines = pl.scan_csv(plain, has_header=False, separator="\x01", quote_char=None, new_columns=["line"],
+                        infer_schema=False, encoding="utf8-lossy", truncate_ragged_lines=True)
+    return int(lines.select(pl.len()).collect().item())
+
+
 def _check_flat(frame: pl.LazyFrame, renames: dict[str, str]) -> None:
     """Parquet columns keep numbers and times as they are; nested values cannot be ours."""
     schema = frame.collect_schema()
@@ -322,9 +343,11 @@ def tolerant_csv(spec: SourceSpec, plain: Path, renames: dict[str, str], wanted:
     for old in staging.glob("chunk-*.parquet"):
         old.unlink()
     header, chunks = _tolerant_chunks(spec, plain)
+    # Typed up front: inferred from the first rows, a column whose first bad line comes late
+    # would be typed null and refuse the text.
+    schema = {ROW_NR: pl.Int64(), **dict.fromkeys([*header, PARSE_ERROR, RAW_LINE], pl.String())}
     for number, rows in enumerate(chunks):
-        frame = pl.DataFrame(rows, schema=[ROW_NR, *header, PARSE_ERROR, RAW_LINE], orient="row",
-                             strict=False)
+        frame = pl.DataFrame(rows, schema=schema, orient="row")
         frame.write_parquet(staging / f"chunk-{number:06d}.parquet")
     present = set(renames.values())
     return pl.scan_parquet(staging / "chunk-*.parquet").select(

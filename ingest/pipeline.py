@@ -32,6 +32,7 @@ from cosmo_kg.ingest.formats import (
     Format,
     SourceSpec,
     check_source,
+    confirm_whole,
     plain_file,
     scan,
     tolerant_csv,
@@ -423,7 +424,14 @@ def run_events(config: IngestConfig, graph: GraphTarget | None = None,
         buckets = events.bucket_count(estimated, options.bucket_rows)
         chunks = _EventChunks(run, options.bucket_rows, buckets, bucket_dir, rejects_dir,
                               -(-estimated // options.bucket_rows), progress)
-        counts, run.report.tolerant_parse = _run_with_fallback(source, chunks.spread)
+
+        def spread(frame: pl.LazyFrame) -> dict[str | None, int]:
+            counts = chunks.spread(frame)
+            if source.tolerant is not None and frame is source.frame:  # the tolerant re-read is Parquet
+                confirm_whole(config.source, source.path, frame, sum(counts.values()))
+            return counts
+
+        counts, run.report.tolerant_parse = _run_with_fallback(source, spread)
     run.lap("validate")
     duplicates = run.staging / "duplicates.parquet"
     on_bucket = (lambda done, total: progress("deriving session buckets", done, total)) if progress else None

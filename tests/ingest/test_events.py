@@ -103,3 +103,19 @@ def test_events_in_csv_with_text_times_and_unknown_products(tmp_path: Path) -> N
     report = run_events(config(log, workspace))
     assert report.rejected == {"bad_timestamp": 1, "unknown_product": 1}
     assert store_state(workspace)[1].rows() == [("tent", "P1", 1)]
+
+
+def test_a_broken_csv_log_is_read_line_by_line_and_its_bad_lines_rejected(tmp_path: Path) -> None:
+    # Broken lines after the first hundred, and chunks smaller than the log.
+    lines = [f"s{i % 7},2024-05-01T10:{i % 60:02d}:00Z,{('search', 'click', 'purchase')[i % 3]},P{i % 5},q"
+             for i in range(300)]
+    lines.insert(150, '"open quote,2024-05-01T10:00:00Z,click,P1,')
+    lines.insert(200, "s1,2024-05-01T10:00:00Z,click,P1,q,extra")
+    log = tmp_path / "events.csv"
+    log.write_text("\n".join(["session_id,timestamp,action,product_id,query", *lines]) + "\n")
+    report = run_events(config(log, tmp_path / "ws", settings=IngestSettings(bucket_rows=50)))
+    assert report.tolerant_parse
+    assert report.rejected == {"bad_quoting": 1, "wrong_field_count": 1}
+    assert report.rows_in == 302 == report.rows_kept + 2
+    rejects = pl.read_parquet(report.rejects_files[0]).sort("row_nr")
+    assert rejects.select("row_nr", "reason").rows() == [(151, "bad_quoting"), (201, "wrong_field_count")]
