@@ -7,8 +7,9 @@ recomputes a text embedded by an earlier run.
 
 Backends: ``torch`` runs sentence-transformers; ``onnx`` runs the same network exported once per
 machine (``torch.onnx.export`` into ``$COSMO_CACHE_DIR/models``) with onnxruntime, the fast
-``tokenizers`` tokenizer and length-sorted batches (same vectors to ~1e-6); ``onnx-int8`` is that
-export with int8 MatMul weights: faster, approximate (see benchmarks/bench_embeddings.py).
+``tokenizers`` tokenizer and length-sorted passes capped in padded tokens (same vectors to ~1e-6);
+``onnx-int8`` is that export with int8 MatMul weights: faster, approximate — about one in ten
+nearest neighbours changes (see benchmarks/bench_embeddings.py).
 """
 
 from __future__ import annotations
@@ -43,8 +44,11 @@ class EmbeddingSettings(SettingsGroup):
     backend: str = setting("onnx", "inference backend: torch (sentence-transformers), onnx (the same "
                            "network on onnxruntime, exported once per machine), onnx-int8 (int8 "
                            "weights: faster, approximate)", env="COSMO_EMBEDDINGS_BACKEND")
-    batch_size: int = setting(64, "texts per forward pass (texts are sorted by length first)",
+    batch_size: int = setting(64, "most texts per forward pass (texts are sorted by length first)",
                               env="COSMO_EMBEDDINGS_BATCH_SIZE")
+    batch_tokens: int = setting(512, "most padded tokens per forward pass of the onnx backends: short "
+                                "texts share a pass, long ones get smaller passes",
+                                env="COSMO_EMBEDDINGS_BATCH_TOKENS")
     threads: int = setting(0, "CPU threads for inference; 0 = the library default",
                            env="COSMO_EMBEDDINGS_THREADS")
     device: str = setting("cpu", "torch device (cpu, cuda); the onnx backends run on the CPU",
@@ -56,9 +60,10 @@ class EmbeddingSettings(SettingsGroup):
         if self.backend not in BACKENDS:
             raise ConfigError(f"setting embeddings.backend has a bad value {self.backend!r}",
                               hint=f"use one of: {', '.join(BACKENDS)}")
-        if self.batch_size < 1:
-            raise ConfigError(f"setting embeddings.batch_size has a bad value {self.batch_size!r}",
-                              hint="use a positive number")
+        for name in ("batch_size", "batch_tokens"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"setting embeddings.{name} has a bad value {getattr(self, name)!r}",
+                                  hint="use a positive number")
 
 
 def bundled_model_dir() -> Path:
@@ -188,15 +193,13 @@ class OnnxEncoder:
         self._tokenizer.enable_truncation(max_tokens)
         self._tokenizer.no_padding()
         self._batch_size = settings.batch_size
+        self._batch_tokens = settings.batch_tokens
         self._session = _onnx_session(exported_model(model_dir, quantized), settings.threads)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)
-        # Length-sorted batches: padding (wasted work) only up to the longest text of similar ones.
-        order = np.argsort([len(e.ids) for e in encodings], kind="stable")
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for start in range(0, len(texts), self._batch_size):
-            rows = order[start:start + self._batch_size]
+        for rows in length_batches([len(e.ids) for e in encodings], self._batch_size, self._batch_tokens):
             out[rows] = self._encode_batch([encodings[i].ids for i in rows])
         return out
 
@@ -212,6 +215,25 @@ class OnnxEncoder:
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+
+def length_batches(lengths: Sequence[int], max_texts: int, max_tokens: int) -> list[np.ndarray]:
+    """Row indices of each forward pass: rows sorted by length, a pass holding at most ``max_texts``
+    rows and ``max_tokens`` padded tokens (a row longer than ``max_tokens`` gets a pass of its own).
+
+    Padding is wasted work: on the shipped tails, 64 rows per pass made 15% of the computed tokens
+    padding (a few long tails widen the last passes); a 512-token cap makes it 6.5%.
+    """
+    order = np.argsort(lengths, kind="stable")
+    batches, start = [], 0
+    for end, row in enumerate(order):  # ascending lengths: the newest row is the pass's widest
+        rows = end - start + 1
+        if rows > 1 and (rows > max_texts or rows * lengths[row] > max_tokens):
+            batches.append(order[start:end])
+            start = end
+    if start < len(order):
+        batches.append(order[start:])
+    return batches
 
 
 def _check_mean_pooling(model_dir: Path) -> tuple[int, int]:
