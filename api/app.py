@@ -144,6 +144,9 @@ def _ops_routes(metrics: Metrics) -> APIRouter:
 
 
 class _GraphQLRouter(GraphQLRouter[Any, None]):
+    def decode_json(self, data: str | bytes) -> object:
+        return orjson.loads(data)
+
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 

@@ -165,7 +165,9 @@ class GraphReader:
                 database=self.database, default_access_mode=neo4j.READ_ACCESS
             ) as session:
                 result = await session.run(query, params)
-                return [record.data() async for record in result]
+                # The statements return maps and scalars only, so no record.data(): its recursive
+                # export of every nested value was a tenth of a GraphQL request's CPU.
+                return [dict(record.items()) async for record in result]
         except (Neo4jError, DriverError, OSError) as exc:
             raise translate_error(exc) from exc
 

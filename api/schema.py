@@ -500,19 +500,28 @@ class Query:
 
 def build_schema(settings: ApiSettings) -> strawberry.Schema:
     """The schema with depth, token and alias limits and the error-code extension."""
-    from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+    from strawberry.extensions import (
+        AddValidationRules,
+        MaxAliasesLimiter,
+        MaxTokensLimiter,
+        QueryDepthLimiter,
+    )
 
     from cosmo_kg.api.documents import DocumentCache
     from cosmo_kg.api.errors import ErrorCodes
 
     documents = [DocumentCache(settings.document_cache).extension()] if settings.document_cache else []
+    # The limiters build a validation rule class each time one is made: once here, not per request.
+    limits = [
+        *QueryDepthLimiter(max_depth=settings.max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_aliases).validation_rules,
+    ]
     return strawberry.Schema(
         query=Query,
         extensions=[
             *documents,
-            lambda: QueryDepthLimiter(max_depth=settings.max_depth),
+            lambda: AddValidationRules(limits),
             lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
             ErrorCodes,
         ],
     )

@@ -81,7 +81,7 @@ def test_unfiltered_page_fetched_with_the_product_equals_the_page_read_alone(cli
     assert page_of(client, f"intentions {PAGE}", id="nope") is None
 
 
-def test_a_page_size_over_the_limit_is_bad_input(client: TestClient) -> None:
+def test_page_size_above_the_limit_is_a_coded_error_without_filters_too(client: TestClient) -> None:
     (error,) = page_of(client, f"intentions(first: $first) {PAGE}", id="P1", first=1000)  # type: ignore[misc]
     assert (
         error["extensions"]["code"] == "BAD_USER_INPUT"
@@ -183,3 +183,9 @@ def test_too_deep_documents_are_refused(client: TestClient) -> None:
         deep = f"coBought {{ product {{ {deep} }} }}"
     body = gql(client, f'{{ product(id: "P1") {{ {deep} }} }}')
     assert "exceeds maximum operation depth" in body["errors"][0]["message"]
+
+
+def test_documents_with_too_many_aliases_are_refused(client: TestClient) -> None:
+    aliased = " ".join(f'p{i}: product(id: "P1") {{ id }}' for i in range(16))
+    body = gql(client, f"{{ {aliased} }}")
+    assert "16 aliases found. Allowed: 15" in body["errors"][0]["message"]
