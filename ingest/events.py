@@ -75,21 +75,22 @@ def spread_chunk(validated: pl.DataFrame, number: int, buckets: int, bucket_dir:
     if rejected.len():
         rejects_dir.mkdir(parents=True, exist_ok=True)
         rejects_view(validated.lazy()).collect().write_parquet(rejects_dir / f"{number:06d}.parquet")
-    good = validated.select(ROW_NR, *EVENT_KEY).filter(reasons.is_null())
-    for bucket_nr, part in _by_bucket(good, buckets):
+    for bucket_nr, part in _good_by_bucket(validated, buckets):
         folder = bucket_dir / f"{bucket_nr:06d}"
         folder.mkdir(parents=True, exist_ok=True)
         part.write_ipc(folder / f"{number:06d}.ipc")
     counts: dict[str | None, int] = dict(rejected.value_counts().iter_rows())
-    return {None: good.height, **counts}
+    return {None: validated.height - rejected.len(), **counts}
 
 
-def _by_bucket(events: pl.DataFrame, buckets: int) -> list[tuple[int, pl.DataFrame]]:
+def _good_by_bucket(validated: pl.DataFrame, buckets: int) -> list[tuple[int, pl.DataFrame]]:
+    good = pl.col(REASON_COLUMN).is_null()
     if buckets == 1:
-        return [(0, events)]
-    bucket = (pl.col("session_id").hash(SESSION_SEED) % buckets).alias(BUCKET)
-    parts = events.with_columns(bucket).partition_by(BUCKET, as_dict=True, include_key=False)
-    return [(int(key[0]), part) for key, part in parts.items()]  # type: ignore[call-overload]
+        return [(0, validated.select(ROW_NR, *EVENT_KEY).filter(validated.select(good).to_series()))]
+    # Bad rows fall in a null bucket, so one partition both drops them and spreads the rest.
+    bucket = pl.when(good).then(pl.col("session_id").hash(SESSION_SEED) % buckets).alias(BUCKET)
+    parts = validated.select(ROW_NR, *EVENT_KEY, bucket).partition_by(BUCKET, as_dict=True, include_key=False)
+    return [(int(key[0]), part) for key, part in parts.items() if key[0] is not None]  # type: ignore[call-overload]
 
 
 def read_ahead(load: Callable[[int], T], last: Callable[[int, T], bool]) -> Iterator[T]:
@@ -225,8 +226,8 @@ def search_buy_counts(events: pl.DataFrame, window_ms: int, stats: DeriveStats) 
         .alias("context_row"),
         pl.when(has_query).then(session).forward_fill().alias("context_session"),
     ).filter(pl.col("is_click") & (pl.col("context_session") == session))
-    buys = events.filter(action == PURCHASE).select(SESSION_NR, "product_id",
-                                                    pl.col("timestamp").alias("bought_at"))
+    buys = (events.select(SESSION_NR, "product_id", pl.col("timestamp").alias("bought_at"), action)
+            .filter(action == PURCHASE).drop("action"))
     stats.clicks += clicks.height
     stats.purchases += buys.height
     elapsed = (pl.col("bought_at") - pl.col("timestamp")).dt.total_milliseconds()
@@ -247,9 +248,9 @@ def co_buy_counts(events: pl.DataFrame, max_basket: int, stats: DeriveStats) -> 
     """(product_id_a, product_id_b, count) of one bucket, ``events`` from ``sessions_in_order``."""
     # A basket is its order, else its session: (order_id, 0) or (null, session number).
     basket = ["order_id", "basket_session"]
-    items = (events.filter(pl.col("action") == PURCHASE)
-             .select("order_id", pl.when(pl.col("order_id").is_null()).then(pl.col(SESSION_NR))
-                     .otherwise(0).alias("basket_session"), "product_id")
+    items = (events.select("order_id", pl.when(pl.col("order_id").is_null()).then(pl.col(SESSION_NR))
+                           .otherwise(0).alias("basket_session"), "product_id", "action")
+             .filter(pl.col("action") == PURCHASE).drop("action")
              .unique())
     sizes = items.group_by(basket).len("size")
     stats.baskets += sizes.height

@@ -461,9 +461,11 @@ class _EventChunks:
         totals: dict[str | None, int] = {}
         # One query per chunk: the readers skip to the slice cheaply, and unlike a stream of
         # batches, nothing runs more than one chunk ahead of the writing, so memory stays bounded.
+        # On a chunk the in-memory engine spends less CPU than the streaming one (measured).
+        size = self.chunk_rows
         chunks = events.read_ahead(
-            lambda number: validated.slice(number * self.chunk_rows, self.chunk_rows).collect(),
-            last=lambda _, chunk: chunk.height < self.chunk_rows)
+            lambda number: validated.slice(number * size, size).collect(engine="in-memory"),
+            last=lambda _, chunk: chunk.height < size)
         for number, chunk in enumerate(chunks):
             counts = events.spread_chunk(chunk, number, self.buckets, self.bucket_dir, self.rejects_dir,
                                          lambda part: _rejects_view(part, EVENT_COLUMNS.names))
