@@ -65,8 +65,7 @@ def _serving_routes() -> APIRouter:
 
     @router.get("/v1/intentions", summary="Cached intentions of a search query")
     async def query_intentions(svc: Svc, query: QueryText) -> Response:
-        answer = await svc.answers.answer(query)
-        return Response(orjson.dumps(answer.to_dict()), media_type="application/json")
+        return Response(await svc.answers.answer_json(query), media_type="application/json")
 
     @router.get("/v1/features/query", summary="Feature-store features of a query")
     async def query_features(svc: Svc, text: QueryText) -> dict[str, Any]:

@@ -47,6 +47,9 @@ class LoadResult:
     # CPU time the serving processes spent per request: unlike req/s, not set by the machine's load.
     cpu_ms_per_request: dict[str, float] = field(default_factory=dict)
     client_cpu_ms_per_request: float = 0.0
+    # Cores kept busy during the run by every other process on the machine (its other users):
+    # on a shared 2-core machine, the first suspect when a run's latency is out of line.
+    other_processes_cores: float = 0.0
 
     @property
     def cpu_bound_capacity(self) -> float:
@@ -59,6 +62,13 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as handle:
         fields = handle.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes spent so far, on every core (Linux /proc/stat: user, nice, system)."""
+    with open("/proc/stat") as handle:
+        user, nice, system = (int(v) for v in handle.readline().split()[1:4])
+    return (user + nice + system) / os.sysconf("SC_CLK_TCK")
 
 
 def encode(request: Request, host: str) -> bytes:
@@ -201,8 +211,11 @@ def run_load(
         raws.reverse()  # the closed loop pops from the end
     watched = processes or {}
     before = {name: cpu_seconds(pid) for name, pid in watched.items()}
-    client_before = time.process_time()
+    client_before, busy_before = time.process_time(), machine_busy_seconds()
     tally, seconds = uvloop.run(_drive(base_url, raws, connections, rate, max_seconds))
+    busy = machine_busy_seconds() - busy_before
+    ours = sum(cpu_seconds(pid) - before[name] for name, pid in watched.items())
+    ours += time.process_time() - client_before
     done = max(len(tally.latencies), 1)
     p50, p95, p99, worst = (float(v) * 1000 for v in np.percentile(tally.latencies, [50, 95, 99, 100]))
     return LoadResult(
@@ -221,4 +234,5 @@ def run_load(
             name: round((cpu_seconds(pid) - before[name]) * 1000 / done, 2) for name, pid in watched.items()
         },
         client_cpu_ms_per_request=round((time.process_time() - client_before) * 1000 / done, 2),
+        other_processes_cores=round(max(busy - ours, 0.0) / seconds, 2),
     )
