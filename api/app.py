@@ -23,7 +23,7 @@ from strawberry.fastapi import GraphQLRouter
 from cosmo_kg.api.answers import TIER1, TIER2
 from cosmo_kg.api.errors import error_body, kind_of
 from cosmo_kg.api.index import TextEmbedder
-from cosmo_kg.api.loaders import make_loaders
+from cosmo_kg.api.loaders import Loaders
 from cosmo_kg.api.observe import Metrics, ObserveMiddleware
 from cosmo_kg.api.schema import ApiContext, build_schema
 from cosmo_kg.api.services import ServeSettings, Services
@@ -156,7 +156,7 @@ def _graphql_router(settings: ServeSettings) -> GraphQLRouter[Any, None]:
         return ApiContext(
             settings=settings.api,
             reader=svc.reader,
-            loaders=make_loaders(svc.reader),
+            loaders=Loaders(svc.reader),
             answers=svc.answers,
             features=svc.features,
             index=svc.index,

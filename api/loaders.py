@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from dataclasses import dataclass
+from functools import cached_property, partial
 from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
@@ -45,17 +45,47 @@ def grouped_loader(
     return DataLoader(load_fn=load)
 
 
-@dataclass
 class Loaders:
-    products: DataLoader[tuple[str, None], ProductRecord | None]
-    products_with_intentions: DataLoader[tuple[str, EdgeFilter], ProductPage | None]
-    tail_types: DataLoader[tuple[str, None], tuple[str, ...]]
-    product_intentions: DataLoader[tuple[str, EdgeFilter], Page]
-    query_intentions: DataLoader[tuple[str, EdgeFilter], Page]
-    intention_products: DataLoader[tuple[str, EdgeFilter], list[HeadEdge]]
-    intention_queries: DataLoader[tuple[str, EdgeFilter], list[HeadEdge]]
-    co_bought: DataLoader[tuple[str, int], list[CountedProduct]]
-    purchased: DataLoader[tuple[str, int], list[CountedProduct]]
+    """The DataLoaders of one request, each made when a field first asks for it (a request uses few)."""
+
+    def __init__(self, reader: GraphReader) -> None:
+        self.reader = reader
+
+    @cached_property
+    def products(self) -> DataLoader[tuple[str, None], ProductRecord | None]:
+        return grouped_loader(lambda keys, _: self.reader.products(keys), lambda: None)
+
+    @cached_property
+    def products_with_intentions(self) -> DataLoader[tuple[str, EdgeFilter], ProductPage | None]:
+        return grouped_loader(self.reader.products_with_intentions, lambda: None)
+
+    @cached_property
+    def tail_types(self) -> DataLoader[tuple[str, None], tuple[str, ...]]:
+        return grouped_loader(lambda keys, _: self.reader.intention_tail_types(keys), tuple)
+
+    @cached_property
+    def product_intentions(self) -> DataLoader[tuple[str, EdgeFilter], Page]:
+        return grouped_loader(partial(self.reader.head_intentions, NodeLabel.PRODUCT), Page)
+
+    @cached_property
+    def query_intentions(self) -> DataLoader[tuple[str, EdgeFilter], Page]:
+        return grouped_loader(partial(self.reader.head_intentions, NodeLabel.QUERY), Page)
+
+    @cached_property
+    def intention_products(self) -> DataLoader[tuple[str, EdgeFilter], list[HeadEdge]]:
+        return grouped_loader(partial(self.reader.intention_heads, NodeLabel.PRODUCT), list)
+
+    @cached_property
+    def intention_queries(self) -> DataLoader[tuple[str, EdgeFilter], list[HeadEdge]]:
+        return grouped_loader(partial(self.reader.intention_heads, NodeLabel.QUERY), list)
+
+    @cached_property
+    def co_bought(self) -> DataLoader[tuple[str, int], list[CountedProduct]]:
+        return grouped_loader(partial(self.reader.counted, statements.CO_BOUGHT), list)
+
+    @cached_property
+    def purchased(self) -> DataLoader[tuple[str, int], list[CountedProduct]]:
+        return grouped_loader(partial(self.reader.counted, statements.PURCHASED), list)
 
     async def product(self, product_id: str, intentions: EdgeFilter | None = None) -> ProductRecord | None:
         """A product; with ``intentions``, that page of its intentions comes in the same round trip
@@ -67,26 +97,3 @@ class Loaders:
             return None
         self.product_intentions.prime((product_id, intentions), found.intentions)
         return found.product
-
-
-def make_loaders(reader: GraphReader) -> Loaders:
-    def heads(label: NodeLabel) -> Callable[[list[str], EdgeFilter], Awaitable[dict[str, Page]]]:
-        return lambda keys, f: reader.head_intentions(label, keys, f)
-
-    def linked(label: NodeLabel) -> Callable[[list[str], EdgeFilter], Awaitable[dict[str, list[HeadEdge]]]]:
-        return lambda keys, f: reader.intention_heads(label, keys, f)
-
-    def counted(statement: str) -> Callable[[list[str], int], Awaitable[dict[str, list[CountedProduct]]]]:
-        return lambda keys, limit: reader.counted(statement, keys, limit)
-
-    return Loaders(
-        products=grouped_loader(lambda keys, _: reader.products(keys), lambda: None),
-        products_with_intentions=grouped_loader(reader.products_with_intentions, lambda: None),
-        tail_types=grouped_loader(lambda keys, _: reader.intention_tail_types(keys), tuple),
-        product_intentions=grouped_loader(heads(NodeLabel.PRODUCT), Page),
-        query_intentions=grouped_loader(heads(NodeLabel.QUERY), Page),
-        intention_products=grouped_loader(linked(NodeLabel.PRODUCT), list),
-        intention_queries=grouped_loader(linked(NodeLabel.QUERY), list),
-        co_bought=grouped_loader(counted(statements.CO_BOUGHT), list),
-        purchased=grouped_loader(counted(statements.PURCHASED), list),
-    )
