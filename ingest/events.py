@@ -74,7 +74,7 @@ def spread_chunk(validated: pl.DataFrame, number: int, buckets: int, bucket_dir:
     rejected = reasons.drop_nulls()
     if rejected.len():
         rejects_dir.mkdir(parents=True, exist_ok=True)
-        rejects_view(validated.lazy()).collect().write_parquet(rejects_dir / f"{number:06d}.parquet")
+        rejects_view(validated.lazy()).collect().write_ipc(rejects_dir / f"{number:06d}.ipc")
     for bucket_nr, part in _good_by_bucket(validated, buckets):
         folder = bucket_dir / f"{bucket_nr:06d}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -127,7 +127,7 @@ def derive(bucket_dir: Path, options: DeriveOptions, duplicates_path: Path,
     stats = DeriveStats()
     search_buy, co_buy, duplicates = [], [], []
     buckets = bucket_files(bucket_dir)
-    ordered = read_ahead(lambda number: sessions_in_order(pl.scan_ipc(buckets[number]).collect()),
+    ordered = read_ahead(lambda number: sessions_in_order(_read_once(buckets[number])),
                          last=lambda number, _: number == len(buckets) - 1) if buckets else iter([])
     for number, bucket in enumerate(ordered, start=1):
         if on_bucket:
@@ -144,6 +144,14 @@ def derive(bucket_dir: Path, options: DeriveOptions, duplicates_path: Path,
     cb = _summed(co_buy, ["product_id_a", "product_id_b"], CO_BUY_SCHEMA)
     stats.counts = {"search_buy_pairs": sb.height, "co_buy_pairs": cb.height}
     return sb, cb, stats
+
+
+def _read_once(files: list[Path]) -> pl.DataFrame:
+    # Removed as soon as read: the disk space is back early, and the removal overlaps the work.
+    events = pl.scan_ipc(files).collect()
+    for path in files:
+        path.unlink()
+    return events
 
 
 def _without_repeats(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:

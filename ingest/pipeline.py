@@ -478,7 +478,7 @@ class _EventChunks:
 
 def _merge_event_rejects(run: _Run, rejects_dir: Path, duplicates: Path, counts: dict[str | None, int],
                          stats: events.DeriveStats) -> None:
-    parts = [pl.scan_parquet(path) for path in sorted(rejects_dir.glob("*.parquet"))]
+    parts = [pl.scan_ipc(path) for path in sorted(rejects_dir.glob("*.ipc"))]
     if stats.duplicates:
         parts.append(pl.scan_parquet(duplicates).select(
             pl.col(ROW_NR), *(pl.col(c).cast(pl.String()) for c in events.EVENT_KEY), pl.col(REASON_COLUMN)))
