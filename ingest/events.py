@@ -90,7 +90,7 @@ def _good_by_bucket(validated: pl.DataFrame, buckets: int) -> list[tuple[int, pl
     # Bad rows fall in a null bucket, so one partition both drops them and spreads the rest.
     bucket = pl.when(good).then(pl.col("session_id").hash(SESSION_SEED) % buckets).alias(BUCKET)
     parts = validated.select(ROW_NR, *EVENT_KEY, bucket).partition_by(BUCKET, as_dict=True, include_key=False)
-    return [(int(key[0]), part) for key, part in parts.items() if key[0] is not None]  # type: ignore[call-overload]
+    return [(int(key[0]), part) for key, part in parts.items() if key[0] is not None]
 
 
 def read_ahead(load: Callable[[int], T], last: Callable[[int, T], bool]) -> Iterator[T]:
@@ -254,18 +254,20 @@ def search_buy_counts(events: pl.DataFrame, window_ms: int, stats: DeriveStats) 
 
 def co_buy_counts(events: pl.DataFrame, max_basket: int, stats: DeriveStats) -> pl.DataFrame:
     """(product_id_a, product_id_b, count) of one bucket, ``events`` from ``sessions_in_order``."""
-    # A basket is its order, else its session: (order_id, 0) or (null, session number).
-    basket = ["order_id", "basket_session"]
-    items = (events.select("order_id", pl.when(pl.col("order_id").is_null()).then(pl.col(SESSION_NR))
-                           .otherwise(0).alias("basket_session"), "product_id", "action")
-             .filter(pl.col("action") == PURCHASE).drop("action")
-             .unique())
-    sizes = items.group_by(basket).len("size")
+    # A basket is its order, else its session, numbered: sessions keep their number and orders
+    # follow (numbers join faster than text).
+    purchases = (events.select("order_id", SESSION_NR, "product_id", "action")
+                 .filter(pl.col("action") == PURCHASE))
+    after_sessions = int(events[SESSION_NR].max() or 0)  # type: ignore[arg-type]
+    basket = (pl.when(pl.col("order_id").is_null()).then(pl.col(SESSION_NR).cast(pl.UInt64()))
+              .otherwise(pl.col("order_id").rank("dense").cast(pl.UInt64()) + after_sessions).alias("basket"))
+    items = purchases.select(basket, "product_id").unique()
+    sizes = items.group_by("basket").len("size")
     stats.baskets += sizes.height
     stats.baskets_oversized += sizes.filter(pl.col("size") > max_basket).height
     paired = sizes.filter((pl.col("size") > 1) & (pl.col("size") <= max_basket))
-    items = items.join(paired, on=basket, how="semi", nulls_equal=True)
-    pairs = (items.join(items, on=basket, suffix="_b", nulls_equal=True)
+    items = items.join(paired, on="basket", how="semi")
+    pairs = (items.join(items, on="basket", suffix="_b")
              .filter(pl.col("product_id") < pl.col("product_id_b")))
     return (pairs.group_by(pl.col("product_id").alias("product_id_a"), "product_id_b")
             .agg(pl.len().cast(pl.Int64()).alias("count")))
