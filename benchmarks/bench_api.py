@@ -3,7 +3,8 @@
 Loads ~``--edges`` synthetic knowledge edges (``bench_loader.synthetic_knowledge``) into a
 private Neo4j kept under ``--work`` (the load runs once; later runs reuse it), starts
 ``cosmo-kg serve`` in its own process, preloads cache tier 1 with the top queries, then
-drives each scenario over loopback with a bounded number of requests, twice over:
+drives each scenario over loopback with a bounded number of requests (after ``--warmup``
+requests: a fresh Neo4j JVM is still compiling its hot paths for its first thousands), twice over:
 
 - closed loop at ``--concurrency`` connections: the maximum throughput (latency there is mostly
   queueing: Little's law);
@@ -20,7 +21,8 @@ Scenarios:
 
 A target is met when the closed loop reaches its rate and the open loop at that rate keeps up
 (>= 98% of it: the last answers drain after the schedule ends) with its p99 within the limit,
-without errors.
+without errors. Each run records the cores other processes kept busy meanwhile: the machine is
+shared, and a run whose latency is out of line usually had company.
 
 Writes benchmarks/results/api.json and prints a table.
 
