@@ -4,14 +4,15 @@ For each size (default 1M and 10M events, Zipf-skewed products and queries, see
 ``synthetic_events.py``), two fresh processes run on the same Parquet log, so each peak RSS
 is its own:
 - ``cosmo-kg``: ``run_products`` (catalog) + ``run_events`` (the log read in bounded chunks,
-  validated into session buckets on disk, derived bucket by bucket) + ``sample``;
+  validated into session buckets on disk, derived bucket by bucket; the next chunk or bucket is
+  read in a thread meanwhile) + ``sample``;
 - ``naive``: the whole log read into memory, validated, de-duplicated, sorted and derived in
   one piece (same derivation functions).
 Each run reports wall seconds and CPU seconds (user + system, all threads): the machine is
-shared, so wall time depends on the load average (printed and stored); events per CPU second
-do much less. Writes benchmarks/results/ingest.json and prints a short table. The target
-(issue 3) is ≥ 1,000,000 events/s and ≤ 4 GiB peak RSS on the 2-core machine, flat from 1M to
-10M.
+shared, so wall time depends on the load average (sampled during each run, printed and stored;
+it counts the run's own threads too); events per CPU second do much less. Writes
+benchmarks/results/ingest.json and prints a short table. The target (issue 3) is ≥ 1,000,000
+events/s and ≤ 4 GiB peak RSS on the 2-core machine, flat from 1M to 10M.
 
     python benchmarks/bench_ingest.py                     # 1M and 10M events
     python benchmarks/bench_ingest.py --sizes 200000      # a quick run

@@ -3,8 +3,9 @@
 Events (``session_id, timestamp, action`` with ``product_id``, ``query``, ``order_id``) are read
 in chunks of at most ``chunk_rows`` rows. Each chunk is validated in memory; its bad rows go to a
 rejects part and its good rows are spread over session buckets on disk (each session lands in
-exactly one bucket). Each bucket is then processed alone, so memory follows the chunk and bucket
-sizes, never the log size:
+exactly one bucket, by a hash of its id). Each bucket is then processed alone, so memory follows
+the chunk and bucket sizes, never the log size; the next chunk or bucket is read in a thread
+while the current one is written or derived:
 
 - search-buy: a click on a product under a query (the click's own query, else the session's
   latest search) followed by a purchase of that product in the same session within the window;
@@ -12,6 +13,9 @@ sizes, never the log size:
 - co-buy: products purchased in the same order (``order_id``), else the same session; counted
   once per basket. Baskets larger than ``max_basket`` (resellers, bulk orders) are skipped and
   counted in the report.
+
+Sessions are those of one ingested file: a session that runs past midnight into the next daily
+file is derived as two (a click in one file and the purchase in the next do not pair).
 """
 
 from __future__ import annotations
