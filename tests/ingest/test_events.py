@@ -119,3 +119,13 @@ def test_a_broken_csv_log_is_read_line_by_line_and_its_bad_lines_rejected(tmp_pa
     assert report.rows_in == 302 == report.rows_kept + 2
     rejects = pl.read_parquet(report.rejects_files[0]).sort("row_nr")
     assert rejects.select("row_nr", "reason").rows() == [(151, "bad_quoting"), (201, "wrong_field_count")]
+
+
+def test_a_log_out_of_time_order_derives_the_same_pairs(tmp_path: Path) -> None:
+    in_order = _events(tmp_path / "in_order.parquet", DAY1)
+    shuffled = tmp_path / "shuffled.parquet"
+    pl.read_parquet(in_order).reverse().write_parquet(shuffled)
+    reports = [run_events(config(log, tmp_path / log.stem)) for log in (in_order, shuffled)]
+    assert reports[0].rejected == reports[1].rejected
+    states = [store_state(tmp_path / name) for name in ("in_order", "shuffled")]
+    assert all(a.equals(b) for a, b in zip(*states, strict=True))
