@@ -128,10 +128,16 @@ def reason_expr(rules: Sequence[RowRule]) -> pl.Expr:
     """The first failing rule's reason, or null for a good row (null checks count as failing)."""
     if not rules:
         return pl.lit(None, dtype=pl.String()).alias(REASON_COLUMN)
-    chain: Any = pl.when(rules[0].bad.fill_null(True)).then(pl.lit(rules[0].reason))
-    for rule in rules[1:]:
-        chain = chain.when(rule.bad.fill_null(True)).then(pl.lit(rule.reason))
-    return chain.otherwise(pl.lit(None, dtype=pl.String())).alias(REASON_COLUMN)
+    # Each rule yields a small number, named once at the end: a chain of text literals would
+    # cost a whole text column per rule.
+    names = list(dict.fromkeys(rule.reason for rule in rules))
+    numbered = [(rule.bad.fill_null(True), pl.lit(names.index(rule.reason), dtype=pl.UInt16()))
+                for rule in rules]
+    chain: Any = pl.when(numbered[0][0]).then(numbered[0][1])
+    for bad, number in numbered[1:]:
+        chain = chain.when(bad).then(number)
+    return (chain.otherwise(None).replace_strict(dict(enumerate(names)), return_dtype=pl.String())
+            .alias(REASON_COLUMN))
 
 
 def split_rows(

@@ -10,12 +10,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
 
 from cosmo_kg.ingest.formats import PARSE_ERROR, ColumnSet
-from cosmo_kg.schemas import REASON_COLUMN, RowRule
+from cosmo_kg.schemas import REASON_COLUMN, RowRule, reason_expr
 from cosmo_kg.text import clean_text_expr, text_key_expr
 from cosmo_kg.vocabulary import BehaviorKind, normalize_domain_expr
 
@@ -91,21 +90,7 @@ def _text(column: str) -> pl.Expr:
 
 def with_reasons(frame: pl.LazyFrame, rules: Sequence[RowRule]) -> pl.LazyFrame:
     """Add the ``reason`` column: the reader's parse error, else the first failing rule."""
-    return frame.with_columns(pl.coalesce(pl.col(PARSE_ERROR), _first_failing(rules)).alias(REASON_COLUMN))
-
-
-def _first_failing(rules: Sequence[RowRule]) -> pl.Expr:
-    # Like ``reason_expr``, but each rule yields a one-byte number, named once at the end: a chain
-    # of text literals costs a text column per rule.
-    if not rules:
-        return pl.lit(None, dtype=pl.String())
-    names = list(dict.fromkeys(rule.reason for rule in rules))
-    numbered = [(rule.bad.fill_null(True), pl.lit(names.index(rule.reason), dtype=pl.UInt8()))
-                for rule in rules]
-    chain: Any = pl.when(numbered[0][0]).then(numbered[0][1])
-    for bad, number in numbered[1:]:
-        chain = chain.when(bad).then(number)
-    return chain.otherwise(None).replace_strict(dict(enumerate(names)), return_dtype=pl.String())
+    return frame.with_columns(pl.coalesce(pl.col(PARSE_ERROR), reason_expr(rules)).alias(REASON_COLUMN))
 
 
 def mark_duplicates(frame: pl.LazyFrame, key: Sequence[str], values: Sequence[str],
