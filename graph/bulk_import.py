@@ -155,12 +155,15 @@ def run_import(local: LocalNeo4jSettings, files: list[ImportFile], database: str
     server.stop(local)
     (local.home_path / "conf" / "neo4j.conf").write_text(server.render_conf(local), encoding="utf-8")
     env = {**os.environ, "NEO4J_HOME": str(local.home_path), "NEO4J_CONF": str(local.home_path / "conf")}
-    result = subprocess.run(import_command(local, files, database), env=env, capture_output=True,
-                            text=True, check=False, cwd=local.home_path)
+    log = local.home_path / "logs" / "import.log"
+    with log.open("w", encoding="utf-8") as output:
+        result = subprocess.run(import_command(local, files, database), env=env, stdout=output,
+                                stderr=subprocess.STDOUT, check=False, cwd=local.home_path)
     if result.returncode != 0:
-        raise GraphError(f"neo4j-admin import failed: {(result.stdout + result.stderr).strip()[-1200:]}",
-                         hint=f"the local database is left for a re-run of the same load; "
-                              f"see {local.home_path / 'logs' / 'import.report'}")
+        tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:])
+        raise GraphError(f"neo4j-admin import failed:\n{tail}",
+                         hint=f"see {log}; running the same load again rolls the failed import back "
+                              "and retries")
     server.start(local)
 
 
