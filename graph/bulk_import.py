@@ -27,10 +27,9 @@ import polars as pl
 
 from cosmo_kg.errors import GraphError
 from cosmo_kg.graph import server
-from cosmo_kg.graph.prepare import PreparedGraph
+from cosmo_kg.graph.prepare import PreparedGraph, knowledge_edge_groups
 from cosmo_kg.graph.server import LocalNeo4jSettings
-from cosmo_kg.graph.statements import HEAD_KEYS
-from cosmo_kg.vocabulary import RELATIONS, NodeLabel
+from cosmo_kg.vocabulary import NodeLabel
 
 ADMIN_TOOL = "org.neo4j.cli.AdminTool"
 ARRAY_DELIMITER = "\x1f"  # unit separator: never inside a tail type
@@ -117,15 +116,11 @@ def write_import_files(graph: PreparedGraph, seen_at: datetime, directory: Path)
                    NodeLabel.PRODUCT, "CO_BUY", directory, "co_buy"),
     ]
     edges = graph.knowledge_edges.with_columns(first_seen=stamp, last_seen=stamp)
-    for (label, relation), rows in edges.partition_by(["head_label", "relation"], as_dict=True,
-                                                      maintain_order=True).items():
-        head = NodeLabel(label)
-        if relation not in RELATIONS or head not in HEAD_KEYS:
-            raise ValueError(f"not a vocabulary edge: {label}-{relation}")
+    for head, relation, rows in knowledge_edge_groups(edges):
         files.append(_edge_file(
             rows.select("head", "tail", "plausibility", "typicality", "support", "model", "run_id",
                         "first_seen", "last_seen"),
-            head, NodeLabel.INTENTION, str(relation), directory, f"{head.value}-{relation}",
+            head, NodeLabel.INTENTION, relation, directory, f"{head.value}-{relation}",
             {"first_seen": "datetime", "last_seen": "datetime"}))
     return files
 

@@ -19,6 +19,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,12 +31,12 @@ import polars as pl
 from cosmo_kg.errors import ConfigError
 from cosmo_kg.graph import bulk_import, statements
 from cosmo_kg.graph.connection import Neo4jSettings, connect
-from cosmo_kg.graph.prepare import PreparedGraph, prepare_graph, read_inputs
+from cosmo_kg.graph.prepare import PreparedGraph, knowledge_edge_groups, prepare_graph, read_inputs
 from cosmo_kg.graph.schema import apply_schema
 from cosmo_kg.graph.server import LocalNeo4jSettings
+from cosmo_kg.graph.stats import graph_stats
 from cosmo_kg.schemas import reason_counts
 from cosmo_kg.settings import SettingsGroup, setting
-from cosmo_kg.vocabulary import NodeLabel
 
 LOADER_VERSION = "2"  # bump when the batch plan changes: resumes count batches
 
@@ -123,12 +124,8 @@ def plan_steps(graph: PreparedGraph) -> list[Step]:
         Step("queries", statements.QUERIES, graph.queries),
         Step("intentions", statements.INTENTIONS, graph.intentions),
     ]
-    edges = graph.knowledge_edges
-    for (label, relation), rows in edges.partition_by(["head_label", "relation"], as_dict=True,
-                                                      maintain_order=True).items():
-        head = NodeLabel(label)
-        steps.append(Step(f"{head.value}-{relation}",
-                          statements.knowledge_edge_statement(head, str(relation)),
+    for head, relation, rows in knowledge_edge_groups(graph.knowledge_edges):
+        steps.append(Step(f"{head.value}-{relation}", statements.knowledge_edge_statement(head, relation),
                           rows.select("head", "tail", "plausibility", "typicality", "support",
                                       "model", "run_id")))
     steps += [
@@ -252,11 +249,9 @@ def _write_steps(steps: list[Step], report: LoadReport, config: LoadConfig, driv
         for number, (step, rows) in enumerate(_batches(steps, settings.batch_size), start=1):
             if number <= done:
                 continue
-            batch_started = time.perf_counter()
-            counters = session.execute_write(_write_batch, step.statement, rows, seen_at,
-                                             report.load_id, number)
-            report.step_seconds[step.name] = round(
-                report.step_seconds.get(step.name, 0.0) + time.perf_counter() - batch_started, 3)
+            with _timed(report, step.name):
+                counters = session.execute_write(_write_batch, step.statement, rows, seen_at,
+                                                 report.load_id, number)
             report.nodes_created += counters.nodes_created
             report.relationships_created += counters.relationships_created
             report.properties_set += counters.properties_set
@@ -278,27 +273,33 @@ def _bulk_load(graph: PreparedGraph, report: LoadReport, config: LoadConfig,
     the load as complete (through a fresh driver: the server has restarted)."""
     seen_at = config.seen_at or datetime.now(UTC)
     directory = local.home_path / "import" / f"bulk-{report.load_id}"
-    clock = time.perf_counter()
-    files = bulk_import.write_import_files(graph, seen_at, directory)
-    report.step_seconds["write_import_files"] = round(time.perf_counter() - clock, 3)
-    clock = time.perf_counter()
-    bulk_import.run_import(local, files, config.database)
-    report.step_seconds["stop_import_restart"] = round(time.perf_counter() - clock, 3)
-    clock = time.perf_counter()
-    with connect(Neo4jSettings(uri=local.bolt_uri, database=config.database)) as restarted:
+    with _timed(report, "write_import_files"):
+        files = bulk_import.write_import_files(graph, seen_at, directory)
+    with _timed(report, "stop_import_restart"):
+        bulk_import.run_import(local, files, config.database)
+    restarted_settings = Neo4jSettings(uri=local.bolt_uri, database=config.database)
+    with _timed(report, "schema_and_record"), connect(restarted_settings) as restarted:
         apply_schema(restarted, config.database)
+        imported = graph_stats(restarted, config.database)
         with restarted.session(database=config.database) as session:
-            nodes, relationships = session.run(statements.COUNT_ALL).single(strict=True)
             session.run(statements.LOAD_RUN_BEGIN, load_id=report.load_id, seen_at=seen_at,
                         source=source, batches_total=report.batches_total).consume()
             session.run(statements.LOAD_RUN_COMPLETE, load_id=report.load_id,
                         batches_done=report.batches_total).consume()
             session.run(statements.FULLTEXT_REFRESH).consume()
-    bulk_import.finish(local, directory)
-    report.step_seconds["schema_and_record"] = round(time.perf_counter() - clock, 3)
+        bulk_import.finish(local, directory)
     report.method = "bulk-import"
     report.seen_at = seen_at.isoformat()
-    report.nodes_created, report.relationships_created = nodes, relationships
+    report.nodes_created = imported.total_nodes
+    report.relationships_created = imported.total_relationships
+
+
+@contextmanager
+def _timed(report: LoadReport, name: str) -> Iterator[None]:
+    """Add the seconds the block takes to ``report.step_seconds[name]``."""
+    started = time.perf_counter()
+    yield
+    report.step_seconds[name] = round(report.step_seconds.get(name, 0.0) + time.perf_counter() - started, 3)
 
 
 def _write_batch(tx: neo4j.ManagedTransaction, statement: str, rows: list[dict[str, Any]],

@@ -6,12 +6,14 @@ deterministic so that a resumed load sends exactly the batches an uninterrupted 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from cosmo_kg.errors import InputError
+from cosmo_kg.graph.statements import HEAD_KEYS
 from cosmo_kg.schemas import KNOWLEDGE, PAIRS, PRODUCTS, FileSchema, RowRule, split_rows
 from cosmo_kg.text import clean_text_expr, text_key_expr
 from cosmo_kg.vocabulary import (
@@ -186,6 +188,16 @@ def knowledge_edges(knowledge: pl.DataFrame) -> pl.DataFrame:
              pl.col("support").sum(), pl.col("model").first(), pl.col("run_id").first())
         .sort(["head_label", "relation", "head", "tail"])
     )
+
+
+def knowledge_edge_groups(edges: pl.DataFrame) -> Iterator[tuple[NodeLabel, str, pl.DataFrame]]:
+    """The knowledge edges by (head label, relation), in order; each a vocabulary pair."""
+    for (label, relation), rows in edges.partition_by(["head_label", "relation"], as_dict=True,
+                                                      maintain_order=True).items():
+        head = NodeLabel(label)
+        if relation not in RELATIONS or head not in HEAD_KEYS:
+            raise ValueError(f"not a vocabulary edge: {label}-{relation}")
+        yield head, str(relation), rows
 
 
 def _intentions(knowledge: pl.DataFrame) -> pl.DataFrame:

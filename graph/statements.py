@@ -121,12 +121,6 @@ MATCH (l:LoadRun {load_id: $load_id})
 SET l.completed = true, l.batches_done = $batches_done, l.completed_at = datetime()
 """
 
-COUNT_ALL = """
-CALL { MATCH (n) RETURN count(n) AS nodes }
-CALL { MATCH ()-[r]->() RETURN count(r) AS relationships }
-RETURN nodes, relationships
-"""
-
 # Full-text indexes are eventually consistent (cypher/schema.cypher): make a finished load
 # searchable before the loader returns.
 FULLTEXT_REFRESH = "CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()"
