@@ -38,15 +38,16 @@ PENDING_MARKER = "bulk-import.pending"
 
 @dataclass(frozen=True)
 class ImportFile:
-    """One CSV of the import: ``kind`` is ``nodes`` or ``relationships``, ``name`` its label or type."""
+    """One CSV of the import: ``kind`` is ``nodes`` or ``relationships``; ``name`` is its label,
+    or None when a ``:TYPE`` column names each row's relationship type."""
 
     kind: str
-    name: str
+    name: str | None
     path: Path
 
     @property
     def argument(self) -> str:
-        return f"--{self.kind}={self.name}={self.path}"
+        return f"--{self.kind}={self.name}={self.path}" if self.name else f"--{self.kind}={self.path}"
 
 
 def serves(local: LocalNeo4jSettings, uri: str) -> bool:
@@ -65,22 +66,9 @@ def database_is_empty(driver: neo4j.Driver, database: str) -> bool:
         return session.run("MATCH (n) RETURN count(n) = 0 AS empty").single(strict=True)["empty"]
 
 
-def _node_file(frame: pl.DataFrame, label: NodeLabel, key: str, types: dict[str, str],
-               directory: Path, stem: str) -> ImportFile:
-    header = {key: f"{key}:ID({label.value})"}
-    header |= {column: f"{column}:{kind}" for column, kind in types.items()}
-    path = directory / f"{stem}.csv"
-    frame.rename({c: h for c, h in header.items() if c in frame.columns}).write_csv(path)
-    return ImportFile("nodes", label.value, path)
-
-
-def _edge_file(frame: pl.DataFrame, start: NodeLabel, end: NodeLabel, rel_type: str,
-               directory: Path, stem: str, types: dict[str, str] | None = None) -> ImportFile:
-    columns = {frame.columns[0]: f":START_ID({start.value})", frame.columns[1]: f":END_ID({end.value})"}
-    columns |= {c: f"{c}:{(types or {}).get(c) or _csv_type(frame.schema[c])}" for c in frame.columns[2:]}
-    path = directory / f"{stem}.csv"
-    frame.rename(columns).write_csv(path)
-    return ImportFile("relationships", rel_type, path)
+def _typed_header(frame: pl.DataFrame, types: dict[str, str]) -> dict[str, str]:
+    """Importer header names for the property columns of ``frame`` (``name:type``)."""
+    return {c: f"{c}:{types.get(c) or _csv_type(frame.schema[c])}" for c in frame.columns}
 
 
 def _csv_type(dtype: pl.DataType) -> str:
@@ -91,44 +79,92 @@ def _csv_type(dtype: pl.DataType) -> str:
     return "string"
 
 
+class _ImportWriter:
+    """Writes the importer CSVs with ``--id-type=actual``: each node table takes the next block
+    of node ids and relationship ends are looked up by (label, key) in polars, so the importer
+    keeps no string id map. Knowledge edges of every type share one file with a ``:TYPE`` column:
+    the importer samples each input file before it starts, one file per type cost seconds."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.files: list[ImportFile] = []
+        self._ids: list[pl.DataFrame] = []
+        self._next_id = 0
+
+    def nodes(self, frame: pl.DataFrame, label: NodeLabel, key: str, stem: str,
+              types: dict[str, str] | None = None) -> None:
+        ids = pl.int_range(self._next_id, self._next_id + frame.height, dtype=pl.Int64)
+        self._next_id += frame.height
+        self._ids.append(frame.select(pl.lit(label.value).alias("label"), pl.col(key).alias("key"),
+                                      ids.alias("id")))
+        self._write("nodes", label.value, stem,
+                    frame.select(ids.alias(":ID"), pl.all().name.map(_typed_header(frame, types or {}).get)))
+
+    def relationships(self, frame: pl.DataFrame, ends: list[pl.Expr], properties: list[str], stem: str,
+                      rel_type: str | None = None, types: dict[str, str] | None = None) -> None:
+        """Relationships of ``rel_type`` (or of each row's ``:TYPE`` among ``ends``) between the
+        nodes that ``ends`` (see ``_ends``) name by label and key, with ``properties`` of ``frame``."""
+        ids = pl.concat(self._ids)
+        located = (frame.select(ends)
+                   .join(ids.rename({"label": "start_label", "key": "start_key", "id": ":START_ID"}),
+                         on=["start_label", "start_key"], how="left", maintain_order="left")
+                   .join(ids.rename({"label": "end_label", "key": "end_key", "id": ":END_ID"}),
+                         on=["end_label", "end_key"], how="left", maintain_order="left"))
+        values = frame.select(properties)
+        self._write("relationships", rel_type, stem, pl.concat(
+            [located.select(":START_ID", ":END_ID", *([] if rel_type else [":TYPE"])),
+             values.rename(_typed_header(values, types or {}))], how="horizontal"))
+
+    def _write(self, kind: str, name: str | None, stem: str, frame: pl.DataFrame) -> None:
+        path = self.directory / f"{stem}.csv"
+        frame.write_csv(path)
+        self.files.append(ImportFile(kind, name, path))
+
+
+def _ends(start_label: str | pl.Expr, start_key: str, end_label: str, end_key: str) -> list[pl.Expr]:
+    """The (label, key) of both ends of a relationship, as ``_ImportWriter.relationships`` wants them."""
+    label = pl.lit(start_label) if isinstance(start_label, str) else start_label
+    return [label.alias("start_label"), pl.col(start_key).alias("start_key"),
+            pl.lit(end_label).alias("end_label"), pl.col(end_key).alias("end_key")]
+
+
 def write_import_files(graph: PreparedGraph, seen_at: datetime, directory: Path) -> list[ImportFile]:
     """Write every node and relationship table of ``graph`` as importer CSV under ``directory``."""
     directory.mkdir(parents=True, exist_ok=True)
     stamp = pl.lit(seen_at.isoformat())
     catalog = graph.products
-    files = [
-        _node_file(graph.domains, NodeLabel.DOMAIN, "name", {}, directory, "domains"),
-        _node_file(graph.product_types, NodeLabel.PRODUCT_TYPE, "name", {}, directory, "product_types"),
-        _node_file(catalog.select("product_id", "title", "product_type", "domain", "brand",
-                                  "description", "popularity"),
-                   NodeLabel.PRODUCT, "product_id", {"popularity": "double"}, directory, "products"),
-        _node_file(graph.product_keys, NodeLabel.PRODUCT, "product_id", {}, directory, "product_keys"),
-        _node_file(graph.queries, NodeLabel.QUERY, "text", {}, directory, "queries"),
-        _node_file(graph.intentions.with_columns(pl.col("tail_types").list.join(ARRAY_DELIMITER)),
-                   NodeLabel.INTENTION, "text", {"tail_types": "string[]"}, directory, "intentions"),
-        _edge_file(catalog.select("product_id", "domain"), NodeLabel.PRODUCT, NodeLabel.DOMAIN,
-                   "IN_DOMAIN", directory, "in_domain"),
-        _edge_file(catalog.select("product_id", "product_type").drop_nulls(), NodeLabel.PRODUCT,
-                   NodeLabel.PRODUCT_TYPE, "OF_TYPE", directory, "of_type"),
-        _edge_file(graph.search_buy_edges.select("query", "product_id", "count"), NodeLabel.QUERY,
-                   NodeLabel.PRODUCT, "SEARCH_BUY", directory, "search_buy"),
-        _edge_file(graph.co_buy_edges.select("product_id", "product_id_b", "count"), NodeLabel.PRODUCT,
-                   NodeLabel.PRODUCT, "CO_BUY", directory, "co_buy"),
-    ]
-    edges = graph.knowledge_edges.with_columns(first_seen=stamp, last_seen=stamp)
-    for head, relation, rows in knowledge_edge_groups(edges):
-        files.append(_edge_file(
-            rows.select("head", "tail", "plausibility", "typicality", "support", "model", "run_id",
-                        "first_seen", "last_seen"),
-            head, NodeLabel.INTENTION, relation, directory, f"{head.value}-{relation}",
-            {"first_seen": "datetime", "last_seen": "datetime"}))
-    return files
+    writer = _ImportWriter(directory)
+    product, intention = NodeLabel.PRODUCT.value, NodeLabel.INTENTION.value
+    writer.nodes(graph.domains, NodeLabel.DOMAIN, "name", "domains")
+    writer.nodes(graph.product_types, NodeLabel.PRODUCT_TYPE, "name", "product_types")
+    writer.nodes(catalog.select("product_id", "title", "product_type", "domain", "brand", "description",
+                                "popularity"), NodeLabel.PRODUCT, "product_id", "products")
+    writer.nodes(graph.product_keys, NodeLabel.PRODUCT, "product_id", "product_keys")
+    writer.nodes(graph.queries, NodeLabel.QUERY, "text", "queries")
+    writer.nodes(graph.intentions.with_columns(pl.col("tail_types").list.join(ARRAY_DELIMITER)),
+                 NodeLabel.INTENTION, "text", "intentions", {"tail_types": "string[]"})
+    writer.relationships(catalog, _ends(product, "product_id", NodeLabel.DOMAIN.value, "domain"), [],
+                         "in_domain", "IN_DOMAIN")
+    writer.relationships(catalog.drop_nulls("product_type"),
+                         _ends(product, "product_id", NodeLabel.PRODUCT_TYPE.value, "product_type"), [],
+                         "of_type", "OF_TYPE")
+    writer.relationships(graph.search_buy_edges, _ends(NodeLabel.QUERY.value, "query", product, "product_id"),
+                         ["count"], "search_buy", "SEARCH_BUY")
+    writer.relationships(graph.co_buy_edges, _ends(product, "product_id", product, "product_id_b"),
+                         ["count"], "co_buy", "CO_BUY")
+    edges = pl.concat(rows for _, _, rows in knowledge_edge_groups(graph.knowledge_edges))
+    writer.relationships(
+        edges.with_columns(first_seen=stamp, last_seen=stamp),
+        [*_ends(pl.col("head_label"), "head", intention, "tail"), pl.col("relation").alias(":TYPE")],
+        ["plausibility", "typicality", "support", "model", "run_id", "first_seen", "last_seen"],
+        "knowledge", types={"first_seen": "datetime", "last_seen": "datetime"})
+    return writer.files
 
 
 def import_command(local: LocalNeo4jSettings, files: list[ImportFile], database: str) -> list[str]:
     lib = server.ensure_jars(local)
     return ["java", f"-Xmx{local.heap}", "-cp", f"{lib}/*", ADMIN_TOOL,
-            "database", "import", "full", database,
+            "database", "import", "full", database, "--id-type=actual",
             f"--array-delimiter=U+{ord(ARRAY_DELIMITER):04X}", "--overwrite-destination=true",
             "--skip-bad-relationships=false", "--bad-tolerance=0",
             f"--report-file={local.home_path / 'logs' / 'import.report'}",

@@ -152,6 +152,10 @@ def render_conf(settings: LocalNeo4jSettings) -> str:
         "dbms.usage_report.enabled=false",
         f"server.memory.pagecache.size={settings.pagecache}",
         "db.transaction.timeout=0",
+        # Bolt otherwise idles 5 s twice after the databases are checkpointed and closed: a stop
+        # took 10.5 s instead of 0.6 s (and the offline importer stops the server once per load).
+        "internal.server.bolt.thread_pool_shutdown_wait_time=0s",
+        "internal.server.bolt.connection_shutdown_wait_time=0s",
         f"server.directories.data={home / 'data'}",
         f"server.directories.logs={home / 'logs'}",
         f"server.directories.run={home / 'run'}",
