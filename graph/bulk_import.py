@@ -44,6 +44,7 @@ class ImportFile:
     kind: str
     name: str | None
     path: Path
+    rows: int
 
     @property
     def argument(self) -> str:
@@ -118,7 +119,7 @@ class _ImportWriter:
     def _write(self, kind: str, name: str | None, stem: str, frame: pl.DataFrame) -> None:
         path = self.directory / f"{stem}.csv"
         frame.write_csv(path)
-        self.files.append(ImportFile(kind, name, path))
+        self.files.append(ImportFile(kind, name, path, frame.height))
 
 
 def _ends(start_label: str | pl.Expr, start_key: str, end_label: str, end_key: str) -> list[pl.Expr]:
@@ -163,18 +164,17 @@ def write_import_files(graph: PreparedGraph, seen_at: datetime, directory: Path)
 
 def import_command(local: LocalNeo4jSettings, files: list[ImportFile], database: str) -> list[str]:
     lib = server.ensure_jars(local)
-    return ["java", f"-Xmx{local.heap}", "-cp", f"{lib}/*", ADMIN_TOOL,
+    return ["java", f"-Xmx{local.heap}", *server.class_sharing_flags(local), "-cp", f"{lib}/*", ADMIN_TOOL,
             "database", "import", "full", database, "--id-type=actual",
             f"--array-delimiter=U+{ord(ARRAY_DELIMITER):04X}", "--overwrite-destination=true",
             "--skip-bad-relationships=false", "--bad-tolerance=0",
             f"--report-file={local.home_path / 'logs' / 'import.report'}",
-            *(f.argument for f in files if _has_rows(f.path))]
+            *(f.argument for f in files if f.rows)]
 
 
-def _has_rows(path: Path) -> bool:
-    with path.open("rb") as handle:
-        handle.readline()
-        return bool(handle.readline())
+def imported_count(files: list[ImportFile], kind: str) -> int:
+    """How many nodes or relationships (``kind``) the import writes."""
+    return sum(f.rows for f in files if f.kind == kind)
 
 
 def run_import(local: LocalNeo4jSettings, files: list[ImportFile], database: str) -> None:

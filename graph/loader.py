@@ -34,7 +34,6 @@ from cosmo_kg.graph.connection import Neo4jSettings, connect
 from cosmo_kg.graph.prepare import PreparedGraph, knowledge_edge_groups, prepare_graph, read_inputs
 from cosmo_kg.graph.schema import apply_schema
 from cosmo_kg.graph.server import LocalNeo4jSettings
-from cosmo_kg.graph.stats import graph_stats
 from cosmo_kg.schemas import reason_counts
 from cosmo_kg.settings import SettingsGroup, setting
 
@@ -280,7 +279,6 @@ def _bulk_load(graph: PreparedGraph, report: LoadReport, config: LoadConfig,
     restarted_settings = Neo4jSettings(uri=local.bolt_uri, database=config.database)
     with _timed(report, "schema_and_record"), connect(restarted_settings) as restarted:
         apply_schema(restarted, config.database)
-        imported = graph_stats(restarted, config.database)
         with restarted.session(database=config.database) as session:
             session.run(statements.LOAD_RUN_BEGIN, load_id=report.load_id, seen_at=seen_at,
                         source=source, batches_total=report.batches_total).consume()
@@ -290,8 +288,8 @@ def _bulk_load(graph: PreparedGraph, report: LoadReport, config: LoadConfig,
         bulk_import.finish(local, directory)
     report.method = "bulk-import"
     report.seen_at = seen_at.isoformat()
-    report.nodes_created = imported.total_nodes
-    report.relationships_created = imported.total_relationships
+    report.nodes_created = bulk_import.imported_count(files, "nodes")
+    report.relationships_created = bulk_import.imported_count(files, "relationships")
 
 
 @contextmanager

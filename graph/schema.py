@@ -26,8 +26,10 @@ def apply_schema(driver: neo4j.Driver, database: str = "neo4j") -> SchemaReport:
     """Create every constraint and index that is missing, then wait until all are online."""
     statements = schema_statements()
     with driver.session(database=database) as session:
-        for statement in statements:
-            session.run(statement).consume()
+        with session.begin_transaction() as tx:  # one transaction: indexes populate in one store scan
+            for statement in statements:
+                tx.run(statement).consume()
+            tx.commit()
         session.run("CALL db.awaitIndexes(300)").consume()
         constraints = session.run("SHOW CONSTRAINTS YIELD name RETURN count(*) AS n").single(strict=True)
         indexes = session.run("SHOW INDEXES YIELD name RETURN count(*) AS n").single(strict=True)

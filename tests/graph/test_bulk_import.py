@@ -18,6 +18,7 @@ from cosmo_kg.graph.loader import LoadConfig, LoaderSettings, load
 from cosmo_kg.graph.prepare import prepare_graph, read_inputs
 from cosmo_kg.graph.schema import apply_schema
 from cosmo_kg.graph.server import LocalNeo4jSettings
+from cosmo_kg.graph.stats import graph_stats
 from tests.conftest import free_port, wipe
 from tests.graph.test_loader import KNOWLEDGE, PRODUCTS, graph_dump
 
@@ -72,6 +73,9 @@ def test_bulk_import_builds_the_graph_a_transactional_load_builds(
     assert report.method == "bulk-import"
     assert graph_dump(driver) == transactional_dump
     assert _constraints(driver) == constraints
+    counted = graph_stats(driver)
+    assert (report.nodes_created, report.relationships_created) == (
+        counted.total_nodes - 1, counted.total_relationships)  # all but the :LoadRun record
     assert load(config, driver, BULK, local=local_neo4j).already_loaded
     forced = load(LoadConfig(**{**config.__dict__, "force": True}), driver, BULK, local=local_neo4j)
     assert forced.method == "transactions"  # the database is no longer empty

@@ -53,3 +53,29 @@ def test_conf_listens_on_loopback_only(tmp_path: Path) -> None:
     assert "server.bolt.listen_address=127.0.0.1:7001" in conf
     assert "server.http.listen_address=127.0.0.1:7002" in conf
     assert "server.default_listen_address=127.0.0.1" in conf
+
+
+def test_first_start_records_a_class_archive_that_a_clean_stop_keeps(tmp_path: Path) -> None:
+    settings = LocalNeo4jSettings(home=str(tmp_path / "home"), cache_dir=str(tmp_path / "cache"))
+    (settings.home_path / "run").mkdir(parents=True)
+    settings.jar_dir.mkdir(parents=True)
+    [record] = server.class_sharing_flags(settings, record=True)
+    draft = Path(record.removeprefix("-XX:ArchiveClassesAtExit="))
+    draft.write_bytes(b"written by the JVM at exit")
+    server._keep_pending_archive(settings)
+    assert server.class_archive(settings).read_bytes() == b"written by the JVM at exit"
+    assert server.class_sharing_flags(settings, record=True) == [
+        f"-XX:SharedArchiveFile={server.class_archive(settings)}"]
+
+
+def test_a_half_written_class_archive_is_never_used(tmp_path: Path) -> None:
+    settings = LocalNeo4jSettings(home=str(tmp_path / "home"), cache_dir=str(tmp_path / "cache"))
+    (settings.home_path / "run").mkdir(parents=True)
+    settings.jar_dir.mkdir(parents=True)
+    [record] = server.class_sharing_flags(settings, record=True)
+    draft = Path(record.removeprefix("-XX:ArchiveClassesAtExit="))
+    draft.write_bytes(b"cut short by a kill")
+    [again] = server.class_sharing_flags(settings, record=True)  # the next start, after a crash
+    assert not draft.exists() and again.startswith("-XX:ArchiveClassesAtExit=")
+    assert server.class_sharing_flags(settings) == []
+    assert not server.class_archive(settings).exists()
