@@ -177,6 +177,7 @@ def main() -> None:
     knowledge.write_parquet(work / "knowledge.parquet")
     catalog.write_parquet(work / "products.parquet")
     load_before = os.getloadavg()
+    class_archive_present = server.class_archive(LocalNeo4jSettings(home=str(work))).is_file()
     local = private_server(work, "neo4j", args)
     inputs = (work / "knowledge.parquet", work / "products.parquet")
     try:
@@ -225,6 +226,8 @@ def main() -> None:
         "neo4j_heap": args.heap, "neo4j_pagecache": args.pagecache,
         "batch_size": int(os.environ.get("COSMO_LOAD_BATCH_SIZE", 10_000)),
         "first_load_report_timings": first["timings"],
+        "first_load_step_seconds": first["step_seconds"],
+        "jvm_class_archive_used": class_archive_present,
         "transactional_step_seconds": transactional[0]["step_seconds"] if transactional else None,
     }
     RESULTS.mkdir(exist_ok=True)

@@ -55,12 +55,19 @@ def test_conf_listens_on_loopback_only(tmp_path: Path) -> None:
     assert "server.default_listen_address=127.0.0.1" in conf
 
 
-def test_first_start_records_a_class_archive_that_a_clean_stop_keeps(tmp_path: Path) -> None:
+@pytest.fixture
+def first_start(tmp_path: Path) -> tuple[LocalNeo4jSettings, Path]:
+    """A server home and jar cache without a class archive, and the draft its first start records."""
     settings = LocalNeo4jSettings(home=str(tmp_path / "home"), cache_dir=str(tmp_path / "cache"))
     (settings.home_path / "run").mkdir(parents=True)
     settings.jar_dir.mkdir(parents=True)
     [record] = server.class_sharing_flags(settings, record=True)
-    draft = Path(record.removeprefix("-XX:ArchiveClassesAtExit="))
+    return settings, Path(record.removeprefix("-XX:ArchiveClassesAtExit="))
+
+
+def test_first_start_records_a_class_archive_that_a_clean_stop_keeps(
+        first_start: tuple[LocalNeo4jSettings, Path]) -> None:
+    settings, draft = first_start
     draft.write_bytes(b"written by the JVM at exit")
     server._keep_pending_archive(settings)
     assert server.class_archive(settings).read_bytes() == b"written by the JVM at exit"
@@ -68,12 +75,8 @@ def test_first_start_records_a_class_archive_that_a_clean_stop_keeps(tmp_path: P
         f"-XX:SharedArchiveFile={server.class_archive(settings)}"]
 
 
-def test_a_half_written_class_archive_is_never_used(tmp_path: Path) -> None:
-    settings = LocalNeo4jSettings(home=str(tmp_path / "home"), cache_dir=str(tmp_path / "cache"))
-    (settings.home_path / "run").mkdir(parents=True)
-    settings.jar_dir.mkdir(parents=True)
-    [record] = server.class_sharing_flags(settings, record=True)
-    draft = Path(record.removeprefix("-XX:ArchiveClassesAtExit="))
+def test_a_half_written_class_archive_is_never_used(first_start: tuple[LocalNeo4jSettings, Path]) -> None:
+    settings, draft = first_start
     draft.write_bytes(b"cut short by a kill")
     [again] = server.class_sharing_flags(settings, record=True)  # the next start, after a crash
     assert not draft.exists() and again.startswith("-XX:ArchiveClassesAtExit=")
