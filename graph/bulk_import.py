@@ -26,7 +26,7 @@ import neo4j
 import polars as pl
 
 from cosmo_kg.errors import GraphError
-from cosmo_kg.graph import server
+from cosmo_kg.graph import server, statements
 from cosmo_kg.graph.prepare import PreparedGraph, knowledge_edge_groups
 from cosmo_kg.graph.server import LocalNeo4jSettings
 from cosmo_kg.vocabulary import NodeLabel
@@ -64,7 +64,7 @@ def pending(local: LocalNeo4jSettings) -> bool:
 
 def database_is_empty(driver: neo4j.Driver, database: str) -> bool:
     with driver.session(database=database) as session:
-        return session.run("MATCH (n) RETURN count(n) = 0 AS empty").single(strict=True)["empty"]
+        return session.run(statements.GRAPH_IS_EMPTY).single(strict=True)["empty"]
 
 
 def _typed_header(frame: pl.DataFrame, types: dict[str, str]) -> dict[str, str]:

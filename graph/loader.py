@@ -80,6 +80,11 @@ class Step:
     name: str
     statement: str
     rows: pl.DataFrame
+    first_load_statement: str | None = None
+
+    def statement_for(self, first_load: bool) -> str:
+        """The CREATE variant on a first load into an empty graph, when the step has one."""
+        return (self.first_load_statement or self.statement) if first_load else self.statement
 
 
 @dataclass
@@ -99,6 +104,7 @@ class LoadReport:
     knowledge_edges: int = 0
     edges_per_second: float = 0.0
     resumed: bool = False
+    first_load: bool = False
     already_loaded: bool = False
     method: str = "transactions"
     timings: dict[str, float] = field(default_factory=dict)
@@ -126,10 +132,12 @@ def plan_steps(graph: PreparedGraph) -> list[Step]:
     for head, relation, rows in knowledge_edge_groups(graph.knowledge_edges):
         steps.append(Step(f"{head.value}-{relation}", statements.knowledge_edge_statement(head, relation),
                           rows.select("head", "tail", "plausibility", "typicality", "support",
-                                      "model", "run_id")))
+                                      "model", "run_id"),
+                          statements.knowledge_edge_statement(head, relation, first_load=True)))
     steps += [
-        Step("SEARCH_BUY", statements.SEARCH_BUY_EDGES, graph.search_buy_edges),
-        Step("CO_BUY", statements.CO_BUY_EDGES, graph.co_buy_edges),
+        Step("SEARCH_BUY", statements.SEARCH_BUY_EDGES, graph.search_buy_edges,
+             statements.SEARCH_BUY_EDGES_FIRST_LOAD),
+        Step("CO_BUY", statements.CO_BUY_EDGES, graph.co_buy_edges, statements.CO_BUY_EDGES_FIRST_LOAD),
     ]
     return [s for s in steps if s.rows.height]
 
@@ -177,14 +185,17 @@ def _load_run(session: neo4j.Session, load_id: str) -> neo4j.Record | None:
 
 def _begin(session: neo4j.Session, run: neo4j.Record | None, load_id: str, seen_at: datetime | None,
            source: str, total: int) -> tuple[datetime, int, bool]:
+    """Record the load's start; returns its ``seen_at``, the batches already done and whether it
+    is a first load (the graph was empty: edges may be created without MERGE)."""
     if run is None:
         stamp = seen_at or datetime.now(UTC)
+        empty = session.run(statements.GRAPH_IS_EMPTY).single(strict=True)["empty"]
         session.run(statements.LOAD_RUN_BEGIN, load_id=load_id, seen_at=stamp, source=source,
                     batches_total=total).consume()
-        return stamp, 0, False
+        return stamp, 0, empty
     stamp = seen_at or run["seen_at"].to_native()
     done = 0 if run["completed"] else int(run["batches_done"] or 0)
-    return stamp, done, done > 0
+    return stamp, done, False
 
 
 def load(config: LoadConfig, driver: neo4j.Driver, settings: LoaderSettings,
@@ -241,16 +252,17 @@ def _write_steps(steps: list[Step], report: LoadReport, config: LoadConfig, driv
     """The transactional load: every step in ``batch_size`` UNWIND batches, checkpointed."""
     total = report.batches_total
     with driver.session(database=config.database) as session:
-        seen_at, done, report.resumed = _begin(session, run, report.load_id, config.seen_at, source,
-                                               total)
+        seen_at, done, report.first_load = _begin(session, run, report.load_id, config.seen_at, source,
+                                                  total)
         report.seen_at = seen_at.isoformat()
         report.batches_skipped = done
+        report.resumed = done > 0
         for number, (step, rows) in enumerate(_batches(steps, settings.batch_size), start=1):
             if number <= done:
                 continue
             with _timed(report, step.name):
-                counters = session.execute_write(_write_batch, step.statement, rows, seen_at,
-                                                 report.load_id, number)
+                counters = session.execute_write(_write_batch, step.statement_for(report.first_load),
+                                                 rows, seen_at, report.load_id, number)
             report.nodes_created += counters.nodes_created
             report.relationships_created += counters.relationships_created
             report.properties_set += counters.properties_set

@@ -84,6 +84,18 @@ SET e += CASE WHEN e.last_seen IS NULL OR e.last_seen <= $seen_at
          ELSE {{}} END
 """
 
+# A first load into a graph that was empty when it began cannot meet an edge it has not written
+# itself, and each of its edges comes once: CREATE writes what MERGE would, 2-3x faster (MERGE
+# scans the edges of Zipf-frequent heads). A resumed load goes back to MERGE.
+_KNOWLEDGE_EDGE_FIRST_LOAD = """
+UNWIND $rows AS row
+MATCH (h:{label} {{{key}: row.head}})
+MATCH (i:Intention {{text: row.tail}})
+CREATE (h)-[:{rel_type} {{plausibility: row.plausibility, typicality: row.typicality,
+                         support: row.support, model: row.model, run_id: row.run_id,
+                         first_seen: $seen_at, last_seen: $seen_at}}]->(i)
+"""
+
 SEARCH_BUY_EDGES = """
 UNWIND $rows AS row
 MATCH (q:Query {text: row.query})
@@ -100,6 +112,20 @@ MERGE (a)-[e:CO_BUY]->(b)
 SET e.count = coalesce(row.count, e.count)
 """
 
+SEARCH_BUY_EDGES_FIRST_LOAD = """
+UNWIND $rows AS row
+MATCH (q:Query {text: row.query})
+MATCH (p:Product {product_id: row.product_id})
+CREATE (q)-[:SEARCH_BUY {count: row.count}]->(p)
+"""
+
+CO_BUY_EDGES_FIRST_LOAD = """
+UNWIND $rows AS row
+MATCH (a:Product {product_id: row.product_id})
+MATCH (b:Product {product_id: row.product_id_b})
+CREATE (a)-[:CO_BUY {count: row.count}]->(b)
+"""
+
 LOAD_RUN_GET = """
 MATCH (l:LoadRun {load_id: $load_id})
 RETURN l.seen_at AS seen_at, l.batches_done AS batches_done, l.completed AS completed
@@ -110,6 +136,8 @@ MERGE (l:LoadRun {load_id: $load_id})
 ON CREATE SET l.seen_at = $seen_at, l.batches_done = 0, l.completed = false, l.source = $source
 SET l.batches_total = $batches_total
 """
+
+GRAPH_IS_EMPTY = "MATCH (n) RETURN count(n) = 0 AS empty"
 
 LOAD_RUN_PROGRESS = """
 MATCH (l:LoadRun {load_id: $load_id})
@@ -126,11 +154,12 @@ SET l.completed = true, l.batches_done = $batches_done, l.completed_at = datetim
 FULLTEXT_REFRESH = "CALL db.index.fulltext.awaitEventuallyConsistentIndexRefresh()"
 
 
-def knowledge_edge_statement(head: NodeLabel, relation_name: str) -> str:
-    """The MERGE statement for one relation type from one head label."""
+def knowledge_edge_statement(head: NodeLabel, relation_name: str, *, first_load: bool = False) -> str:
+    """The MERGE statement for one relation type from one head label (CREATE for a first load)."""
     if relation_name not in RELATIONS:
         raise ValueError(f"not a vocabulary relation: {relation_name!r}")
     if head not in HEAD_KEYS:
         raise ValueError(f"not a knowledge head label: {head!r}")
-    return _KNOWLEDGE_EDGE.format(label=head.value, key=HEAD_KEYS[head], rel_type=relation_name)
+    template = _KNOWLEDGE_EDGE_FIRST_LOAD if first_load else _KNOWLEDGE_EDGE
+    return template.format(label=head.value, key=HEAD_KEYS[head], rel_type=relation_name)
 

@@ -111,10 +111,11 @@ def test_newer_run_updates_scores_and_last_seen(driver: neo4j.Driver, tmp_path: 
     day2 = datetime(2026, 1, 2, tzinfo=UTC)
     old = _write(tmp_path / "old.parquet", [_knowledge_row()])
     new = _write(tmp_path / "new.parquet", [_knowledge_row(plausibility=0.6, run_id="run2")])
-    load(LoadConfig(rejects_dir=tmp_path, knowledge=old, seen_at=day1), driver, LoaderSettings())
-    load(LoadConfig(rejects_dir=tmp_path, knowledge=new, seen_at=day2), driver, LoaderSettings())
+    first = load(LoadConfig(rejects_dir=tmp_path, knowledge=old, seen_at=day1), driver, LoaderSettings())
+    newer = load(LoadConfig(rejects_dir=tmp_path, knowledge=new, seen_at=day2), driver, LoaderSettings())
     load(LoadConfig(rejects_dir=tmp_path, knowledge=old, seen_at=day1, force=True), driver,
          LoaderSettings())
+    assert first.first_load and not newer.first_load  # CREATE into the empty graph, then MERGE
     edges, _, _ = driver.execute_query(
         "MATCH (:Product)-[e:USED_FOR_EVE]->(:Intention {text: 'camping'}) "
         "RETURN e.plausibility AS p, e.run_id AS run, e.first_seen AS first, e.last_seen AS last")
