@@ -27,7 +27,7 @@ import polars as pl
 
 from cosmo_kg.errors import GraphError
 from cosmo_kg.graph import server, statements
-from cosmo_kg.graph.prepare import PreparedGraph, knowledge_edge_groups
+from cosmo_kg.graph.prepare import PreparedGraph, checked_knowledge_edges
 from cosmo_kg.graph.server import LocalNeo4jSettings
 from cosmo_kg.vocabulary import NodeLabel
 
@@ -153,9 +153,8 @@ def write_import_files(graph: PreparedGraph, seen_at: datetime, directory: Path)
                          ["count"], "search_buy", "SEARCH_BUY")
     writer.relationships(graph.co_buy_edges, _ends(product, "product_id", product, "product_id_b"),
                          ["count"], "co_buy", "CO_BUY")
-    edges = pl.concat(rows for _, _, rows in knowledge_edge_groups(graph.knowledge_edges))
     writer.relationships(
-        edges.with_columns(first_seen=stamp, last_seen=stamp),
+        checked_knowledge_edges(graph.knowledge_edges).with_columns(first_seen=stamp, last_seen=stamp),
         [*_ends(pl.col("head_label"), "head", intention, "tail"), pl.col("relation").alias(":TYPE")],
         ["plausibility", "typicality", "support", "model", "run_id", "first_seen", "last_seen"],
         "knowledge", types={"first_seen": "datetime", "last_seen": "datetime"})

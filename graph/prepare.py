@@ -194,10 +194,21 @@ def knowledge_edge_groups(edges: pl.DataFrame) -> Iterator[tuple[NodeLabel, str,
     """The knowledge edges by (head label, relation), in order; each a vocabulary pair."""
     for (label, relation), rows in edges.partition_by(["head_label", "relation"], as_dict=True,
                                                       maintain_order=True).items():
-        head = NodeLabel(label)
-        if relation not in RELATIONS or head not in HEAD_KEYS:
-            raise ValueError(f"not a vocabulary edge: {label}-{relation}")
-        yield head, str(relation), rows
+        yield _vocabulary_pair(label, relation), str(relation), rows
+
+
+def checked_knowledge_edges(edges: pl.DataFrame) -> pl.DataFrame:
+    """``edges`` as they are, once every (head label, relation) among them is a vocabulary pair."""
+    for label, relation in edges.select("head_label", "relation").unique().iter_rows():
+        _vocabulary_pair(label, relation)
+    return edges
+
+
+def _vocabulary_pair(label: object, relation: object) -> NodeLabel:
+    head = NodeLabel(label)
+    if relation not in RELATIONS or head not in HEAD_KEYS:
+        raise ValueError(f"not a vocabulary edge: {label}-{relation}")
+    return head
 
 
 def _intentions(knowledge: pl.DataFrame) -> pl.DataFrame:

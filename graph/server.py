@@ -136,7 +136,7 @@ def class_sharing_flags(settings: LocalNeo4jSettings, *, record: bool = False) -
         return [f"-XX:SharedArchiveFile={archive}"]
     if not record:
         return []
-    pending = settings.home_path / "run" / CLASS_ARCHIVE_PENDING
+    pending = _pending_archive(settings)
     _drop_pending_archive(pending)
     draft = archive.with_name(f"{archive.name}.{os.getpid()}-{time.time_ns()}.tmp")
     pending.write_text(str(draft), encoding="utf-8")
@@ -145,12 +145,17 @@ def class_sharing_flags(settings: LocalNeo4jSettings, *, record: bool = False) -
 
 def _keep_pending_archive(settings: LocalNeo4jSettings) -> None:
     """The server exited cleanly: the archive it wrote at exit is complete."""
-    pending = settings.home_path / "run" / CLASS_ARCHIVE_PENDING
+    pending = _pending_archive(settings)
     if pending.is_file():
         draft = Path(pending.read_text(encoding="utf-8"))
         if draft.is_file():
             draft.replace(class_archive(settings))
         pending.unlink()
+
+
+def _pending_archive(settings: LocalNeo4jSettings) -> Path:
+    """Names the archive draft a running server will write at exit."""
+    return settings.home_path / "run" / CLASS_ARCHIVE_PENDING
 
 
 def _drop_pending_archive(pending: Path) -> None:
@@ -342,7 +347,7 @@ def stop(settings: LocalNeo4jSettings, *, timeout: float = 90.0) -> bool:
         time.sleep(0.3)
     if _alive_pid(settings) is not None:
         os.kill(pid, signal.SIGKILL)
-        _drop_pending_archive(settings.home_path / "run" / CLASS_ARCHIVE_PENDING)
+        _drop_pending_archive(_pending_archive(settings))
     else:
         _keep_pending_archive(settings)
     _pid_file(settings).unlink(missing_ok=True)
