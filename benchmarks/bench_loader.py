@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import socket
 import subprocess
@@ -118,6 +119,21 @@ def run_cli_load(env: dict[str, str], knowledge: Path, products: Path, *extra: s
     return json.loads(reports[-1].read_text()), seconds, max(peak, before) * 1024
 
 
+def importer_stage_seconds(home: Path) -> dict[str, float]:
+    """The offline importer's own stage times, from the log it writes in the server's home
+    (``Node import COMPLETED in 5s 246ms``, ``IMPORT DONE in 22s 475ms``)."""
+    log = home / "logs" / "import.log"
+    if not log.is_file():
+        return {}
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+    stages: dict[str, float] = {}
+    for match in re.finditer(r"^(.+?) (?:COMPLETED|DONE) in ((?:\d+(?:h|ms|m|s) ?)+)", log.read_text(), re.M):
+        seconds = sum(int(n) * units[u] for n, u in re.findall(r"(\d+)(h|ms|m|s)", match[2]))
+        stage = match[1].strip().lower()
+        stages["whole import" if stage == "import" else stage] = round(seconds, 3)
+    return stages
+
+
 def naive_load(settings: Neo4jSettings, sample: pl.DataFrame) -> float:
     """One transaction per edge: the way a per-row script (or a py2neo loop) writes."""
     driver = create_driver(settings)
@@ -184,6 +200,7 @@ def main() -> None:
         env = cli_env(work, local)
         first, first_s, rss = run_cli_load(env, *inputs)
         counts_after_first = stats_of(local)
+        importer_stages = importer_stage_seconds(local.home_path)
         again, again_s, _ = run_cli_load(env, *inputs)
         forced, forced_s, forced_rss = run_cli_load(env, *inputs, "--force")
         counts_after_forced = stats_of(local)
@@ -227,6 +244,7 @@ def main() -> None:
         "batch_size": int(os.environ.get("COSMO_LOAD_BATCH_SIZE", 10_000)),
         "first_load_report_timings": first["timings"],
         "first_load_step_seconds": first["step_seconds"],
+        "importer_stage_seconds": importer_stages,
         "jvm_class_archive_used": class_archive_present,
         "transactional_step_seconds": transactional[0]["step_seconds"] if transactional else None,
     }
@@ -239,6 +257,8 @@ def main() -> None:
                 "transactional_first_load_seconds", "transactional_first_load_edges_per_s",
                 "naive_edges_per_s", "speedup_vs_naive", "loader_peak_rss_mib"):
         print(f"{key:<38}{result[key]!s:>16}")
+    print("first load, step by step (s):", json.dumps(first["step_seconds"]))
+    print("offline importer stages (s):", json.dumps(importer_stages))
 
 
 if __name__ == "__main__":

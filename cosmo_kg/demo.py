@@ -152,8 +152,8 @@ def _load(driver: neo4j.Driver, settings: Neo4jSettings, workspace: WorkspaceSet
 def _index_and_probe(driver: neo4j.Driver, settings: Neo4jSettings) -> None:
     from cosmo_kg.api.index import SemanticIndex
     from cosmo_kg.api.indexing import IndexConfig, build_index
-    from cosmo_kg.api.settings import IndexSettings
     from cosmo_kg.api.services import make_embedder
+    from cosmo_kg.api.settings import IndexSettings
     from cosmo_kg.embeddings import EmbeddingSettings
 
     embedder = make_embedder(load_settings(EmbeddingSettings))

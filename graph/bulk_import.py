@@ -17,6 +17,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -99,7 +101,7 @@ class _ImportWriter:
         self._ids.append(frame.select(pl.lit(label.value).alias("label"), pl.col(key).alias("key"),
                                       ids.alias("id")))
         self._write("nodes", label.value, stem,
-                    frame.select(ids.alias(":ID"), pl.all().name.map(_typed_header(frame, types or {}).get)))
+                    frame.select(ids.alias(":ID"), pl.all()).rename(_typed_header(frame, types or {})))
 
     def relationships(self, frame: pl.DataFrame, ends: list[pl.Expr], properties: list[str], stem: str,
                       rel_type: str | None = None, types: dict[str, str] | None = None) -> None:
@@ -176,17 +178,20 @@ def imported_count(files: list[ImportFile], kind: str) -> int:
     return sum(f.rows for f in files if f.kind == kind)
 
 
-def run_import(local: LocalNeo4jSettings, files: list[ImportFile], database: str) -> None:
+def run_import(local: LocalNeo4jSettings, files: list[ImportFile], database: str,
+               step: Callable[[str], AbstractContextManager[object]] = lambda _: nullcontext()) -> None:
     """Stop the local server, import ``files`` as ``database`` and start the server again (with
-    the memory settings it ran with)."""
+    the memory settings it ran with). ``step(name)`` wraps each part: ``stop_server``,
+    ``import``, ``start_server`` (the loader times them)."""
     local = server.settings_in_use(local)
     marker = local.home_path / PENDING_MARKER
     marker.write_text(database, encoding="utf-8")
-    server.stop(local)
+    with step("stop_server"):
+        server.stop(local)
     (local.home_path / "conf" / "neo4j.conf").write_text(server.render_conf(local), encoding="utf-8")
     env = {**os.environ, "NEO4J_HOME": str(local.home_path), "NEO4J_CONF": str(local.home_path / "conf")}
     log = local.home_path / "logs" / "import.log"
-    with log.open("w", encoding="utf-8") as output:
+    with step("import"), log.open("w", encoding="utf-8") as output:
         result = subprocess.run(import_command(local, files, database), env=env, stdout=output,
                                 stderr=subprocess.STDOUT, check=False, cwd=local.home_path)
     if result.returncode != 0:
@@ -194,7 +199,8 @@ def run_import(local: LocalNeo4jSettings, files: list[ImportFile], database: str
         raise GraphError(f"neo4j-admin import failed:\n{tail}",
                          hint=f"see {log}; running the same load again rolls the failed import back "
                               "and retries")
-    server.start(local)
+    with step("start_server"):
+        server.start(local)
 
 
 def recover(local: LocalNeo4jSettings, database: str) -> bool:

@@ -286,8 +286,7 @@ def _bulk_load(graph: PreparedGraph, report: LoadReport, config: LoadConfig,
     directory = local.home_path / "import" / f"bulk-{report.load_id}"
     with _timed(report, "write_import_files"):
         files = bulk_import.write_import_files(graph, seen_at, directory)
-    with _timed(report, "stop_import_restart"):
-        bulk_import.run_import(local, files, config.database)
+    bulk_import.run_import(local, files, config.database, step=lambda name: _timed(report, name))
     restarted_settings = Neo4jSettings(uri=local.bolt_uri, database=config.database)
     with _timed(report, "schema_and_record"), connect(restarted_settings) as restarted:
         apply_schema(restarted, config.database)

@@ -205,7 +205,7 @@ def checked_knowledge_edges(edges: pl.DataFrame) -> pl.DataFrame:
 
 
 def _vocabulary_pair(label: object, relation: object) -> NodeLabel:
-    head = NodeLabel(label)
+    head = NodeLabel(str(label))
     if relation not in RELATIONS or head not in HEAD_KEYS:
         raise ValueError(f"not a vocabulary edge: {label}-{relation}")
     return head
