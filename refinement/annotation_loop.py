@@ -90,7 +90,8 @@ def import_answers(paths: Sequence[Path]) -> ImportResult:
     raw = pl.concat(sheets, how="diagonal_relaxed")
     parsed = raw.with_columns(*(_answer(q).alias(f"_{q}") for q in QUESTIONS))
     bad_answer = pl.any_horizontal(
-        pl.col(q).is_not_null() & (pl.col(q).str.strip_chars() != "") & pl.col(f"_{q}").is_null() for q in QUESTIONS)
+        pl.col(q).is_not_null() & (pl.col(q).str.strip_chars() != "") & pl.col(f"_{q}").is_null()
+        for q in QUESTIONS)
     reason = (pl.when(pl.col("annotator").fill_null("").str.strip_chars() == "").then(pl.lit("no_annotator"))
               .when(bad_answer).then(pl.lit("bad_answer")).otherwise(pl.lit(None, pl.String())))
     tagged = parsed.with_columns(reason.alias("reason"))
@@ -145,7 +146,8 @@ def agreement(annotations: pl.DataFrame, question: str) -> Agreement:
 
 
 def adjudicate(annotations: pl.DataFrame) -> pl.DataFrame:
-    """One row per (behaviour, statement): each answer is the annotators' mean; ``annotator`` = adjudicated."""
+    """One row per (behaviour, statement): each answer is the annotators' mean;
+    ``annotator`` = adjudicated."""
     keys = ["behavior_id", "statement"]
     context = [c for c in ANNOTATIONS.columns if c not in (*keys, *QUESTIONS, "annotator", "annotation_id")]
     merged = annotations.group_by(keys, maintain_order=True).agg(

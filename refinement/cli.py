@@ -29,15 +29,18 @@ def _shipped(name: str) -> Path:
 
 
 def _context_inputs(command: Any) -> Any:
-    command = click.option("--products", type=EXISTING_FILE, required=True, help="products.parquet (titles).")(command)
-    return click.option("--pairs", type=EXISTING_FILE, required=True, help="pairs.parquet (behaviours).")(command)
+    command = click.option("--products", type=EXISTING_FILE, required=True,
+                           help="products.parquet (titles).")(command)
+    return click.option("--pairs", type=EXISTING_FILE, required=True,
+                        help="pairs.parquet (behaviours).")(command)
 
 
 @click.command("refine")
 @click.argument("candidates", type=click.Path(exists=True, path_type=Path))
 @_context_inputs
 @click.option("-o", "--output", type=OUT_FILE, required=True, help="knowledge.parquet to write.")
-@click.option("--critic", "critic_dir", type=EXISTING_DIR, help="Trained critic directory (default: shipped).")
+@click.option("--critic", "critic_dir", type=EXISTING_DIR,
+              help="Trained critic directory (default: shipped).")
 @click.option("--min-plausibility", type=click.FloatRange(0, 1), default=0.5, show_default=True,
               help="Keep knowledge whose critic plausibility is above this.")
 @settings_options(FilterSettings)
@@ -92,7 +95,8 @@ def _train_options(command: Any) -> Any:
                      help="Train on annotations of these sources only (repeat; 'all' for every source)."),
         click.option("--test-fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
                      help="Share of pairs held out for evaluation."),
-        click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split and the model."),
+        click.option("--seed", type=int, default=0, show_default=True,
+                     help="Seed of the split and the model."),
     ]):
         command = option(command)
     return command
@@ -175,7 +179,8 @@ def critic_score(candidates: Path, pairs: Path, products: Path, output: Path, cr
                           rejects_dir=Path("."), embedding=embedding)
     context = load_context(config).filter(pl.col("kind").is_not_null()).with_columns(statement_expr())
     scores = load_critic(critic_dir or _shipped("default"), embedding).score(context)
-    context.select("candidate_id", "behavior_id", "relation", "tail").with_columns(scores).write_parquet(output)
+    scored = context.select("candidate_id", "behavior_id", "relation", "tail").with_columns(scores)
+    scored.write_parquet(output)
     click.echo(f"Scored {len(context):,} candidates -> {output}")
 
 
@@ -192,13 +197,15 @@ def annotate_group() -> None:
 @click.option("-n", "--size", type=click.IntRange(1), default=200, show_default=True, help="Tasks to draw.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the weighted draw.")
 @click.option("-o", "--output", type=OUT_FILE, required=True, help="Tasks: .parquet, .csv or .jsonl.")
-def annotate_sample(candidates: Path, pairs: Path, products: Path, size: int, seed: int, output: Path) -> None:
+def annotate_sample(candidates: Path, pairs: Path, products: Path, size: int, seed: int,
+                    output: Path) -> None:
     """Draw candidates for annotation, weighted by tail frequency x pair popularity and stratified
     by relation and domain; write them as tasks (.csv / .jsonl ready for annotators)."""
     from cosmo_kg.refinement.annotation_loop import export_tasks, sample_tasks
     from cosmo_kg.refinement.runner import RefineConfig, load_context
 
-    config = RefineConfig(candidates=candidates, pairs=pairs, products=products, output=output, rejects_dir=Path("."))
+    config = RefineConfig(candidates=candidates, pairs=pairs, products=products, output=output,
+                          rejects_dir=Path("."))
     tasks = sample_tasks(load_context(config).filter(pl.col("kind").is_not_null()), size, seed)
     if output.suffix == ".parquet":
         tasks.write_parquet(output)
@@ -277,15 +284,19 @@ def annotate_import_public(data_dir: Path, output: Path, task1: Path | None) -> 
 @click.command("discover")
 @click.argument("source", type=EXISTING_FILE)
 @click.option("-o", "--output", type=OUT_FILE, help="Write the full report as JSON here.")
-@click.option("--clusters", type=click.IntRange(1), default=15, show_default=True, help="Clusters across relations.")
-@click.option("--per-relation", type=click.IntRange(1), default=5, show_default=True, help="Clusters per relation.")
+@click.option("--clusters", type=click.IntRange(1), default=15, show_default=True,
+              help="Clusters across relations.")
+@click.option("--per-relation", type=click.IntRange(1), default=5, show_default=True,
+              help="Clusters per relation.")
 @settings_options(EmbeddingSettings)
-def discover_command(source: Path, output: Path | None, clusters: int, per_relation: int, **params: Any) -> None:
+def discover_command(source: Path, output: Path | None, clusters: int, per_relation: int,
+                     **params: Any) -> None:
     """Relation discovery: cluster the tails of SOURCE (knowledge or candidates parquet) per relation
     (tail types) and across relations (mixed clusters = candidate new relations), with examples."""
     from cosmo_kg.refinement.discover import DiscoverConfig, discover
 
-    report = discover(DiscoverConfig(source=source, clusters_overall=clusters, clusters_per_relation=per_relation,
+    report = discover(DiscoverConfig(source=source, clusters_overall=clusters,
+                                     clusters_per_relation=per_relation,
                                      embedding=pop_settings(EmbeddingSettings, params)))
     click.echo(f"{report.tails:,} distinct tails, {len(report.overall)} clusters across relations:")
     for cluster in report.overall:

@@ -31,7 +31,9 @@ LABELS = ("plausibility", "typicality")
 META_FILE = "critic.json"
 _WORD = re.compile(r"[a-z0-9]+")
 _TEMPLATE_WORDS = frozenset(
-    ["they", "both", "are", "a", "of", "the", "to", "and", "for", "be", "his", "her", "he", "person", "wants", "type", "capable", "could", "used", "related", "with", "have", "in", "on", "is", "it", "an", "as", "by", "that", "this", "product"])
+    ["they", "both", "are", "a", "of", "the", "to", "and", "for", "be", "his", "her", "he", "person",
+     "wants", "type", "capable", "could", "used", "related", "with", "have", "in", "on", "is", "it",
+     "an", "as", "by", "that", "this", "product"])
 
 
 @dataclass(frozen=True)
@@ -201,7 +203,8 @@ class EmbeddingCritic:
         with np.load(directory / "weights.npz", allow_pickle=False) as arrays:
             critic.weights = {label: (arrays[f"{label}_coef"], float(arrays[f"{label}_bias"][0]))
                               for label in LABELS}
-            critic.references, critic.mean, critic.scale = (arrays[k] for k in ("references", "mean", "scale"))
+            critic.references, critic.mean, critic.scale = (
+                arrays[k] for k in ("references", "mean", "scale"))
         critic.trained_on = meta["trained_on"]
         return critic
 

@@ -67,7 +67,8 @@ class CrossEncoderCritic:
             for start, end, encoded in self._batches(shuffled):
                 logits = self.model(**encoded).logits
                 mask = known[start:end].to(self.device)
-                loss = (loss_fn(logits, targets[start:end].to(self.device)) * mask).sum() / mask.sum().clamp(min=1)
+                losses = loss_fn(logits, targets[start:end].to(self.device)) * mask
+                loss = losses.sum() / mask.sum().clamp(min=1)
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -95,6 +96,7 @@ class CrossEncoderCritic:
     @classmethod
     def load(cls, directory: Path, embedding: EmbeddingSettings) -> CrossEncoderCritic:
         meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
-        critic = cls(embedding, seed=meta["seed"], max_length=meta["max_length"], base_dir=directory / "model")
+        critic = cls(embedding, seed=meta["seed"], max_length=meta["max_length"],
+                     base_dir=directory / "model")
         critic.trained_on = meta["trained_on"]
         return critic

@@ -24,7 +24,8 @@ class FilterSettings(SettingsGroup):
     section = "filters"
 
     min_chars: int = setting(3, "tails shorter than this are incomplete", env="COSMO_FILTERS_MIN_CHARS")
-    max_words: int = setting(12, "tails with more words are rambling, not knowledge", env="COSMO_FILTERS_MAX_WORDS")
+    max_words: int = setting(12, "tails with more words are rambling, not knowledge",
+                             env="COSMO_FILTERS_MAX_WORDS")
     copy_ratio: float = setting(85.0, "rapidfuzz ratio (0-100) at or above which a tail copies the query "
                                 "or product type", env="COSMO_FILTERS_COPY_RATIO")
     generic_min_behaviors: int = setting(20, "a tail seen in at least this many behaviours may be generic",

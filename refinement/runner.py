@@ -147,7 +147,8 @@ def rule_reasons(frame: pl.DataFrame, settings: FilterSettings) -> pl.DataFrame:
     return checks.with_columns(reason.alias(REASON_COLUMN)).drop("copies", "is_incomplete", "is_generic")
 
 
-def _perplexity_reasons(frame: pl.DataFrame, settings: FilterSettings, embedding: EmbeddingSettings) -> pl.Series:
+def _perplexity_reasons(frame: pl.DataFrame, settings: FilterSettings,
+                        embedding: EmbeddingSettings) -> pl.Series:
     from cosmo_kg.refinement.perplexity import PerplexityScorer
 
     passing = frame[REASON_COLUMN].is_null()
@@ -219,7 +220,8 @@ def _write_atomic(frame: pl.DataFrame, path: Path) -> None:
 
 
 def _examples(frame: pl.DataFrame, reason: str | None) -> list[str]:
-    rows = frame.filter(pl.col(REASON_COLUMN).is_null() if reason is None else pl.col(REASON_COLUMN) == reason)
+    chosen = pl.col(REASON_COLUMN).is_null() if reason is None else pl.col(REASON_COLUMN) == reason
+    rows = frame.filter(chosen)
     return [f"{r['relation']}: {r['tail']}" for r in rows.head(EXAMPLES_PER_STEP).iter_rows(named=True)]
 
 

@@ -79,7 +79,8 @@ def _evaluate(critic: Critic, test: pl.DataFrame, config: CriticTrainConfig) -> 
         CriticEvaluation()
     if config.task1 is not None:
         questions = pl.read_parquet(config.task1)
-        questions = questions.filter(in_test_split(questions["behavior_id"], config.test_fraction, config.seed))
+        questions = questions.filter(
+            in_test_split(questions["behavior_id"], config.test_fraction, config.seed))
         evaluation.task1_questions = len(questions)
         if len(questions):
             evaluation.task1_accuracy = task1_accuracy(critic, questions)

@@ -26,8 +26,9 @@ def small_annotations(tmp_path_factory: pytest.TempPathFactory, shipped_annotati
 
 def test_training_twice_with_one_seed_gives_the_same_critic_that_beats_chance(
         tmp_path: Path, small_annotations: Path, embedding_settings: EmbeddingSettings) -> None:
-    reports = [train(CriticTrainConfig(annotations=small_annotations, output=tmp_path / name, test_fraction=0.3,
-                                       embedding=embedding_settings)) for name in ("one", "two")]
+    reports = [train(CriticTrainConfig(annotations=small_annotations, output=tmp_path / name,
+                                       test_fraction=0.3, embedding=embedding_settings))
+               for name in ("one", "two")]
     with np.load(tmp_path / "one" / "weights.npz") as one, np.load(tmp_path / "two" / "weights.npz") as two:
         assert all(np.array_equal(one[key], two[key]) for key in one.files)
     plausibility = reports[0].evaluation.labels["plausibility"]
@@ -37,7 +38,8 @@ def test_training_twice_with_one_seed_gives_the_same_critic_that_beats_chance(
 
 def test_saved_critic_scores_like_the_trained_one(
         tmp_path: Path, small_annotations: Path, embedding_settings: EmbeddingSettings) -> None:
-    train(CriticTrainConfig(annotations=small_annotations, output=tmp_path / "critic", embedding=embedding_settings))
+    train(CriticTrainConfig(annotations=small_annotations, output=tmp_path / "critic",
+                            embedding=embedding_settings))
     examples = read_annotations(small_annotations).head(8)
     first = load_critic(tmp_path / "critic", embedding_settings).score(examples)
     again = load_critic(tmp_path / "critic", embedding_settings).score(examples)

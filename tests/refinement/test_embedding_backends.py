@@ -14,7 +14,8 @@ TAILS = ["camping", "sleeping in tents", "tennis equipment", "golf balls", "a va
 
 
 @pytest.mark.slow
-def test_onnx_backend_matches_torch_with_passes_at_once_or_not_and_exports_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_onnx_backend_matches_torch_with_passes_at_once_or_not_and_exports_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COSMO_CACHE_DIR", str(tmp_path))
     reference = Embedder(EmbeddingSettings(backend="torch")).embed(TAILS)
     vectors = Embedder(EmbeddingSettings(backend="onnx", batch_tokens=16)).embed(TAILS)  # several passes
