@@ -34,8 +34,9 @@ from cosmo_kg.graph.connection import Neo4jSettings, connect
 from cosmo_kg.graph.prepare import PreparedGraph, knowledge_edge_groups, prepare_graph, read_inputs
 from cosmo_kg.graph.schema import apply_schema
 from cosmo_kg.graph.server import LocalNeo4jSettings
-from cosmo_kg.schemas import reason_counts
+from cosmo_kg.schemas import PRODUCTS, reason_counts
 from cosmo_kg.settings import SettingsGroup, setting
+from cosmo_kg.vocabulary import NodeLabel
 
 LOADER_VERSION = "2"  # bump when the batch plan changes: resumes count batches
 
@@ -75,15 +76,18 @@ class LoadConfig:
 
 @dataclass(frozen=True)
 class Step:
-    """One kind of write: a statement and the table whose rows it UNWINDs."""
+    """One kind of write: a statement and the table whose rows it UNWINDs.
+
+    A first load into an empty graph runs ``first_load_statement`` (a CREATE variant) when the
+    step has one, and skips the step when ``needless_on_first_load`` (nothing there to change)."""
 
     name: str
     statement: str
     rows: pl.DataFrame
     first_load_statement: str | None = None
+    needless_on_first_load: bool = False
 
     def statement_for(self, first_load: bool) -> str:
-        """The CREATE variant on a first load into an empty graph, when the step has one."""
         return (self.first_load_statement or self.statement) if first_load else self.statement
 
 
@@ -116,18 +120,24 @@ class LoadReport:
 
 def plan_steps(graph: PreparedGraph) -> list[Step]:
     """The ordered writes of one load: nodes first, then the edges that MATCH them."""
+    create = statements.create_nodes_statement
     steps = [
-        Step("domains", statements.DOMAINS, graph.domains),
-        Step("product_types", statements.PRODUCT_TYPES, graph.product_types),
-        Step("products", statements.PRODUCTS, graph.products),
+        Step("domains", statements.DOMAINS, graph.domains, create(NodeLabel.DOMAIN, ("name",))),
+        Step("product_types", statements.PRODUCT_TYPES, graph.product_types,
+             create(NodeLabel.PRODUCT_TYPE, ("name",))),
+        Step("products", statements.PRODUCTS, graph.products,
+             create(NodeLabel.PRODUCT, tuple(PRODUCTS.columns))),
         Step("product_moves", statements.PRODUCT_MOVES, graph.products.select(
-            "product_id", "domain", "product_type")),
-        Step("in_domain", statements.IN_DOMAIN_EDGES, graph.products.select("product_id", "domain")),
+            "product_id", "domain", "product_type"), needless_on_first_load=True),
+        Step("in_domain", statements.IN_DOMAIN_EDGES, graph.products.select("product_id", "domain"),
+             statements.IN_DOMAIN_EDGES_FIRST_LOAD),
         Step("of_type", statements.OF_TYPE_EDGES, graph.products.select(
-            "product_id", "product_type").drop_nulls()),
-        Step("product_keys", statements.PRODUCT_KEYS, graph.product_keys),
-        Step("queries", statements.QUERIES, graph.queries),
-        Step("intentions", statements.INTENTIONS, graph.intentions),
+            "product_id", "product_type").drop_nulls(), statements.OF_TYPE_EDGES_FIRST_LOAD),
+        Step("product_keys", statements.PRODUCT_KEYS, graph.product_keys,
+             create(NodeLabel.PRODUCT, ("product_id",))),
+        Step("queries", statements.QUERIES, graph.queries, create(NodeLabel.QUERY, ("text",))),
+        Step("intentions", statements.INTENTIONS, graph.intentions,
+             create(NodeLabel.INTENTION, ("text", "tail_types"))),
     ]
     for head, relation, rows in knowledge_edge_groups(graph.knowledge_edges):
         steps.append(Step(f"{head.value}-{relation}", statements.knowledge_edge_statement(head, relation),
@@ -142,10 +152,9 @@ def plan_steps(graph: PreparedGraph) -> list[Step]:
     return [s for s in steps if s.rows.height]
 
 
-def _batches(steps: list[Step], batch_size: int) -> Iterator[tuple[Step, list[dict[str, Any]]]]:
+def _batches(steps: list[Step], batch_size: int) -> Iterator[tuple[Step, pl.DataFrame]]:
     for step in steps:
-        for chunk in step.rows.iter_slices(batch_size):
-            yield step, chunk.to_dicts()
+        yield from ((step, chunk) for chunk in step.rows.iter_slices(batch_size))
 
 
 def count_batches(steps: list[Step], batch_size: int) -> int:
@@ -258,11 +267,11 @@ def _write_steps(steps: list[Step], report: LoadReport, config: LoadConfig, driv
         report.batches_skipped = done
         report.resumed = done > 0
         for number, (step, rows) in enumerate(_batches(steps, settings.batch_size), start=1):
-            if number <= done:
+            if number <= done or (report.first_load and step.needless_on_first_load):
                 continue
             with _timed(report, step.name):
                 counters = session.execute_write(_write_batch, step.statement_for(report.first_load),
-                                                 rows, seen_at, report.load_id, number)
+                                                 rows.to_dicts(), seen_at, report.load_id, number)
             report.nodes_created += counters.nodes_created
             report.relationships_created += counters.relationships_created
             report.properties_set += counters.properties_set

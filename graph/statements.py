@@ -53,6 +53,20 @@ MATCH (t:ProductType {name: row.product_type})
 MERGE (p)-[:OF_TYPE]->(t)
 """
 
+IN_DOMAIN_EDGES_FIRST_LOAD = """
+UNWIND $rows AS row
+MATCH (p:Product {product_id: row.product_id})
+MATCH (d:Domain {name: row.domain})
+CREATE (p)-[:IN_DOMAIN]->(d)
+"""
+
+OF_TYPE_EDGES_FIRST_LOAD = """
+UNWIND $rows AS row
+MATCH (p:Product {product_id: row.product_id})
+MATCH (t:ProductType {name: row.product_type})
+CREATE (p)-[:OF_TYPE]->(t)
+"""
+
 # Products named by knowledge or pairs when no catalog came with them: keys only.
 PRODUCT_KEYS = """
 UNWIND $rows AS row
@@ -69,6 +83,16 @@ UNWIND $rows AS row
 MERGE (i:Intention {text: row.text})
 SET i.tail_types = row.tail_types
 """
+
+def create_nodes_statement(label: NodeLabel, properties: tuple[str, ...]) -> str:
+    """A first load's node statement: CREATE with ``properties`` taken from the row's keys of
+    the same names (each node comes once after preparation and none exists yet; a null value
+    sets nothing, as in the MERGE statements)."""
+    if label not in NodeLabel or not all(name.isidentifier() for name in properties):
+        raise ValueError(f"not a vocabulary label or property names: {label!r} {properties!r}")
+    values = ", ".join(f"{name}: row.{name}" for name in properties)
+    return f"UNWIND $rows AS row\nCREATE (:{label.value} {{{values}}})\n"
+
 
 # Knowledge edges: scores and provenance change only when this load is not older than the
 # edge's last sighting, so re-loading an old file never rolls a newer run back.
