@@ -33,7 +33,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/mypy cosmo_kg graph
+	$(BIN)/mypy cosmo_kg graph ingest generation refinement api
 
 bench: setup
 	$(BIN)/python benchmarks/bench_loader.py

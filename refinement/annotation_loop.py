@@ -103,7 +103,7 @@ def import_answers(paths: Sequence[Path]) -> ImportResult:
     return ImportResult(ANNOTATIONS.conform(annotations.lazy()).collect(), rejected)
 
 
-def cohen_kappa(first: Sequence[int], second: Sequence[int]) -> float:
+def cohen_kappa(first: Sequence[int] | np.ndarray, second: Sequence[int] | np.ndarray) -> float:
     """Cohen's kappa of two annotators' labels on the same items."""
     a, b = np.asarray(first), np.asarray(second)
     labels = np.union1d(a, b)

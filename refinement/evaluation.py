@@ -39,8 +39,8 @@ class CriticEvaluation:
     """Held-out quality of one critic."""
 
     labels: dict[str, LabelMetrics] = field(default_factory=dict)
-    by_relation: dict[str, dict[str, float | None]] = field(default_factory=dict)
-    by_domain: dict[str, dict[str, float | None]] = field(default_factory=dict)
+    by_relation: dict[str, float | None] = field(default_factory=dict)
+    by_domain: dict[str, float | None] = field(default_factory=dict)
     task1_accuracy: float | None = None
     task1_questions: int = 0
     task1_cosine_accuracy: float | None = None
