@@ -7,7 +7,7 @@ here, so raw input can never become Cypher.
 
 from __future__ import annotations
 
-from cosmo_kg.vocabulary import RELATIONS, NodeLabel
+from cosmo_kg.vocabulary import RELATIONS, EdgeType, NodeLabel
 
 # The head of a knowledge edge: label and the key property MERGEd on.
 HEAD_KEYS: dict[NodeLabel, str] = {NodeLabel.PRODUCT: "product_id", NodeLabel.QUERY: "text"}
@@ -39,33 +39,21 @@ WHERE (moved:IN_DOMAIN AND old.name <> row.domain)
 DELETE moved
 """
 
-IN_DOMAIN_EDGES = """
+def _catalog_edge(rel_type: EdgeType, target: NodeLabel, column: str, write: str) -> str:
+    """A product's navigation edge to the Domain or ProductType named by the row's ``column``;
+    ``write`` is MERGE, or CREATE on a first load."""
+    return f"""
 UNWIND $rows AS row
-MATCH (p:Product {product_id: row.product_id})
-MATCH (d:Domain {name: row.domain})
-MERGE (p)-[:IN_DOMAIN]->(d)
+MATCH (p:Product {{product_id: row.product_id}})
+MATCH (n:{target.value} {{name: row.{column}}})
+{write} (p)-[:{rel_type.value}]->(n)
 """
 
-OF_TYPE_EDGES = """
-UNWIND $rows AS row
-MATCH (p:Product {product_id: row.product_id})
-MATCH (t:ProductType {name: row.product_type})
-MERGE (p)-[:OF_TYPE]->(t)
-"""
 
-IN_DOMAIN_EDGES_FIRST_LOAD = """
-UNWIND $rows AS row
-MATCH (p:Product {product_id: row.product_id})
-MATCH (d:Domain {name: row.domain})
-CREATE (p)-[:IN_DOMAIN]->(d)
-"""
-
-OF_TYPE_EDGES_FIRST_LOAD = """
-UNWIND $rows AS row
-MATCH (p:Product {product_id: row.product_id})
-MATCH (t:ProductType {name: row.product_type})
-CREATE (p)-[:OF_TYPE]->(t)
-"""
+IN_DOMAIN_EDGES = _catalog_edge(EdgeType.IN_DOMAIN, NodeLabel.DOMAIN, "domain", "MERGE")
+OF_TYPE_EDGES = _catalog_edge(EdgeType.OF_TYPE, NodeLabel.PRODUCT_TYPE, "product_type", "MERGE")
+IN_DOMAIN_EDGES_FIRST_LOAD = _catalog_edge(EdgeType.IN_DOMAIN, NodeLabel.DOMAIN, "domain", "CREATE")
+OF_TYPE_EDGES_FIRST_LOAD = _catalog_edge(EdgeType.OF_TYPE, NodeLabel.PRODUCT_TYPE, "product_type", "CREATE")
 
 # Products named by knowledge or pairs when no catalog came with them: keys only.
 PRODUCT_KEYS = """
