@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,7 @@ def source_options(command: Any) -> Any:
                      help="Rename a column, e.g. --map asin=product_id --map qty=count (repeatable)."),
         click.option("--columns", help="Comma-separated column names for a file without a header line."),
         click.option("--day", help="Label of this increment (e.g. 2024-05-01): re-ingesting a day replaces "
-                                   "it. Default: the file content identifies the increment."),
+                                   "it. Default: the content of the file(s) identifies the increment."),
         click.option("--graph/--no-graph", "to_graph", default=True, show_default=True,
                      help="Also load the increment into Neo4j through the bulk loader."),
     ]
@@ -128,26 +128,28 @@ def source_options(command: Any) -> Any:
     return command
 
 
-def _ingest_config(file: Path, params: dict[str, Any], adapter: str | None = None) -> tuple[
+def _ingest_config(files: Sequence[Path], params: dict[str, Any], adapter: str | None = None) -> tuple[
         IngestConfig, Neo4jSettings, LoaderSettings, WorkspaceSettings]:
     ingest = pop_settings(IngestSettings, params)
     neo4j_settings = pop_settings(Neo4jSettings, params)
     loader = pop_settings(LoaderSettings, params)
     workspace = pop_settings(WorkspaceSettings, params)
     spec = SourceSpec(
-        file, fmt=Format(params["fmt"]) if params["fmt"] else None,
+        files[0], fmt=Format(params["fmt"]) if params["fmt"] else None,
         delimiter=parse_delimiter(params["delimiter"]) if params["delimiter"] else None,
         mapping=parse_mapping(params["mapping"]),
         columns=tuple(c.strip() for c in params["columns"].split(",")) if params["columns"] else ())
-    config = IngestConfig(spec, Path(workspace.dir), adapter=adapter, day=params["day"], settings=ingest)
+    config = IngestConfig(spec, Path(workspace.dir), adapter=adapter, day=params["day"], settings=ingest,
+                          more_files=tuple(files[1:]))
     return config, neo4j_settings, loader, workspace
 
 
-def _run_ingest(runner: Callable[..., IngestReport], file: Path, params: dict[str, Any],
+def _run_ingest(runner: Callable[..., IngestReport], files: Sequence[Path], params: dict[str, Any],
                 adapter: str | None = None) -> None:
-    config, neo4j_settings, loader, workspace = _ingest_config(file, params, adapter)
+    config, neo4j_settings, loader, workspace = _ingest_config(files, params, adapter)
     with progress_bar() as bar:
-        task = bar.add_task(f"ingesting {file.name}", total=None)
+        more = f" and {len(files) - 1} more" if len(files) > 1 else ""
+        task = bar.add_task(f"ingesting {files[0].name}{more}", total=None)
 
         def progress(phase: str, done: int, total: int) -> None:
             bar.update(task, description=phase, completed=done, total=total)
@@ -192,7 +194,7 @@ def ingest_products(file: Path, **params: Any) -> None:
     Columns: product_id and title (required), product_type, domain (one of the 18 domains, else
     Others), brand, description, popularity. The latest increment wins per product.
     """
-    _run_ingest(run_products, file, params)
+    _run_ingest(run_products, [file], params)
 
 
 @ingest_group.command("search-buy")
@@ -205,7 +207,7 @@ def ingest_search_buy(file: Path, adapter: str | None, **params: Any) -> None:
     column, each row is one purchase). Counts merge into the store; rows naming products that
     are not in the ingested catalog are rejected.
     """
-    _run_ingest(run_search_buy, file, params, adapter)
+    _run_ingest(run_search_buy, [file], params, adapter)
 
 
 @ingest_group.command("co-buy")
@@ -217,21 +219,26 @@ def ingest_co_buy(file: Path, adapter: str | None, **params: Any) -> None:
     """Ingest co-buy behaviour: FILE with product_id_a, product_id_b and count (without a count
     column, each row is one basket). Pairs are stored once, in canonical order.
     """
-    _run_ingest(run_co_buy, file, params, adapter)
+    _run_ingest(run_co_buy, [file], params, adapter)
 
 
 @ingest_group.command("events")
-@click.argument("file", type=EXISTING_FILE)
+@click.argument("files", nargs=-1, required=True, type=EXISTING_FILE, metavar="FILE...")
 @source_options
-def ingest_events(file: Path, **params: Any) -> None:
-    """Ingest raw events and derive behaviour: FILE with session_id, timestamp, action
-    (search | click | purchase), product_id, query and optionally order_id.
+def ingest_events(files: tuple[Path, ...], **params: Any) -> None:
+    """Ingest raw events and derive behaviour: one or more FILEs with session_id, timestamp,
+    action (search | click | purchase), product_id, query and optionally order_id.
+
+    Several files (a shell glob such as part-*.parquet or events-2024-05-*.csv.gz) are one log,
+    read in the order given with the same options, and one increment: sessions are joined across
+    the files, so a click in one file and its purchase in the next still pair. A rejected row
+    keeps its row number in its file and, with several files, names the file.
 
     A click under a query followed by a purchase of that product within the window is a
     search-buy; products purchased in the same order (else session) are co-buys. Memory stays
     bounded: sessions are spread over on-disk buckets processed one at a time.
     """
-    _run_ingest(run_events, file, params)
+    _run_ingest(run_events, files, params)
 
 
 @click.command("sample")

@@ -14,8 +14,10 @@ while the current one is written or derived:
   once per basket. Baskets larger than ``max_basket`` (resellers, bulk orders) are skipped and
   counted in the report.
 
-Sessions are those of one ingested file: a session that runs past midnight into the next daily
-file is derived as two (a click in one file and the purchase in the next do not pair).
+Sessions are joined across the files of one ingest (``cosmo-kg ingest events day1 day2 …``),
+which are read as one log: a click in one file and its purchase in the next pair, and ties in
+time keep the log order (file order, then row order; see ``sources.py``). Separately ingested
+increments are still derived apart: a session split between two ingests is derived as two.
 """
 
 from __future__ import annotations

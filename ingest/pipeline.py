@@ -15,7 +15,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +25,7 @@ import polars as pl
 from cosmo_kg.errors import ConfigError, InputError
 from cosmo_kg.ingest import adapters, events
 from cosmo_kg.ingest.export import export_increment
-from cosmo_kg.ingest.formats import (
-    RAW_LINE,
-    ROW_NR,
-    ColumnSet,
-    Format,
-    SourceSpec,
-    check_source,
-    confirm_whole,
-    plain_file,
-    scan,
-    tolerant_csv,
-)
+from cosmo_kg.ingest.formats import RAW_LINE, ROW_NR, ColumnSet, SourceSpec, check_source, plain_file
 from cosmo_kg.ingest.rules import (
     CO_BUY_COLUMNS,
     EVENT_COLUMNS,
@@ -54,6 +43,7 @@ from cosmo_kg.ingest.rules import (
     search_buy_rules,
     with_reasons,
 )
+from cosmo_kg.ingest.sources import EventLog, open_log, opened
 from cosmo_kg.ingest.store import CO_BUY_KEY, SEARCH_BUY_KEY, BehaviourStore
 from cosmo_kg.schemas import REASON_COLUMN, RowRule
 from cosmo_kg.settings import SettingsGroup, setting
@@ -94,7 +84,9 @@ class IngestConfig:
     """One ingest: the source file, the workspace whose store it joins, and options.
 
     ``adapter`` reads a public format instead of our columns; ``day`` labels the increment
-    (re-ingesting a day replaces it; without a label the file content identifies it).
+    (re-ingesting a day replaces it; without a label the content of the files identifies it).
+    ``more_files`` (events only) are the rest of the same log, read after ``source`` in this
+    order with its options.
     """
 
     source: SourceSpec
@@ -102,6 +94,12 @@ class IngestConfig:
     adapter: str | None = None
     day: str | None = None
     settings: IngestSettings = field(default_factory=IngestSettings)
+    more_files: tuple[Path, ...] = ()
+
+    @property
+    def sources(self) -> list[SourceSpec]:
+        """Every file of this ingest, in order, each read with the options of ``source``."""
+        return [self.source, *(replace(self.source, path=path) for path in self.more_files)]
 
     @property
     def rejects_dir(self) -> Path:
@@ -150,13 +148,15 @@ def _file_digest(path: Path) -> str:
 
 
 def increment_id(command: str, config: IngestConfig, options: dict[str, Any]) -> str:
-    """Same command, options and file content (or same ``day`` label) → same increment."""
+    """Same command, options and content of the files in order (or same ``day`` label) → same
+    increment."""
     if config.day:
         label = re.sub(r"[^A-Za-z0-9._-]+", "_", config.day)
         return f"{command}-day-{label}"
     described = {**(config.source.describe() if not config.adapter else {}), "path": None,
                  "adapter": config.adapter, **options}
-    text = f"{INGEST_VERSION}|{command}|{sorted(described.items())!r}|{_file_digest(config.source.path)}"
+    digests = "|".join(_file_digest(spec.path) for spec in config.sources)
+    text = f"{INGEST_VERSION}|{command}|{sorted(described.items())!r}|{digests}"
     return f"{command}-{hashlib.blake2b(text.encode(), digest_size=10).hexdigest()}"
 
 
@@ -182,14 +182,9 @@ def _open(config: IngestConfig, wanted: ColumnSet, staging: Path, store: Behavio
             yield _Source(out.pairs, None, has_count=True, path=plain, products=out.products)
         return
     spec = config.source
-    renames = check_source(spec, wanted)
-    with plain_file(spec, staging) as plain:
-        tolerant = None
-        if spec.format in (Format.CSV, Format.TSV):
-            def tolerant() -> pl.LazyFrame:
-                return tolerant_csv(spec, plain, renames, wanted, staging / "tolerant")
-        yield _Source(scan(spec, plain, renames, wanted), tolerant, has_count="count" in renames.values(),
-                      path=plain)
+    with opened(spec, check_source(spec, wanted), wanted, staging) as source:
+        yield _Source(source.frame, source.tolerant, has_count="count" in source.renames.values(),
+                      path=source.plain)
 
 
 def _with_raw(frame: pl.LazyFrame, names: tuple[str, ...]) -> pl.LazyFrame:
@@ -289,6 +284,8 @@ class _Run:
     """Bookkeeping shared by the four commands: store, ids, timing, report, graph load."""
 
     def __init__(self, command: str, config: IngestConfig, options: dict[str, Any]) -> None:
+        if config.more_files and command != "events":
+            raise ConfigError(f"ingest {command} reads one file; only events take several")
         self.started = time.perf_counter()
         self.command = command
         self.config = config
@@ -300,6 +297,8 @@ class _Run:
         self.staging.mkdir(parents=True)
         described = ({"path": str(config.source.path)} if config.adapter else config.source.describe())
         described |= {"adapter": config.adapter, "day": config.day}
+        if config.more_files:
+            described["files"] = [str(spec.path) for spec in config.sources]
         self.report = IngestReport(command, described, self.increment_id,
                                    replaced_increment=self.store.find(self.increment_id) is not None,
                                    unknown_products_checked=self.catalog is not None)
@@ -319,7 +318,8 @@ class _Run:
             self.report.rejects_files.append(checked.rejects_file)
 
     def commit(self, parts: dict[str, pl.DataFrame], graph: GraphTarget | None) -> IngestReport:
-        self.store.commit(self.increment_id, self.command, str(self.config.source.path), parts)
+        source = ", ".join(str(spec.path) for spec in self.config.sources)
+        self.store.commit(self.increment_id, self.command, source, parts)
         self.report.written = {part: frame.height for part, frame in parts.items()}
         self.lap("commit")
         if graph is not None:
@@ -397,78 +397,66 @@ def run_co_buy(config: IngestConfig, graph: GraphTarget | None = None) -> Ingest
     return _run_pairs("co-buy", config, graph, CO_BUY_COLUMNS, CO_BUY_KEY, co_buy_columns, co_buy_rules)
 
 
-def _estimated_rows(spec: SourceSpec, plain: Path) -> int:
-    if spec.format is Format.PARQUET:
-        return int(pl.scan_parquet(plain).select(pl.len()).collect().item())
-    with plain.open("rb") as handle:
-        head = handle.read(1 << 16)
-    lines = max(head.count(b"\n"), 1)
-    return int(plain.stat().st_size / (len(head) / lines)) + 1
-
-
 def run_events(config: IngestConfig, graph: GraphTarget | None = None,
                progress: Progress | None = None) -> IngestReport:
     """Ingest raw events (``session_id, timestamp, action`` + ``product_id, query, order_id``) and
     derive search-buy and co-buy counts per session; the increment merges into the store.
 
-    The log is read in chunks of ``bucket_rows`` rows and derived in session buckets of about as
-    many, so memory does not grow with the log.
+    ``config.source`` and ``config.more_files`` are one log, read in that order as if they were
+    one file, so sessions run across the files. It is read in chunks of ``bucket_rows`` rows and
+    derived in session buckets of about as many, so memory does not grow with the log. Raises
+    ``InputError`` naming the file when a file is not an event log.
     """
     settings = config.settings
     options = events.DeriveOptions(window_ms=round(settings.window_minutes * 60_000),
                                    max_basket=settings.max_basket, bucket_rows=settings.bucket_rows)
     run = _Run("events", config, {"window_ms": options.window_ms, "max_basket": options.max_basket})
     bucket_dir, rejects_dir = run.staging / "buckets", run.staging / "rejects"
-    with _open(config, EVENT_COLUMNS, run.staging, run.store, run.catalog) as source:
-        estimated = _estimated_rows(config.source, source.path)
-        buckets = events.bucket_count(estimated, options.bucket_rows)
-        chunks = _EventChunks(run, options.bucket_rows, buckets, bucket_dir, rejects_dir,
-                              -(-estimated // options.bucket_rows), progress)
-
-        def spread(frame: pl.LazyFrame) -> dict[str | None, int]:
-            counts = chunks.spread(frame)
-            if source.tolerant is not None and frame is source.frame:  # the tolerant re-read is Parquet
-                confirm_whole(config.source, source.path, frame, sum(counts.values()))
-            return counts
-
-        counts, run.report.tolerant_parse = _run_with_fallback(source, spread)
+    with open_log(config.sources, EVENT_COLUMNS, run.staging) as log:
+        estimated = log.estimated_rows()
+        chunks = _EventChunks(run, log, events.bucket_count(estimated, options.bucket_rows), bucket_dir,
+                              rejects_dir, -(-estimated // options.bucket_rows), progress)
+        counts = log.read(chunks.validated, options.bucket_rows, chunks.spread)
+        run.report.tolerant_parse = log.tolerant_parse
     run.lap("validate")
     duplicates = run.staging / "duplicates.parquet"
     on_bucket = (lambda done, total: progress("deriving session buckets", done, total)) if progress else None
     search_buy, co_buy, stats = events.derive(bucket_dir, options, duplicates, on_bucket)
     run.lap("derive")
-    _merge_event_rejects(run, rejects_dir, duplicates, counts, stats)
+    _merge_event_rejects(run, log, rejects_dir, duplicates, counts, stats)
     run.report.derive = asdict(stats)
     return run.commit({"search_buy": search_buy, "co_buy": co_buy}, graph)
 
 
 @dataclass
 class _EventChunks:
-    """Validate an event source chunk by chunk into session buckets and rejects parts."""
+    """Validate an event log chunk by chunk into session buckets and rejects parts."""
 
     run: _Run
-    chunk_rows: int
+    log: EventLog
     buckets: int
     bucket_dir: Path
     rejects_dir: Path
     expected_chunks: int
     progress: Progress | None
+    rules: list[RowRule] = field(init=False)
 
-    def spread(self, frame: pl.LazyFrame) -> dict[str | None, int]:
+    def __post_init__(self) -> None:
+        self.rules = event_rules(self.run.config.settings.limits, self.run.catalog)
+
+    def validated(self, frame: pl.LazyFrame) -> pl.LazyFrame:
+        return _validated(frame, EVENT_COLUMNS.names, event_columns(frame.collect_schema()["timestamp"]),
+                          self.rules)
+
+    def rejects_view(self, chunk: pl.LazyFrame) -> pl.LazyFrame:
+        return self.log.located(_rejects_view(chunk, EVENT_COLUMNS.names))
+
+    def spread(self, chunks: Iterator[pl.DataFrame]) -> dict[str | None, int]:
         events.reset(self.bucket_dir, self.rejects_dir)
-        validated = _validated(frame, EVENT_COLUMNS.names, event_columns(frame.collect_schema()["timestamp"]),
-                               event_rules(self.run.config.settings.limits, self.run.catalog))
         totals: dict[str | None, int] = {}
-        # One query per chunk: the readers skip to the slice cheaply, and unlike a stream of
-        # batches, nothing runs more than one chunk ahead of the writing, so memory stays bounded.
-        # On a chunk the in-memory engine spends less CPU than the streaming one (measured).
-        size = self.chunk_rows
-        chunks = events.read_ahead(
-            lambda number: validated.slice(number * size, size).collect(engine="in-memory"),
-            last=lambda _, chunk: chunk.height < size)
         for number, chunk in enumerate(chunks):
             counts = events.spread_chunk(chunk, number, self.buckets, self.bucket_dir, self.rejects_dir,
-                                         lambda part: _rejects_view(part, EVENT_COLUMNS.names))
+                                         self.rejects_view)
             for reason, rows in counts.items():
                 totals[reason] = totals.get(reason, 0) + rows
             if self.progress:
@@ -476,12 +464,12 @@ class _EventChunks:
         return totals
 
 
-def _merge_event_rejects(run: _Run, rejects_dir: Path, duplicates: Path, counts: dict[str | None, int],
-                         stats: events.DeriveStats) -> None:
+def _merge_event_rejects(run: _Run, log: EventLog, rejects_dir: Path, duplicates: Path,
+                         counts: dict[str | None, int], stats: events.DeriveStats) -> None:
     parts = [pl.scan_ipc(path) for path in sorted(rejects_dir.glob("*.ipc"))]
     if stats.duplicates:
-        parts.append(pl.scan_parquet(duplicates).select(
-            pl.col(ROW_NR), *(pl.col(c).cast(pl.String()) for c in events.EVENT_KEY), pl.col(REASON_COLUMN)))
+        parts.append(log.located(pl.scan_parquet(duplicates).select(
+            pl.col(ROW_NR), *(pl.col(c).cast(pl.String()) for c in events.EVENT_KEY), pl.col(REASON_COLUMN))))
     rejected = {reason: rows for reason, rows in counts.items() if reason is not None}
     if stats.duplicates:
         rejected["duplicate_row"] = rejected.get("duplicate_row", 0) + stats.duplicates

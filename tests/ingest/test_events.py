@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import gzip
-from datetime import datetime
 from pathlib import Path
 
 import polars as pl
 
 from cosmo_kg.ingest.pipeline import IngestSettings, run_events, run_products
-from tests.ingest.conftest import config, store_state
-
-T0 = datetime(2024, 5, 1, 10, 0)
-
-
-def _events(path: Path, rows: list[tuple]) -> Path:
-    frame = pl.DataFrame(rows, schema=["session_id", "minute", "action", "product_id", "query", "order_id"],
-                         orient="row")
-    frame.with_columns((pl.lit(T0) + pl.duration(minutes=pl.col("minute"))).alias("timestamp")) \
-        .drop("minute").write_parquet(path)
-    return path
-
+from tests.ingest.conftest import config, event_log, store_state
 
 DAY1 = [
     ("s1", 0, "search", None, "Camping Tent", None),
@@ -40,7 +28,7 @@ DAY1 = [
 
 
 def test_events_derive_search_buy_and_co_buy(tmp_path: Path) -> None:
-    report = run_events(config(_events(tmp_path / "day1.parquet", DAY1), tmp_path / "ws"))
+    report = run_events(config(event_log(tmp_path / "day1.parquet", DAY1), tmp_path / "ws"))
     _, search_buy, co_buy = store_state(tmp_path / "ws")
     assert search_buy.rows() == [("camping tent", "P1", 1), ("tent", "P1", 1)]
     assert co_buy.rows() == [("P1", "P2", 1), ("P1", "P3", 1)]
@@ -50,7 +38,7 @@ def test_events_derive_search_buy_and_co_buy(tmp_path: Path) -> None:
 
 def test_oversized_baskets_are_skipped_and_counted(tmp_path: Path) -> None:
     rows = [("s1", i, "purchase", f"P{i}", None, None) for i in range(5)]
-    report = run_events(config(_events(tmp_path / "e.parquet", rows), tmp_path / "ws",
+    report = run_events(config(event_log(tmp_path / "e.parquet", rows), tmp_path / "ws",
                                settings=IngestSettings(max_basket=4)))
     assert report.derive is not None and report.derive["baskets_oversized"] == 1
     assert store_state(tmp_path / "ws")[2].is_empty()
@@ -58,11 +46,11 @@ def test_oversized_baskets_are_skipped_and_counted(tmp_path: Path) -> None:
 
 def test_a_new_day_merges_and_the_same_day_twice_changes_nothing(tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
-    day1 = _events(tmp_path / "day1.parquet", DAY1)
-    day2 = _events(tmp_path / "day2.parquet", [("t1", 0, "search", None, "tent", None),
-                                               ("t1", 1, "click", "P1", None, None),
-                                               ("t1", 2, "purchase", "P1", None, None),
-                                               ("t1", 2, "purchase", "P2", None, None)])
+    day1 = event_log(tmp_path / "day1.parquet", DAY1)
+    day2 = event_log(tmp_path / "day2.parquet", [("t1", 0, "search", None, "tent", None),
+                                                 ("t1", 1, "click", "P1", None, None),
+                                                 ("t1", 2, "purchase", "P1", None, None),
+                                                 ("t1", 2, "purchase", "P2", None, None)])
     run_events(config(day1, workspace))
     after_day1 = store_state(workspace)
     again = run_events(config(day1, workspace))
@@ -78,7 +66,7 @@ def test_a_new_day_merges_and_the_same_day_twice_changes_nothing(tmp_path: Path)
 def test_buckets_change_memory_not_results(tmp_path: Path) -> None:
     rows = [(f"s{i % 40}", i, ("search", "click", "purchase")[i % 3], f"P{i % 7}", f"q{i % 5}", None)
             for i in range(600)]
-    events = _events(tmp_path / "e.parquet", rows)
+    events = event_log(tmp_path / "e.parquet", rows)
     one = run_events(config(events, tmp_path / "one"))
     many = run_events(config(events, tmp_path / "many", settings=IngestSettings(bucket_rows=50)))
     assert one.derive is not None and many.derive is not None
@@ -122,7 +110,7 @@ def test_a_broken_csv_log_is_read_line_by_line_and_its_bad_lines_rejected(tmp_pa
 
 
 def test_a_log_out_of_time_order_derives_the_same_pairs(tmp_path: Path) -> None:
-    in_order = _events(tmp_path / "in_order.parquet", DAY1)
+    in_order = event_log(tmp_path / "in_order.parquet", DAY1)
     shuffled = tmp_path / "shuffled.parquet"
     pl.read_parquet(in_order).reverse().write_parquet(shuffled)
     reports = [run_events(config(log, tmp_path / log.stem)) for log in (in_order, shuffled)]
