@@ -109,8 +109,8 @@ class EventLog:
 
     def read(self, validate: Callable[[pl.LazyFrame], pl.LazyFrame], rows: int,
              consume: Callable[[Iterator[pl.DataFrame]], T]) -> T:
-        """``consume`` the log, each file ``validate``d, in chunks of ``rows`` rows (the last one
-        shorter) read ahead in a thread; ``row_nr`` holds each row's position in the log.
+        """``consume`` the log in chunks of ``rows`` rows (the last one shorter), each
+        ``validate``d and read ahead in a thread; ``row_nr`` holds each row's position in the log.
 
         If polars cannot parse a CSV/TSV file, that file is re-read tolerantly and ``consume``
         starts again. Raises ``InputError`` naming any other file that cannot be read.
@@ -133,27 +133,32 @@ class EventLog:
             position % FILE_STRIDE, pl.exclude(ROW_NR))
 
     def _chunks(self, validate: Callable[[pl.LazyFrame], pl.LazyFrame], rows: int) -> Iterator[pl.DataFrame]:
-        frames = [validate(frame.with_columns(pl.col(ROW_NR) + number * FILE_STRIDE) if number else frame)
+        frames = [frame.with_columns(pl.col(ROW_NR) + number * FILE_STRIDE) if number else frame
                   for number, frame in enumerate(self.frames)]
         at = _Cursor()
-        # One query per piece of a chunk: the readers skip to the slice cheaply, and unlike a
+        # One query per file in a chunk: the readers skip to the slice cheaply, and unlike a
         # stream of batches, nothing runs more than one chunk ahead of the consumer, so memory
         # stays bounded. On a chunk the in-memory engine spends less CPU than the streaming one.
-        return read_ahead(lambda _: self._chunk(frames, at, rows), last=lambda _, chunk: chunk.height < rows)
+        # Validated once per chunk, not per file: the rules cost a fixed time per query.
+        return read_ahead(lambda _: self._chunk(frames, at, rows, validate),
+                          last=lambda _, chunk: chunk.height < rows)
 
-    def _chunk(self, frames: list[pl.LazyFrame], at: _Cursor, rows: int) -> pl.DataFrame:
-        pieces, wanted = [], rows
+    def _chunk(self, frames: list[pl.LazyFrame], at: _Cursor, rows: int,
+               validate: Callable[[pl.LazyFrame], pl.LazyFrame]) -> pl.DataFrame:
+        pieces: list[pl.DataFrame] = []
         while True:
+            wanted = rows - sum(piece.height for piece in pieces)
             with _reading(at.file):
                 piece = frames[at.file].slice(at.row, wanted).collect(engine="in-memory")
             pieces.append(piece)
             at.row += piece.height
             if piece.height == wanted:
-                return _joined(pieces)
+                break
             self._confirm_whole(at.file, at.row)
             if at.file == len(frames) - 1:
-                return _joined(pieces)
-            at.file, at.row, wanted = at.file + 1, 0, wanted - piece.height
+                break
+            at.file, at.row = at.file + 1, 0
+        return validate(_joined(pieces).lazy()).collect(engine="in-memory")
 
     def _confirm_whole(self, number: int, rows: int) -> None:
         file = self.files[number]
@@ -173,16 +178,12 @@ class EventLog:
 def _joined(pieces: list[pl.DataFrame]) -> pl.DataFrame:
     if len(pieces) == 1:
         return pieces[0]
-    # Files may type a column as read differently (text in a CSV, a time in Parquet, another
-    # time zone): where they disagree the values are kept as text.
-    types: dict[str, set[pl.DataType]] = {}
-    for piece in pieces:
-        for name, dtype in piece.schema.items():
-            types.setdefault(name, set()).add(dtype)
-    mixed = [name for name, seen in types.items() if len(seen) > 1]
-    as_text = [piece.with_columns(pl.col(name).cast(pl.String()) for name in mixed if name in piece.columns)
-               for piece in pieces]
-    return pl.concat(as_text, how="diagonal")
+    # Files may type a column differently (text in a CSV, times in Parquet): the joined column
+    # takes a type that holds both, text if need be. Times in a time zone are first made UTC,
+    # as the events keep them, since zoned and plain times have no common type.
+    zoned = pl.col(pl.Datetime(time_zone="*"))
+    return pl.concat([piece.with_columns(zoned.dt.convert_time_zone("UTC").dt.replace_time_zone(None))
+                      for piece in pieces], how="diagonal_relaxed")
 
 
 def _estimated_rows(spec: SourceSpec, plain: Path) -> int:

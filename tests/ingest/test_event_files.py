@@ -116,8 +116,10 @@ def test_chunks_and_progress_run_over_all_the_files(tmp_path: Path) -> None:
     assert validating == [(done, 7) for done in range(1, 8)]  # 13 rows in chunks of 2
 
 
-def test_files_of_different_formats_make_one_log(tmp_path: Path) -> None:
+def test_files_of_different_formats_and_time_types_make_one_log(tmp_path: Path) -> None:
     parts = _parts(tmp_path / "parts", (".parquet", ".csv", ".parquet"))
+    in_paris = pl.col("timestamp").dt.replace_time_zone("UTC").dt.convert_time_zone("Europe/Paris")
+    pl.read_parquet(parts[2]).with_columns(in_paris).write_parquet(parts[2])  # the same instants
     report = _ingest(parts, tmp_path / "ws", settings=IngestSettings(bucket_rows=5))
     _, search_buy, co_buy = store_state(tmp_path / "ws")
     assert (search_buy.rows(), co_buy.rows(), report.rejected) == (SEARCH_BUY, CO_BUY, REJECTED)
