@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from cosmo_kg.cli import cli
 from cosmo_kg.graph.loader import LoaderSettings
-from cosmo_kg.ingest.pipeline import GraphTarget, run_co_buy, run_products, run_search_buy
-from tests.ingest.conftest import FOLKSCOPE, WANDS_PRODUCTS, WANDS_QUERIES, config, store_state
+from cosmo_kg.ingest.pipeline import GraphTarget, run_co_buy, run_events, run_products, run_search_buy
+from tests.ingest.conftest import FOLKSCOPE, WANDS_PRODUCTS, WANDS_QUERIES, config, event_log, store_state
 
 pytestmark = pytest.mark.neo4j
 
@@ -40,6 +40,22 @@ def test_behaviour_edges_match_the_ingested_counts(driver: neo4j.Driver, workspa
     assert ("unique coffee tables", "handmade-coffee-cocktail-tables", 5) in _edges(driver, "SEARCH_BUY")
     titles, _, _ = driver.execute_query("MATCH (p:Product) WHERE p.title IS NOT NULL RETURN count(p) AS n")
     assert titles[0]["n"] == catalog.height
+
+
+def test_event_files_load_as_one_log_and_again_change_nothing(driver: neo4j.Driver, workspace: Path,
+                                                              tmp_path: Path) -> None:
+    first = event_log(tmp_path / "part-0.parquet", [("s1", 0, "search", None, "tent", None),
+                                                    ("s1", 1, "click", "P1", None, None),
+                                                    ("s2", 0, "purchase", "P2", None, None)])
+    second = event_log(tmp_path / "part-1.parquet", [("s1", 5, "purchase", "P1", None, None),
+                                                     ("s2", 3, "purchase", "P3", None, None)])
+    ingest = config(first, workspace, more_files=(second,))
+    run_events(ingest, GraphTarget(driver, LoaderSettings()))
+    loaded = _edges(driver, "SEARCH_BUY"), _edges(driver, "CO_BUY")
+    assert loaded == ([("tent", "P1", 1)], [("P2", "P3", 1)])
+    again = run_events(ingest, GraphTarget(driver, LoaderSettings()))
+    assert again.replaced_increment
+    assert (_edges(driver, "SEARCH_BUY"), _edges(driver, "CO_BUY")) == loaded
 
 
 def test_cli_ingest_loads_the_graph_and_writes_a_report(driver: neo4j.Driver, neo4j_env: dict[str, str]
