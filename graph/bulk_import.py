@@ -31,6 +31,7 @@ from cosmo_kg.errors import GraphError
 from cosmo_kg.graph import server, statements
 from cosmo_kg.graph.prepare import PreparedGraph, checked_knowledge_edges
 from cosmo_kg.graph.server import LocalNeo4jSettings
+from cosmo_kg.schemas import PRODUCTS
 from cosmo_kg.vocabulary import NodeLabel
 
 ADMIN_TOOL = "org.neo4j.cli.AdminTool"
@@ -140,8 +141,7 @@ def write_import_files(graph: PreparedGraph, seen_at: datetime, directory: Path)
     product, intention = NodeLabel.PRODUCT.value, NodeLabel.INTENTION.value
     writer.nodes(graph.domains, NodeLabel.DOMAIN, "name", "domains")
     writer.nodes(graph.product_types, NodeLabel.PRODUCT_TYPE, "name", "product_types")
-    writer.nodes(catalog.select("product_id", "title", "product_type", "domain", "brand", "description",
-                                "popularity"), NodeLabel.PRODUCT, "product_id", "products")
+    writer.nodes(catalog.select(list(PRODUCTS.columns)), NodeLabel.PRODUCT, "product_id", "products")
     writer.nodes(graph.product_keys, NodeLabel.PRODUCT, "product_id", "product_keys")
     writer.nodes(graph.queries, NodeLabel.QUERY, "text", "queries")
     writer.nodes(graph.intentions.with_columns(pl.col("tail_types").list.join(ARRAY_DELIMITER)),

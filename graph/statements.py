@@ -72,6 +72,7 @@ MERGE (i:Intention {text: row.text})
 SET i.tail_types = row.tail_types
 """
 
+
 def create_nodes_statement(label: NodeLabel, properties: tuple[str, ...]) -> str:
     """A first load's node statement: CREATE with ``properties`` taken from the row's keys of
     the same names (each node comes once after preparation and none exists yet; a null value
