@@ -14,7 +14,9 @@ from typing import Any
 
 import orjson
 
-from cosmo_kg.api.index import SemanticIndex
+from cosmo_kg.api.freshness import Freshness, Versions, stamped, unstamp
+from cosmo_kg.api.index import Hit, SemanticIndex
+from cosmo_kg.api.offload import Offload
 from cosmo_kg.api.reads import EdgeFilter, GraphReader, IntentionEdge
 from cosmo_kg.api.store import CacheStore
 from cosmo_kg.text import text_key
@@ -94,48 +96,79 @@ def _now() -> str:
 
 
 class AnswerService:
-    """Answers queries through the tiers; computes answers in batches for preload and refresh."""
+    """Answers queries through the tiers; computes answers in batches for preload and refresh.
+
+    A stored answer is served only while its stamp names the current graph (and, for a semantic
+    answer, index) version; a stale one is recomputed and written back to its tier."""
 
     def __init__(
-        self, reader: GraphReader, store: CacheStore, index: SemanticIndex | None, top: int = 20
+        self,
+        reader: GraphReader,
+        store: CacheStore,
+        index: SemanticIndex | None,
+        freshness: Freshness,
+        offload: Offload,
+        top: int = 20,
+        tier2_ttl: float = 0.0,
     ) -> None:
         self.reader = reader
         self.store = store
         self.index = index
+        self.freshness = freshness
+        self.offload = offload
         self.top = top
+        self.tier2_ttl = tier2_ttl
         self.observe: Callable[[str], None] = lambda source: None
 
     async def answer(self, text: str) -> QueryAnswer:
         """The cached answer (tier 1, then tier 2), else a computed one with the query queued."""
         key = text_key(text)
-        stored = self._stored(key)
-        answer = QueryAnswer.from_bytes(stored[1], stored[0]) if stored else await self._computed(key)
+        found = await self._lookup(key)
+        if found.stored is not None:
+            answer = QueryAnswer.from_bytes(found.stored[1], found.stored[0])
+        else:
+            answer = await self._computed(key, found)
         self.observe(answer.source)
         return answer
 
     async def answer_json(self, text: str) -> bytes:
         """``answer(text)`` as JSON; a cached answer is sent as stored, never parsed."""
         key = text_key(text)
-        stored = self._stored(key)
-        if stored is None:
-            answer = await self._computed(key)
+        found = await self._lookup(key)
+        if found.stored is None:
+            answer = await self._computed(key, found)
             self.observe(answer.source)
             return answer.to_json()
-        self.observe(stored[0])
-        return QueryAnswer.stored_json(stored[1], stored[0])
+        self.observe(found.stored[0])
+        return QueryAnswer.stored_json(found.stored[1], found.stored[0])
 
-    def _stored(self, key: str) -> tuple[str, bytes] | None:
-        """(tier, stored bytes) of the query's cached answer, tier 1 first."""
-        tier1, tier2 = self.store.get_many([TIER1 + key, TIER2 + key])
-        if tier1 is not None:
-            return "tier1", tier1
-        if tier2 is not None:
-            return "tier2", tier2
-        return None
+    async def search(self, text: str, k: int) -> list[Hit]:
+        """The ``k`` intentions nearest in meaning to ``text``, embedded and searched off the loop."""
+        index = self.index
+        return await self.offload.compute(index.search, text, k) if index else []
 
-    async def _computed(self, key: str) -> QueryAnswer:
-        self.store.enqueue(key)
-        return (await self.from_graph([key])).get(key) or self.from_index(key)
+    async def _lookup(self, key: str) -> _Lookup:
+        """The current versions, then the query's current cached answer (tier 1 first) if any,
+        else the tier of a stale one to write the fresh answer back to."""
+        versions = await self.freshness.current()
+        values = await self.offload.io(self.store.get_many, [TIER1 + key, TIER2 + key])
+        stale = None
+        for tier, raw in zip(TIERS, values, strict=True):
+            if raw is None:
+                continue
+            stamp, body = unstamp(raw)
+            if versions.current(stamp):
+                return _Lookup(versions, (tier, body))
+            stale = stale or tier
+        return _Lookup(versions, None, stale)
+
+    async def _computed(self, key: str, found: _Lookup) -> QueryAnswer:
+        if found.stale is None:
+            await self.offload.io(self.store.enqueue, key)
+        answer = (await self.from_graph([key])).get(key) or await self.from_index(key)
+        if found.stale is not None:
+            await self._put(found.stale, {key: answer}, found.versions)
+        return answer
 
     async def from_graph(self, keys: Sequence[str]) -> dict[str, QueryAnswer]:
         """Answers of the queries that have knowledge in the graph (others are absent)."""
@@ -147,18 +180,36 @@ class AnswerService:
             if page.edges
         }
 
-    def from_index(self, key: str) -> QueryAnswer:
-        hits = self.index.search(key, self.top) if self.index else []
+    async def from_index(self, key: str) -> QueryAnswer:
+        hits = await self.search(key, self.top)
         return QueryAnswer(key, "semantic", [AnswerItem(h.text, round(h.score, 6)) for h in hits], _now())
 
     async def fill(self, keys: Sequence[str], tier: str, batch_size: int = 500) -> int:
         """Compute and store the answers of ``keys`` in ``tier``; return how many were written."""
+        await self.freshness.check_graph()
+        versions = self.freshness.versions
         written = 0
         for start in range(0, len(keys), batch_size):
             batch = keys[start : start + batch_size]
             answers = await self.from_graph(batch)
             for key in batch:
-                answers.setdefault(key, self.from_index(key))
-            self.store.put_many({TIERS[tier] + key: a.to_bytes() for key, a in answers.items()})
+                if key not in answers:
+                    answers[key] = await self.from_index(key)
+            await self._put(tier, answers, versions)
             written += len(answers)
         return written
+
+    async def _put(self, tier: str, answers: dict[str, QueryAnswer], versions: Versions) -> None:
+        items = {
+            TIERS[tier] + key: stamped(versions.stamp(a.source == "semantic"), a.to_bytes())
+            for key, a in answers.items()
+        }
+        ttl = self.tier2_ttl if tier == "tier2" else None
+        await self.offload.io(self.store.put_many, items, ttl)
+
+
+@dataclass(frozen=True)
+class _Lookup:
+    versions: Versions
+    stored: tuple[str, bytes] | None
+    stale: str | None = None

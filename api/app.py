@@ -109,7 +109,7 @@ def _admin_routes() -> APIRouter:
 
     @router.delete("/cache/{tier}", summary="Empty one cache tier")
     async def clear(svc: Svc, tier: Annotated[str, Path(pattern="^(tier1|tier2)$")]) -> dict[str, int]:
-        return {"deleted": svc.store.delete_prefix(TIER1 if tier == "tier1" else TIER2)}
+        return {"deleted": await svc.offload.io(svc.store.delete_prefix, TIER1 if tier == "tier1" else TIER2)}
 
     return router
 
@@ -121,9 +121,10 @@ def _ops_routes(metrics: Metrics) -> APIRouter:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/readyz", summary="Neo4j answers and the semantic index is loaded")
+    @router.get("/readyz", summary="Neo4j answers and the semantic index is loaded; the versions served")
     async def readyz(svc: Svc) -> JSONResponse:
         checks: dict[str, str] = {"index": "loaded" if svc.index else "not built"}
+        versions = {"index": svc.index.version if svc.index else None, "graph": svc.freshness.versions.graph}
         try:
             await svc.reader.ping()
             checks["neo4j"] = "ok"
@@ -132,7 +133,9 @@ def _ops_routes(metrics: Metrics) -> APIRouter:
         ready = checks["neo4j"] == "ok" and svc.index is not None
         headers = {} if ready else {"Retry-After": str(svc.settings.api.retry_after)}
         return JSONResponse(
-            {"ready": ready, "checks": checks}, status_code=200 if ready else 503, headers=headers
+            {"ready": ready, "checks": checks, "versions": versions},
+            status_code=200 if ready else 503,
+            headers=headers,
         )
 
     @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
@@ -180,6 +183,8 @@ def create_app(settings: ServeSettings | None = None, *, embedder: TextEmbedder 
         svc = Services.open(settings, embedder=embedder)
         svc.answers.observe = metrics.answer_source
         app.state.services = svc
+        await svc.freshness.check_graph()
+        svc.watch()
         _freeze_startup_objects()
         try:
             yield

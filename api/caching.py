@@ -19,7 +19,7 @@ async def preload_tier1(svc: Services, top: int) -> int:
 async def drain_queue(svc: Services, limit: int | None = None) -> tuple[int, int]:
     """Answer the queued misses into tier 2, then take them off the queue (in that order, so a
     run killed in between only answers them again). Returns (drained, written)."""
-    queued = [item for item, _ in svc.store.queued(limit)]
+    queued = [item for item, _ in await svc.offload.io(svc.store.queued, limit)]
     written = await svc.answers.fill(queued, "tier2")
-    svc.store.dequeue(queued)
+    await svc.offload.io(svc.store.dequeue, queued)
     return len(queued), written

@@ -17,6 +17,8 @@ from typing import Any
 import polars as pl
 
 from cosmo_kg.api import statements
+from cosmo_kg.api.freshness import Freshness, Versions, stamped, unstamp
+from cosmo_kg.api.offload import Offload
 from cosmo_kg.api.reads import EdgeFilter, GraphReader, IntentionEdge
 from cosmo_kg.api.store import CacheStore
 from cosmo_kg.vocabulary import NodeLabel
@@ -96,9 +98,21 @@ def is_strong(edges: Sequence[IntentionEdge], shares: Sequence[TypeShare], thres
 
 
 class FeatureService:
-    def __init__(self, reader: GraphReader, store: CacheStore, strong_intent: float = 0.7) -> None:
+    """Features from the store while their stamp names the current graph version, else computed
+    from the graph (and written back)."""
+
+    def __init__(
+        self,
+        reader: GraphReader,
+        store: CacheStore,
+        freshness: Freshness,
+        offload: Offload,
+        strong_intent: float = 0.7,
+    ) -> None:
         self.reader = reader
         self.store = store
+        self.freshness = freshness
+        self.offload = offload
         self.strong_intent = strong_intent
 
     async def compute(self, kind: NodeLabel, keys: Sequence[str]) -> dict[str, Features]:
@@ -126,23 +140,36 @@ class FeatureService:
         return features
 
     async def get(self, kind: NodeLabel, key: str) -> Features | None:
-        """From the store when built, else computed from the graph."""
-        (raw,) = self.store.get_many([PREFIXES[kind] + key])
+        """From the store when built at the current graph version, else computed from the graph."""
+        versions = await self.freshness.current()
+        (raw,) = await self.offload.io(self.store.get_many, [PREFIXES[kind] + key])
         if raw is not None:
-            return Features.from_bytes(raw)
-        return (await self.compute(kind, [key])).get(key)
+            stamp, body = unstamp(raw)
+            if versions.current(stamp):
+                return Features.from_bytes(body)
+        found = (await self.compute(kind, [key])).get(key)
+        if raw is not None and found is not None:
+            await self._put(kind, {key: found}, versions)
+        return found
 
     async def build(self, kind: NodeLabel, keys: Sequence[str], batch_size: int = 500) -> int:
+        await self.freshness.check_graph()
+        versions = self.freshness.versions
         written = 0
         for start in range(0, len(keys), batch_size):
             computed = await self.compute(kind, keys[start : start + batch_size])
-            self.store.put_many({PREFIXES[kind] + key: f.to_bytes() for key, f in computed.items()})
+            await self._put(kind, computed, versions)
             written += len(computed)
         return written
 
+    async def _put(self, kind: NodeLabel, features: dict[str, Features], versions: Versions) -> None:
+        stamp = versions.stamp()
+        items = {PREFIXES[kind] + key: stamped(stamp, f.to_bytes()) for key, f in features.items()}
+        await self.offload.io(self.store.put_many, items)
+
     def export(self, kind: NodeLabel, path: Path) -> int:
         """Write the stored features of ``kind`` as Parquet (nested columns); return the row count."""
-        rows = [asdict(Features.from_bytes(raw)) for _, raw in self.store.scan(PREFIXES[kind])]
+        rows = [asdict(Features.from_bytes(unstamp(raw)[1])) for _, raw in self.store.scan(PREFIXES[kind])]
         frame = pl.DataFrame(rows) if rows else pl.DataFrame({"key": []}, schema={"key": pl.String()})
         path.parent.mkdir(parents=True, exist_ok=True)
         frame.write_parquet(path)

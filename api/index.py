@@ -4,8 +4,11 @@ One FAISS index per kind of text (``intention``, ``query``) in one directory, ea
 Parquet id map (row i of the map is FAISS id i) and one ``meta.json`` naming the embedding
 model and the build parameters. Small sets get an exact inner-product index; above
 ``exact_max`` vectors, IVF (or HNSW when asked: it builds too slowly for a million vectors on
-a few cores). Vectors are unit length, so the inner product is the cosine similarity. Files
-are replaced atomically, meta last, so a killed build leaves the previous index readable.
+a few cores). Vectors are unit length, so the inner product is the cosine similarity.
+
+Every save writes a new version directory beside the previous one and then switches the
+``CURRENT`` pointer file atomically, so a killed build leaves the previous index readable and a
+running API (``cosmo_kg.api.freshness``) loads the new one whole, never a half-written one.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -32,6 +36,10 @@ from cosmo_kg.text import text_key
 
 KINDS = ("intention", "query")
 META_FILE = "meta.json"
+CURRENT_FILE = "CURRENT"
+# Versions kept on disk: the current one and the one before, which a worker that read the
+# pointer just before a switch may still be loading.
+KEEP_VERSIONS = 2
 FORMAT_VERSION = 1
 # k-means needs a few dozen points per IVF list (faiss warns below 39) to place them well.
 TRAIN_PER_LIST = 40
@@ -171,7 +179,10 @@ class SemanticIndex:
         self.settings = settings
         self.meta = meta
         self.parts = parts
+        self.version = ""
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        # Searches run in worker threads (cosmo_kg.api.offload): the LRU is shared between them.
+        self._lru_lock = threading.Lock()
 
     @classmethod
     def empty(cls, embedder: TextEmbedder, settings: IndexSettings) -> SemanticIndex:
@@ -220,14 +231,16 @@ class SemanticIndex:
     def embed_query(self, text: str) -> np.ndarray:
         """The embedding of a query text, from the in-memory LRU when seen recently."""
         key = text_key(text)
-        vector = self._query_vectors.get(key)
-        if vector is None:
-            vector = self.embedder.embed([key])
+        with self._lru_lock:
+            vector = self._query_vectors.get(key)
+            if vector is not None:
+                self._query_vectors.move_to_end(key)
+                return vector
+        vector = self.embedder.embed([key])
+        with self._lru_lock:
             self._query_vectors[key] = vector
             if len(self._query_vectors) > self.settings.query_cache_size:
                 self._query_vectors.popitem(last=False)
-        else:
-            self._query_vectors.move_to_end(key)
         return vector
 
     def search(self, text: str, k: int = 10, kind: str = "intention") -> list[Hit]:
@@ -237,21 +250,31 @@ class SemanticIndex:
             return []
         return [Hit(t, kind, s) for t, s in part.search(self.embed_query(text), k)[0]]
 
-    def save(self, directory: Path) -> None:
-        """Write every part and then the meta file; each file is replaced atomically."""
+    def save(self, directory: Path) -> str:
+        """Write a new version of the index beside the current one, switch ``CURRENT`` to it
+        atomically, drop the versions before the previous one; return the new version's name."""
         directory.mkdir(parents=True, exist_ok=True)
-        for kind, part in self.parts.items():
-            # Id map before index: ids only grow, so a map longer than its index is still right.
-            _atomic(directory / f"{kind}.parquet", partial(_write_texts, part))
-            _atomic(directory / f"{kind}.faiss", partial(_write_faiss, part))
-        _atomic(
-            directory / META_FILE,
-            lambda tmp: tmp.write_text(json.dumps(asdict(self.meta), indent=2), encoding="utf-8"),
-        )
+        name = datetime.now(UTC).strftime("v%Y%m%dT%H%M%S%fZ")
+        staging = directory / f".{name}.{os.getpid()}.tmp"
+        staging.mkdir()
+        try:
+            for kind, part in self.parts.items():
+                _write_texts(part, staging / f"{kind}.parquet")
+                _write_faiss(part, staging / f"{kind}.faiss")
+            meta = json.dumps(asdict(self.meta), indent=2)
+            (staging / META_FILE).write_text(meta, encoding="utf-8")
+            staging.rename(directory / name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        _atomic(directory / CURRENT_FILE, lambda tmp: tmp.write_text(name + "\n", encoding="utf-8"))
+        _drop_old_versions(directory, name)
+        return name
 
     @classmethod
     def load(cls, directory: Path, embedder: TextEmbedder, settings: IndexSettings) -> SemanticIndex:
-        """Read an index written by ``save``; raise ``InputError`` if it is missing or inconsistent."""
+        """Read the current version of an index written by ``save``; raise ``InputError`` if it
+        is missing or inconsistent. ``version`` names the version read."""
+        version, directory = current_version(directory)
         meta = read_meta(directory)
         if meta.model != embedder.model_name or meta.dimension != embedder.dimension:
             raise InputError(
@@ -274,7 +297,9 @@ class SemanticIndex:
             if params["kind"] == "ivf":
                 index.nprobe = settings.ivf_probe
             parts[kind] = VectorIndex(_on_device(index, params["kind"], settings), texts, params)
-        return cls(embedder, settings, meta, parts)
+        loaded = cls(embedder, settings, meta, parts)
+        loaded.version = version
+        return loaded
 
 
 def _batch_bounds(count: int, first: int, size: int) -> Iterator[tuple[int, int]]:
@@ -284,7 +309,27 @@ def _batch_bounds(count: int, first: int, size: int) -> Iterator[tuple[int, int]
         yield start, min(start + size, count)
 
 
+def current_version(directory: Path) -> tuple[str, Path]:
+    """(name, directory) of the index version ``CURRENT`` points at; an index written before
+    versions (files in ``directory`` itself) is version ``unversioned``."""
+    pointer = directory / CURRENT_FILE
+    if pointer.exists():
+        name = pointer.read_text(encoding="utf-8").strip()
+        return name, directory / name
+    return "unversioned", directory
+
+
+def _drop_old_versions(directory: Path, current: str) -> None:
+    versions = sorted(p for p in directory.glob("v*") if p.is_dir() and p.name <= current)
+    for old in versions[:-KEEP_VERSIONS]:
+        shutil.rmtree(old, ignore_errors=True)
+    for legacy in (META_FILE, *(f"{k}.{ext}" for k in KINDS for ext in ("faiss", "parquet"))):
+        (directory / legacy).unlink(missing_ok=True)
+
+
 def read_meta(directory: Path) -> IndexMeta:
+    """The meta of the index in ``directory`` (its current version when it has versions)."""
+    directory = current_version(directory)[1]
     path = directory / META_FILE
     if not path.exists():
         raise InputError(f"no semantic index in {directory}", hint="build it: cosmo-kg index build")

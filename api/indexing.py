@@ -33,6 +33,7 @@ class IndexReport:
     totals: dict[str, int] = field(default_factory=dict)
     index_kinds: dict[str, str] = field(default_factory=dict)
     rebuilt: bool = False
+    version: str = ""
     gpus: int = 0
     seconds: float = 0.0
     texts_per_second: float = 0.0
@@ -74,7 +75,7 @@ def build_index(
         report.totals[kind] = index.count(kind)
         if kind in index.parts:
             report.index_kinds[kind] = index.parts[kind].params["kind"]
-    index.save(settings.path)
+    report.version = index.save(settings.path)
     report.seconds = round(time.perf_counter() - started, 3)
     report.texts_per_second = round(sum(report.added.values()) / max(report.seconds, 1e-9), 1)
     return report

@@ -417,8 +417,7 @@ class Query:
 
     @strawberry.field(description="Intentions nearest in meaning to any text (FAISS).")
     async def semantic_search(self, info: Info, text: str, k: int = 10) -> list[SemanticHit]:
-        index = ctx(info).index
-        hits = index.search(text, page_size(info, k, "k")) if index else []
+        hits = await ctx(info).answers.search(text, page_size(info, k, "k"))
         return [SemanticHit(score=round(h.score, 6), intention=Intention(text=h.text)) for h in hits]
 
     @strawberry.field(description="Search navigation: the query's intentions as facets, products under each.")

@@ -15,7 +15,9 @@ from cosmo_kg.api.answers import AnswerService
 from cosmo_kg.api.auth import KeyRing
 from cosmo_kg.api.console import CypherConsole
 from cosmo_kg.api.features import FeatureService
-from cosmo_kg.api.index import SemanticIndex, TextEmbedder, read_meta, set_search_threads
+from cosmo_kg.api.freshness import Freshness
+from cosmo_kg.api.index import SemanticIndex, TextEmbedder, current_version, read_meta, set_search_threads
+from cosmo_kg.api.offload import Offload
 from cosmo_kg.api.reads import GraphReader, open_driver
 from cosmo_kg.api.settings import ApiSettings, CacheSettings, IndexSettings
 from cosmo_kg.api.store import CacheStore, open_store
@@ -86,6 +88,9 @@ class Services:
     features: FeatureService
     console: CypherConsole
     keys: KeyRing
+    freshness: Freshness
+    offload: Offload
+    embedder: TextEmbedder | None = None
 
     @classmethod
     def open(
@@ -95,20 +100,56 @@ class Services:
         store = open_store(settings.cache)
         index = load_index(settings, embedder) if with_index else None
         reader = GraphReader(driver, settings.neo4j.database, settings.api.query_timeout)
+        freshness = Freshness(reader, settings.cache.version_check, index.version if index else "")
+        offload = Offload(settings.api.offload_threads)
+        cache = settings.cache
         return cls(
             settings,
             driver,
             store,
             index,
             reader,
-            AnswerService(reader, store, index, settings.cache.top_intentions),
-            FeatureService(reader, store, settings.cache.strong_intent),
+            AnswerService(
+                reader, store, index, freshness, offload, cache.top_intentions, cache.tier2_ttl
+            ),
+            FeatureService(reader, store, freshness, offload, cache.strong_intent),
             CypherConsole(
                 driver, settings.neo4j.database, settings.api.cypher_timeout, settings.api.cypher_row_limit
             ),
             KeyRing.load(settings.keys_file, settings.api.key_hashes),
+            freshness,
+            offload,
+            index.embedder if index else embedder,
         )
 
+    def watch(self) -> None:
+        """Start watching the graph version and the index pointer (in a running event loop)."""
+        self.freshness.start(self.reload_index, self.settings.index.reload_seconds)
+
+    async def reload_index(self) -> None:
+        """Load the index version ``CURRENT`` points at, if it is not the one served; the old one
+        answers until the new one is whole (loading runs on a worker thread)."""
+        path = self.settings.index.path
+        try:
+            version = (await self.offload.io(current_version, path))[0]
+        except OSError:
+            return
+        if self.index is not None and version == self.index.version:
+            return
+        try:
+            read_meta(path)
+        except InputError:
+            return  # nothing built yet
+        fresh = await self.offload.io(load_index, self.settings, self.embedder)
+        if fresh is None:
+            return
+        self.embedder = fresh.embedder
+        self.index = self.answers.index = fresh
+        self.freshness.index_loaded(fresh.version)
+        log.info("semantic index version %s loaded", fresh.version)
+
     async def close(self) -> None:
+        await self.freshness.stop()
         await self.driver.close()
+        self.offload.close()
         self.store.close()

@@ -53,6 +53,12 @@ class ApiSettings(SettingsGroup):
         5, "Retry-After seconds sent with 503 when Neo4j is away", env="COSMO_API_RETRY_AFTER"
     )
     pool_size: int = setting(50, "most Neo4j connections the API holds", env="COSMO_API_POOL_SIZE")
+    offload_threads: int = setting(
+        8,
+        "threads for blocking calls (cache store, files) so the event loop keeps serving; a "
+        "quarter of this (at least one) embed unseen queries and run FAISS searches",
+        env="COSMO_API_OFFLOAD_THREADS",
+    )
     document_cache: int = setting(
         256,
         "parsed and validated GraphQL documents kept by query text (0: off)",
@@ -70,6 +76,7 @@ class ApiSettings(SettingsGroup):
             "cypher_timeout",
             "cypher_row_limit",
             "pool_size",
+            "offload_threads",
         ):
             _positive(self.section, name, getattr(self, name))
         if self.document_cache < 0:
@@ -99,6 +106,11 @@ class IndexSettings(SettingsGroup):
     ivf_probe: int = setting(32, "IVF lists probed per query", env="COSMO_INDEX_IVF_PROBE")
     gpu: str = setting("auto", "auto (use faiss-gpu when installed), on or off", env="COSMO_INDEX_GPU")
     query_cache_size: int = setting(10_000, "query embeddings kept in memory", env="COSMO_INDEX_QUERY_CACHE")
+    reload_seconds: float = setting(
+        5.0,
+        "seconds between the API's checks for a new index version (loaded without a restart); 0: never",
+        env="COSMO_INDEX_RELOAD_SECONDS",
+    )
     search_threads: int = setting(
         1,
         "OpenMP threads of a served FAISS search (one query per request: more threads only contend); "
@@ -118,6 +130,11 @@ class IndexSettings(SettingsGroup):
             raise ConfigError(f"setting index.gpu has a bad value {self.gpu!r}", hint="use auto, on or off")
         for name in ("hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "ivf_probe"):
             _positive(self.section, name, getattr(self, name))
+        if self.reload_seconds < 0:
+            raise ConfigError(
+                f"setting index.reload_seconds has a bad value {self.reload_seconds!r}",
+                hint="use 0 (never reload) or a positive number of seconds",
+            )
         if self.search_threads < 0:
             raise ConfigError(
                 f"setting index.search_threads has a bad value {self.search_threads!r}",
@@ -150,3 +167,22 @@ class CacheSettings(SettingsGroup):
     strong_intent: float = setting(
         0.7, "typicality (and product-type share) that flags a strong intent", env="COSMO_CACHE_STRONG_INTENT"
     )
+    tier2_ttl: float = setting(
+        90_000.0,
+        "seconds a tier-2 answer (a batch result or semantic fallback) lives; 0: until replaced",
+        env="COSMO_CACHE_TIER2_TTL",
+    )
+    version_check: float = setting(
+        1.0,
+        "seconds between the API's reads of the graph version (cached answers older than the "
+        "graph are recomputed); 0: read it on every request",
+        env="COSMO_CACHE_VERSION_CHECK",
+    )
+
+    def validate(self) -> None:
+        for name in ("tier2_ttl", "version_check"):
+            if getattr(self, name) < 0:
+                raise ConfigError(
+                    f"setting cache.{name} has a bad value {getattr(self, name)!r}",
+                    hint="use 0 or a positive number of seconds",
+                )

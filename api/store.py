@@ -22,7 +22,7 @@ class CacheStore(Protocol):
     name: str
 
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]: ...
-    def put_many(self, items: Mapping[str, bytes]) -> None: ...
+    def put_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None: ...
     def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]: ...
     def count(self, prefix: str) -> int: ...
     def delete_prefix(self, prefix: str) -> int: ...
@@ -34,7 +34,8 @@ class CacheStore(Protocol):
 
 
 class SqliteStore:
-    """The embedded store: one SQLite file in WAL mode, safe across processes."""
+    """The embedded store: one SQLite file in WAL mode, safe across processes. A value with a
+    time to live keeps its expiry time; expired values read as absent and are purged on write."""
 
     name = "sqlite"
 
@@ -45,7 +46,11 @@ class SqliteStore:
         self._db = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL)")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value BLOB NOT NULL, expires REAL)"
+        )
+        if "expires" not in {row[1] for row in self._db.execute("PRAGMA table_info(kv)")}:
+            self._db.execute("ALTER TABLE kv ADD COLUMN expires REAL")  # a file from before TTLs
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS queue (item TEXT PRIMARY KEY, "
             "misses INTEGER NOT NULL, first_seen REAL NOT NULL)"
@@ -57,18 +62,31 @@ class SqliteStore:
             for start in range(0, len(keys), 500):
                 chunk = list(keys[start : start + 500])
                 marks = ",".join("?" * len(chunk))
-                found.update(self._db.execute(f"SELECT key, value FROM kv WHERE key IN ({marks})", chunk))
+                found.update(
+                    self._db.execute(
+                        f"SELECT key, value FROM kv WHERE key IN ({marks}) "
+                        "AND (expires IS NULL OR expires > ?)",
+                        [*chunk, time.time()],
+                    )
+                )
         return [found.get(k) for k in keys]
 
-    def put_many(self, items: Mapping[str, bytes]) -> None:
+    def put_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
+        now = time.time()
+        expires = now + ttl if ttl else None
         with self._lock, self._transaction():
-            self._db.executemany("INSERT OR REPLACE INTO kv VALUES (?, ?)", items.items())
+            self._db.executemany(
+                "INSERT OR REPLACE INTO kv VALUES (?, ?, ?)", ((k, v, expires) for k, v in items.items())
+            )
+            if expires is not None:
+                self._db.execute("DELETE FROM kv WHERE expires <= ?", (now,))
 
     def scan(self, prefix: str) -> Iterator[tuple[str, bytes]]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT key, value FROM kv WHERE key >= ? AND key < ? ORDER BY key",
-                (prefix, prefix + "\uffff"),
+                "SELECT key, value FROM kv WHERE key >= ? AND key < ? "
+                "AND (expires IS NULL OR expires > ?) ORDER BY key",
+                (prefix, prefix + "\uffff", time.time()),
             ).fetchall()
         yield from rows
 
@@ -76,7 +94,8 @@ class SqliteStore:
         with self._lock:
             return int(
                 self._db.execute(
-                    "SELECT count(*) FROM kv WHERE key >= ? AND key < ?", (prefix, prefix + "\uffff")
+                    "SELECT count(*) FROM kv WHERE key >= ? AND key < ? AND (expires IS NULL OR expires > ?)",
+                    (prefix, prefix + "\uffff", time.time()),
                 ).fetchone()[0]
             )
 
@@ -159,9 +178,21 @@ class RedisStore:
             return []
         return list(self._call("mget", [self.prefix + k for k in keys]))  # type: ignore[call-overload]
 
-    def put_many(self, items: Mapping[str, bytes]) -> None:
-        if items:
+    def put_many(self, items: Mapping[str, bytes], ttl: float | None = None) -> None:
+        if not items:
+            return
+        if not ttl:
             self._call("mset", {self.prefix + k: v for k, v in items.items()})
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for key, value in items.items():
+            pipe.set(self.prefix + key, value, px=max(1, int(ttl * 1000)))
+        try:
+            pipe.execute()
+        except self._errors as exc:
+            raise BackendError(
+                f"the Redis cache store failed: {exc}", hint="check that Redis runs at REDIS_URL"
+            ) from exc
 
     def _keys(self, prefix: str) -> Iterator[bytes]:
         try:

@@ -101,6 +101,9 @@ def _register() -> None:
     cli.add_command(demo_command)
     cli.add_command(doctor_command)
     cli.add_command(neo4j_group)
+    from cosmo_kg.graph.knowledge_cli import retract_command
+
+    graph_group.add_command(retract_command)
     cli.add_command(graph_group)
     cli.add_command(ingest_group)
     cli.add_command(sample_command)

@@ -12,6 +12,8 @@ CREATE CONSTRAINT load_run_id IF NOT EXISTS FOR (l:LoadRun) REQUIRE l.load_id IS
 // Filters the API and the saved queries use. The full-text indexes are updated after commit
 // (eventually consistent) so that bulk loads do not wait on Lucene; a load ends with a refresh.
 CREATE INDEX product_domain IF NOT EXISTS FOR (p:Product) ON (p.domain);
+// The graph version (graph/version.py) is the newest completed write run: a seek on this index.
+CREATE INDEX load_run_completed IF NOT EXISTS FOR (l:LoadRun) ON (l.completed_at);
 CREATE INDEX product_type IF NOT EXISTS FOR (p:Product) ON (p.product_type);
 CREATE FULLTEXT INDEX intention_text_fulltext IF NOT EXISTS FOR (i:Intention) ON EACH [i.text]
   OPTIONS {indexConfig: {`fulltext.eventually_consistent`: true}};

@@ -22,7 +22,9 @@ def test_health_and_readiness(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"ready": True, "checks": {"index": "loaded", "neo4j": "ok"}}
+    body = ready.json()
+    assert body["ready"] is True and body["checks"] == {"index": "loaded", "neo4j": "ok"}
+    assert body["versions"]["index"].startswith("v") and "@" in body["versions"]["graph"]
 
 
 def test_metrics_count_requests_and_answer_sources(client: TestClient) -> None:
