@@ -120,6 +120,7 @@ def index_build(rebuild: bool, **params: Any) -> None:
         f"Index in {report.directory}: added {report.added}, totals {report.totals}, "
         f"kinds {report.index_kinds} in {report.seconds:.1f}s ({report.texts_per_second:,.0f} texts/s)."
     )
+    click.echo(f"  version: {report.version} (running APIs switch to it within --index-reload-seconds)")
     click.echo(f"  report: {path}")
 
 
