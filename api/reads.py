@@ -104,6 +104,7 @@ class EdgeFilter:
     min_typicality: float = 0.0
     offset: int = 0
     limit: int = 10
+    domain: str | None = None
 
     def params(self) -> dict[str, Any]:
         return {
@@ -112,6 +113,7 @@ class EdgeFilter:
             "min_typicality": self.min_typicality,
             "offset": self.offset,
             "limit": self.limit,
+            "domain": self.domain,
         }
 
 
@@ -194,14 +196,17 @@ class GraphReader:
         self, head: NodeLabel, keys: Sequence[str], edge_filter: EdgeFilter
     ) -> dict[str, Page]:
         """One page of intentions per head; one more row is read to tell if another page exists."""
-        found = await self.keyed(statements.head_intentions(head), keys, **_page_params(edge_filter))
+        statement = statements.head_intentions(head, in_domain=edge_filter.domain is not None)
+        found = await self.keyed(statement, keys, **_page_params(edge_filter))
         return {key: _page(row["edges"], edge_filter.limit) for key, row in found.items()}
 
     async def products_with_intentions(
         self, ids: Sequence[str], edge_filter: EdgeFilter
     ) -> dict[str, ProductPage]:
         """Products and one page of intentions each, in one round trip (unknown ids are absent)."""
-        statement = statements.head_intentions(NodeLabel.PRODUCT, with_product=True)
+        statement = statements.head_intentions(
+            NodeLabel.PRODUCT, with_product=True, in_domain=edge_filter.domain is not None
+        )
         found = await self.keyed(statement, ids, **_page_params(edge_filter))
         return {
             key: ProductPage(ProductRecord.of(row["product"]), _page(row["edges"], edge_filter.limit))

@@ -10,7 +10,7 @@ import base64
 import binascii
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry.fastapi import BaseContext
@@ -27,8 +27,9 @@ from cosmo_kg.api.reads import CountedProduct, EdgeFilter, GraphReader, ProductR
 from cosmo_kg.api.reads import IntentionEdge as EdgeRecord
 from cosmo_kg.api.settings import ApiSettings
 from cosmo_kg.errors import InputError
+from cosmo_kg.graph.retract import normalize_domain_name
 from cosmo_kg.text import clean_text, text_key
-from cosmo_kg.vocabulary import RELATIONS, NodeLabel
+from cosmo_kg.vocabulary import DOMAINS, RELATIONS, NodeLabel
 
 INTENTIONS_PAGE = 10  # the default `first` of intentions fields
 _RELATION_ENUM: Any = Enum("Relation", {name: name for name in RELATIONS})  # type: ignore[misc]
@@ -82,6 +83,7 @@ def edge_filter(
     min_typicality: float,
     first: int,
     after: str | None = None,
+    domain: str | None = None,
 ) -> EdgeFilter:
     return EdgeFilter(
         (relation.value,) if relation is not None else None,
@@ -89,7 +91,18 @@ def edge_filter(
         min_typicality,
         decode_cursor(after),
         page_size(info, first),
+        known_domain(domain),
     )
+
+
+def known_domain(domain: str | None) -> str | None:
+    """A domain argument in the vocabulary's spelling (any case); ``InputError`` if unknown."""
+    if domain is None:
+        return None
+    spelled = normalize_domain_name(domain)
+    if spelled not in DOMAINS:
+        raise InputError(f"unknown domain {domain!r}", hint=f"use one of: {'; '.join(DOMAINS)}")
+    return spelled
 
 
 def asked_intentions(info: Info) -> EdgeFilter | None:
@@ -212,8 +225,15 @@ class Product:
         min_typicality: float = 0.0,
         first: int = INTENTIONS_PAGE,
         after: str | None = None,
+        domain: Annotated[
+            str | None,
+            strawberry.argument(
+                description="only knowledge of this domain: a product's own, or for a query that "
+                "of the products it bought"
+            ),
+        ] = None,
     ) -> IntentionConnection:
-        f = edge_filter(info, relation, min_plausibility, min_typicality, first, after)
+        f = edge_filter(info, relation, min_plausibility, min_typicality, first, after, domain)
         page = await ctx(info).loaders.product_intentions.load((self.record.product_id, f))
         return connection(page.edges, f.offset, page.has_next)
 
@@ -259,8 +279,15 @@ class SearchQuery:
         min_typicality: float = 0.0,
         first: int = INTENTIONS_PAGE,
         after: str | None = None,
+        domain: Annotated[
+            str | None,
+            strawberry.argument(
+                description="only knowledge of this domain: a product's own, or for a query that "
+                "of the products it bought"
+            ),
+        ] = None,
     ) -> IntentionConnection:
-        f = edge_filter(info, relation, min_plausibility, min_typicality, first, after)
+        f = edge_filter(info, relation, min_plausibility, min_typicality, first, after, domain)
         page = await ctx(info).loaders.query_intentions.load((self.text, f))
         return connection(page.edges, f.offset, page.has_next)
 

@@ -8,6 +8,7 @@ list (``UNWIND``) so a DataLoader answers all parents of a field with one round 
 
 from __future__ import annotations
 
+from cosmo_kg.graph.retract import EDGE_IN_DOMAIN
 from cosmo_kg.graph.statements import HEAD_KEYS
 from cosmo_kg.vocabulary import RELATIONS, EdgeType, NodeLabel
 
@@ -62,13 +63,15 @@ RETURN key, edges
 """
 
 
-def head_intentions(head: NodeLabel, with_product: bool = False) -> str:
+def head_intentions(head: NodeLabel, with_product: bool = False, in_domain: bool = False) -> str:
     """The page-of-intentions statement for Product or Query heads; ``with_product`` also returns
-    each Product head's fields as ``product``."""
+    each Product head's fields as ``product``; ``in_domain`` keeps the edges of ``$domain`` (the
+    head product's domain, or for a query the domain of the products it bought that carry the
+    same knowledge) and is left out otherwise, so unfiltered pages pay nothing for it."""
     return _HEAD_INTENTIONS.format(
         label=head.value,
         key_property=HEAD_KEYS[head],
-        edge_filter=_EDGE_FILTER,
+        edge_filter=f"{_EDGE_FILTER} AND {EDGE_IN_DOMAIN}" if in_domain else _EDGE_FILTER,
         edge_keys=_EDGE_KEYS,
         head_column=f", h {_PRODUCT_MAP} AS product" if with_product else "",
     )
