@@ -1,35 +1,22 @@
 """The read-only Cypher console behind ``POST /cypher``.
 
-Two guards, both decided by the database, never by matching the statement's text:
-1. the statement is planned (``EXPLAIN``) in a READ session: its query type must be read-only
-   (``r``), and the plan may not load files (``LoadCSV``) nor call a procedure whose declared
-   mode is not READ;
-2. it then runs in a READ access-mode session, so the server itself refuses any write that
-   got past the plan, with a transaction timeout and at most ``row_limit`` rows streamed back.
+The guard of ``cosmo_kg.graph.readonly`` (the plan check, then a READ access-mode session),
+with a transaction timeout and at most ``row_limit`` rows streamed back.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import neo4j
 from neo4j.exceptions import ClientError, DriverError, Neo4jError
-from neo4j.graph import Node, Path, Relationship
 
 from cosmo_kg.api.reads import translate_error
 from cosmo_kg.errors import CosmoKGError, InputError
-
-FORBIDDEN_OPERATORS = {"LoadCSV": "LOAD CSV reads files"}
-PROCEDURE_MODES = "SHOW PROCEDURES YIELD name, mode RETURN name, mode"
-
-
-class WriteRefusedError(CosmoKGError):
-    """A console statement would change the graph, its schema or read files."""
-
-    exit_code = 2
+from cosmo_kg.graph.console_output import jsonable
+from cosmo_kg.graph.readonly import PROCEDURE_MODES, WriteRefusedError, operator_name, operators, refusal
 
 
 @dataclass(frozen=True)
@@ -39,39 +26,6 @@ class CypherResult:
     truncated: bool
     row_limit: int
     notifications: list[str] = field(default_factory=list)
-
-
-def jsonable(value: Any) -> Any:
-    """Neo4j values as JSON: nodes and relationships become maps with their labels / type."""
-    if isinstance(value, Node):
-        return {"labels": sorted(value.labels), "properties": jsonable(dict(value))}
-    if isinstance(value, Relationship):
-        return {"type": value.type, "properties": jsonable(dict(value))}
-    if isinstance(value, Path):
-        return {
-            "nodes": [jsonable(n) for n in value.nodes],
-            "relationships": [jsonable(r) for r in value.relationships],
-        }
-    if isinstance(value, Mapping):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    return str(value)
-
-
-def _operators(plan: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
-    yield plan
-    for child in plan.get("children", ()):
-        yield from _operators(child)
-
-
-def _procedure_name(operator: Mapping[str, Any]) -> str:
-    details = str(operator.get("args", {}).get("Details", ""))
-    return details.split("(", 1)[0].strip()
 
 
 class CypherConsole:
@@ -112,30 +66,18 @@ class CypherConsole:
         async with self._session() as session:
             result = await session.run(neo4j.Query("EXPLAIN " + statement, timeout=self.timeout), params)
             summary = await result.consume()
-        if summary.query_type != "r":
-            raise WriteRefusedError(
-                f"the console is read-only; this statement is of type {summary.query_type!r} "
-                "(writes, schema and admin commands are refused)",
-                hint="use MATCH ... RETURN ...",
-            )
-        for operator in _operators(summary.plan or {}):
-            name = str(operator.get("operatorType", "")).split("@")[0]
-            if name in FORBIDDEN_OPERATORS:
-                raise WriteRefusedError(f"the console is read-only: {FORBIDDEN_OPERATORS[name]}")
-            if name == "ProcedureCall":
-                await self._check_procedure(_procedure_name(operator))
+        calls = any(operator_name(op) == "ProcedureCall" for op in operators(summary.plan or {}))
+        modes = await self._procedure_mode_table() if calls else {}
+        refused = refusal(summary.query_type, summary.plan, lambda name: modes.get(name, "UNKNOWN"))
+        if refused is not None:
+            raise refused
 
-    async def _check_procedure(self, name: str) -> None:
+    async def _procedure_mode_table(self) -> dict[str, str]:
         if self._procedure_modes is None:
             async with self._session() as session:
                 result = await session.run(PROCEDURE_MODES)
                 self._procedure_modes = {r["name"]: r["mode"] async for r in result}
-        mode = self._procedure_modes.get(name, "UNKNOWN")
-        if mode != "READ":
-            raise WriteRefusedError(
-                f"the console is read-only: procedure {name or '?'} has mode {mode}",
-                hint="only READ procedures (db.labels, db.schema.visualization, ...) run",
-            )
+        return self._procedure_modes
 
     async def _execute(self, statement: str, params: dict[str, Any]) -> CypherResult:
         async with self._session() as session:

@@ -23,7 +23,7 @@ from neo4j.exceptions import (
 
 from cosmo_kg.api import statements
 from cosmo_kg.errors import ConfigError, GraphError
-from cosmo_kg.graph.connection import UNREACHABLE_HINT, Neo4jSettings
+from cosmo_kg.graph.connection import UNREACHABLE_HINT, Neo4jSettings, credentials
 from cosmo_kg.vocabulary import NodeLabel
 
 
@@ -125,11 +125,10 @@ class Page:
 
 def open_driver(settings: Neo4jSettings, pool_size: int = 50) -> neo4j.AsyncDriver:
     """An async driver for the API; it connects lazily, so the app starts while Neo4j is down."""
-    auth = (settings.user, settings.password) if settings.password else None
     try:
         return neo4j.AsyncGraphDatabase.driver(
             settings.uri,
-            auth=auth,
+            auth=credentials(settings),
             connection_timeout=settings.connect_timeout,
             max_connection_pool_size=pool_size,
             max_transaction_retry_time=1.0,

@@ -39,7 +39,7 @@ class BenchGraph:
 
     @property
     def client(self) -> Neo4jSettings:
-        return Neo4jSettings(uri=self.local.bolt_uri)
+        return server.client_settings(self.local)
 
 
 def _marker(work: Path, edges: int) -> Path:
@@ -77,7 +77,7 @@ def _load(work: Path, edges: int, local: LocalNeo4jSettings) -> dict[str, float 
         products=files / "products.parquet",
     )
     started = time.perf_counter()
-    with connect(Neo4jSettings(uri=local.bolt_uri)) as driver:
+    with connect(server.client_settings(local)) as driver:
         apply_schema(driver)
         report = load(
             config,

@@ -88,6 +88,7 @@ def serve_env(graph: BenchGraph, work: Path, port: int, extra: dict[str, str]) -
     return {
         **os.environ,
         "NEO4J_URI": graph.local.bolt_uri,
+        "NEO4J_PASSWORD": graph.client.password,
         "COSMO_API_PORT": str(port),
         "COSMO_WORKSPACE": str(work / "ws"),
         "COSMO_CACHE_PATH": str(work / "ws" / "cache.sqlite"),

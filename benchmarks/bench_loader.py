@@ -152,7 +152,7 @@ def private_server(work: Path, name: str, args: argparse.Namespace) -> LocalNeo4
     local = LocalNeo4jSettings(home=str(work / name), bolt_port=free_port(), http_port=free_port(),
                                heap=args.heap, pagecache=args.pagecache)
     server.start(local)
-    with create_driver(Neo4jSettings(uri=local.bolt_uri)) as driver:
+    with create_driver(server.client_settings(local)) as driver:
         apply_schema(driver)
     return local
 
@@ -164,7 +164,7 @@ def cli_env(work: Path, local: LocalNeo4jSettings, **extra: str) -> dict[str, st
 
 
 def stats_of(local: LocalNeo4jSettings) -> GraphStats:
-    with create_driver(Neo4jSettings(uri=local.bolt_uri)) as driver:
+    with create_driver(server.client_settings(local)) as driver:
         return graph_stats(driver)
 
 
@@ -204,7 +204,7 @@ def main() -> None:
         again, again_s, _ = run_cli_load(env, *inputs)
         forced, forced_s, forced_rss = run_cli_load(env, *inputs, "--force")
         counts_after_forced = stats_of(local)
-        naive_rate = naive_load(Neo4jSettings(uri=local.bolt_uri), knowledge.head(args.naive_sample))
+        naive_rate = naive_load(server.client_settings(local), knowledge.head(args.naive_sample))
     finally:
         server.stop(local)
     transactional = None if args.skip_transactional_first_load else transactional_first_load(work, args)

@@ -45,6 +45,7 @@ def cli() -> None:
       cosmo-kg graph init             create constraints and indexes
       cosmo-kg ingest knowledge K     load knowledge (and --products, --pairs)
       cosmo-kg graph stats            counts per label and relationship type
+      cosmo-kg cypher                 a read-only Cypher console (-e STATEMENT for one)
 
     Settings come from options, environment variables (NEO4J_URI, COSMO_*), a cosmo-kg.toml
     file, then defaults: `cosmo-kg settings` lists them all.
@@ -57,6 +58,7 @@ def all_settings_groups() -> list[type[SettingsGroup]]:
     from cosmo_kg.embeddings import EmbeddingSettings
     from cosmo_kg.generation.settings import GenerationSettings, OpenAISettings, VllmSettings
     from cosmo_kg.graph.connection import Neo4jSettings
+    from cosmo_kg.graph.console import ConsoleSettings
     from cosmo_kg.graph.loader import LoaderSettings
     from cosmo_kg.graph.server import LocalNeo4jSettings
     from cosmo_kg.ingest.pipeline import IngestSettings
@@ -66,7 +68,7 @@ def all_settings_groups() -> list[type[SettingsGroup]]:
 
     return [Neo4jSettings, LocalNeo4jSettings, LoaderSettings, WorkspaceSettings, IngestSettings,
             SampleSettings, ApiSettings, IndexSettings, CacheSettings, GenerationSettings, OpenAISettings,
-            VllmSettings, FilterSettings, EmbeddingSettings]
+            VllmSettings, FilterSettings, EmbeddingSettings, ConsoleSettings]
 
 
 @cli.command("settings")
@@ -89,7 +91,7 @@ def _register() -> None:
     from cosmo_kg.demo import demo_command
     from cosmo_kg.doctor import doctor_command
     from cosmo_kg.generation.cli import generate_command
-    from cosmo_kg.graph.cli import graph_group, neo4j_group
+    from cosmo_kg.graph.cli import cypher_command, graph_group, neo4j_group
     from cosmo_kg.ingest.cli import ingest_group, sample_command
     from cosmo_kg.refinement.cli import (
         annotate_group,
@@ -105,6 +107,7 @@ def _register() -> None:
 
     graph_group.add_command(retract_command)
     cli.add_command(graph_group)
+    cli.add_command(cypher_command)
     cli.add_command(ingest_group)
     cli.add_command(sample_command)
     cli.add_command(generate_command)

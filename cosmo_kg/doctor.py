@@ -65,16 +65,37 @@ def check_maven() -> Check:
 
 
 def check_neo4j() -> Check:
-    from cosmo_kg.graph.connection import Neo4jSettings, create_driver
+    from cosmo_kg.graph.connection import CredentialsError, Neo4jSettings, create_driver
 
     settings = load_settings(Neo4jSettings)
     try:
         driver = create_driver(settings)
+    except CredentialsError as exc:
+        return Check("neo4j", FAIL, exc.message, exc.hint or "")
     except CosmoKGError as exc:
         return Check("neo4j", WARN, exc.message, exc.hint or "")
     with driver:
         info = driver.get_server_info()
     return Check("neo4j", OK, f"{info.agent} at {settings.uri}")
+
+
+def check_neo4j_password() -> Check:
+    """The local server's password file: present once it started, readable by its owner only."""
+    from cosmo_kg.graph import local_auth
+    from cosmo_kg.graph.server import LocalNeo4jSettings
+
+    home = load_settings(LocalNeo4jSettings).home_path
+    path = local_auth.password_path(home)
+    if not path.exists():
+        if local_auth.has_system_database(home):
+            return Check("neo4j password", WARN, f"the local Neo4j in {home} has no password yet",
+                         "`cosmo-kg neo4j start` sets one (it restarts a server running without)")
+        return Check("neo4j password", OK, "created by the first `cosmo-kg neo4j start`")
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        return Check("neo4j password", FAIL, f"{path} is readable by others (mode {mode:o})",
+                     f"chmod 600 {path}")
+    return Check("neo4j password", OK, f"{path} (mode 600; `cosmo-kg neo4j password` prints it)")
 
 
 def check_package(module: str, pip_name: str, purpose: str, required: bool) -> Check:
@@ -100,7 +121,8 @@ def check_python() -> Check:
 
 
 def run_checks() -> list[Check]:
-    checks: list[Callable[[], Check]] = [check_python, check_java, check_maven, check_neo4j]
+    checks: list[Callable[[], Check]] = [check_python, check_java, check_maven, check_neo4j,
+                                         check_neo4j_password]
     results = [check() for check in checks]
     results += [check_package(*spec) for spec in PACKAGES]
     results.append(check_gpu())

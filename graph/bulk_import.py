@@ -22,13 +22,12 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import neo4j
 import polars as pl
 
 from cosmo_kg.errors import GraphError
-from cosmo_kg.graph import server, statements
+from cosmo_kg.graph import local_auth, server, statements
 from cosmo_kg.graph.prepare import PreparedGraph, checked_knowledge_edges
 from cosmo_kg.graph.server import LocalNeo4jSettings
 from cosmo_kg.schemas import PRODUCTS
@@ -56,8 +55,7 @@ class ImportFile:
 
 def serves(local: LocalNeo4jSettings, uri: str) -> bool:
     """Whether ``uri`` names the Bolt port of this local server (the only one we may stop)."""
-    parts = urlsplit(uri)
-    return parts.hostname in {"127.0.0.1", "localhost"} and parts.port == local.bolt_port
+    return local_auth.is_loopback_port(uri, local.bolt_port)
 
 
 def pending(local: LocalNeo4jSettings) -> bool:

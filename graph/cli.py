@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -10,13 +11,16 @@ from rich.console import Console
 from rich.table import Table
 
 from cosmo_kg.errors import InputError
-from cosmo_kg.graph import server
+from cosmo_kg.graph import local_auth, server
 from cosmo_kg.graph.connection import Neo4jSettings, connect
-from cosmo_kg.graph.saved_queries import get_saved_query, run_saved_query, saved_queries
+from cosmo_kg.graph.console import ConsoleSettings
+from cosmo_kg.graph.repl import CypherConfig, run_console
+from cosmo_kg.graph.saved_queries import get_saved_query, parse_assignments, run_saved_query, saved_queries
 from cosmo_kg.graph.schema import apply_schema
 from cosmo_kg.graph.server import LocalNeo4jSettings
 from cosmo_kg.graph.stats import graph_stats
 from cosmo_kg.settings import pop_settings, settings_options
+from cosmo_kg.workspace import WorkspaceSettings
 
 console = Console()
 
@@ -39,7 +43,7 @@ def neo4j_start(**params: Any) -> None:
     state = server.start(settings, echo=lambda m: click.echo(m, err=True))
     click.echo(f"Neo4j is running (pid {state.pid}).")
     click.echo(f"  bolt:    {state.bolt_uri}   (export NEO4J_URI={state.bolt_uri})")
-    click.echo(f"  browser: {state.browser_url}")
+    click.echo(f"  browser: {state.browser_url}   (user {local_auth.USER}; `cosmo-kg neo4j password`)")
     click.echo(f"  data:    {state.home}")
 
 
@@ -61,6 +65,27 @@ def neo4j_status(**params: Any) -> None:
     else:
         click.echo(f"not running; data in {state.home}")
         raise SystemExit(1)
+
+
+@neo4j_group.command("password")
+@click.option("--reset", is_flag=True, help="Give the server a new password (it restarts).")
+@settings_options(LocalNeo4jSettings)
+def neo4j_password(reset: bool, **params: Any) -> None:
+    """Print the local server's user name and password (for Neo4j Browser and other clients).
+
+    The password is generated on the first start and kept in the data directory (mode 0600);
+    cosmo-kg's own commands read it themselves.
+    """
+    settings = pop_settings(LocalNeo4jSettings, params)
+    if reset:
+        server.reset_password(settings, echo=lambda m: click.echo(m, err=True))
+    password = local_auth.read_password(settings.home_path)
+    if not password:
+        raise InputError(f"the local Neo4j in {settings.home_path} has no password yet",
+                         hint="`cosmo-kg neo4j start` creates it")
+    click.echo(f"user:     {local_auth.USER}")
+    click.echo(f"password: {password}")
+    click.echo(f"browser:  {settings.browser_url}  (connect URL {settings.bolt_uri})")
 
 
 @neo4j_group.command("logs")
@@ -115,16 +140,6 @@ def graph_stats_command(as_json: bool, **params: Any) -> None:
         console.print(table)
 
 
-def _parse_params(pairs: tuple[str, ...]) -> dict[str, str]:
-    parsed = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name:
-            raise InputError(f"--param {pair!r} is not NAME=VALUE")
-        parsed[name.strip()] = value
-    return parsed
-
-
 @graph_group.command("query")
 @click.argument("name", required=False)
 @click.option("--param", "-p", "param_pairs", multiple=True, metavar="NAME=VALUE",
@@ -144,7 +159,7 @@ def graph_query(name: str | None, param_pairs: tuple[str, ...], list_only: bool,
             click.echo(f"{query.name}({args})\n    {query.answers}")
         return
     query = get_saved_query(name)
-    bound = query.bind(_parse_params(param_pairs))
+    bound = query.bind(parse_assignments(param_pairs))
     settings = pop_settings(Neo4jSettings, params)
     with connect(settings) as driver:
         rows = run_saved_query(driver, query, bound, settings.database)
@@ -162,3 +177,44 @@ def print_rows(rows: list[dict[str, Any]], *, as_json: bool, title: str | None =
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     console.print(table)
+
+
+@click.command("cypher")
+@click.option("-e", "--execute", "statements", multiple=True, metavar="STATEMENT",
+              help="Run STATEMENT and exit (repeat for several, run in order).")
+@click.option("-f", "--file", "script", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Run the statements (and :commands) of FILE and exit.")
+@click.option("--write", is_flag=True,
+              help="Allow statements that write; each asks for confirmation first.")
+@click.option("--yes", "-y", is_flag=True, help="With --write: run writes without asking (scripts).")
+@settings_options(Neo4jSettings)
+@settings_options(ConsoleSettings)
+@settings_options(WorkspaceSettings)
+def cypher_command(statements: tuple[str, ...], script: Path | None, write: bool, yes: bool,
+                   **params: Any) -> None:
+    """A Cypher console on the knowledge graph, read-only unless --write.
+
+    \b
+    Interactive (no -e, -f or piped input): line editing, history, statements ended by ;
+    spanning lines, results as tables with their time, and commands:
+      :help  :schema  :saved [NAME k=v ...]  :param NAME VALUE  :params [clear]
+      :explain STATEMENT  :format table|csv|json  :exit
+    Ctrl-C cancels a running statement without leaving.
+
+    \b
+    Scripts: -e STATEMENT, -f FILE or statements on stdin; the first error stops the run
+    with exit status 1 and its line and column.
+      cosmo-kg cypher -e "MATCH (p:Product) RETURN p.title LIMIT 5"
+      echo ":saved top_intentions_of_product product_id=B00000J1U8" | cosmo-kg cypher
+
+    Every write (CREATE, MERGE, SET, DELETE, LOAD CSV, schema and admin commands, write
+    procedures) is refused by Neo4j's own planner and a READ session unless --write is given.
+    Connects to the local server by default (its password is read for you), or any Neo4j
+    with --neo4j-uri (bolt:// or neo4j:// routing), NEO4J_USER and NEO4J_PASSWORD.
+    """
+    neo4j_settings = pop_settings(Neo4jSettings, params)
+    settings = pop_settings(ConsoleSettings, params)
+    workspace = pop_settings(WorkspaceSettings, params)
+    history = Path(settings.history_file) if settings.history_file else Path(workspace.dir) / "cypher_history"
+    config = CypherConfig(statements=statements, file=script, write=write, yes=yes, history_file=history)
+    raise SystemExit(run_console(config, neo4j_settings, settings).exit_code)

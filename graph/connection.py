@@ -28,7 +28,8 @@ class Neo4jSettings(SettingsGroup):
     uri: str = setting("bolt://127.0.0.1:7687", "Neo4j URI (bolt:// one server, neo4j:// routing)",
                        env="NEO4J_URI")
     user: str = setting("neo4j", "Neo4j user name", env="NEO4J_USER")
-    password: str = setting("", "Neo4j password; empty connects without authentication",
+    password: str = setting("", "Neo4j password; empty: the local server's own password for its "
+                            "Bolt port (`cosmo-kg neo4j password`), else no authentication",
                             env="NEO4J_PASSWORD", secret=True)
     database: str = setting("neo4j", "database name", env="NEO4J_DATABASE")
     connect_timeout: float = setting(5.0, "seconds to wait for a connection",
@@ -41,9 +42,22 @@ class Neo4jSettings(SettingsGroup):
                               hint="use bolt://HOST:PORT or neo4j://HOST:PORT")
 
 
+class CredentialsError(GraphError):
+    """Neo4j refused the user name or password."""
+
+
+def credentials(settings: Neo4jSettings) -> tuple[str, str] | None:
+    """The (user, password) to send: NEO4J_PASSWORD if set, else the local server's own
+    password when the URI is its Bolt port, else none (a server without authentication)."""
+    from cosmo_kg.graph.local_auth import password_for_uri
+
+    password = settings.password or password_for_uri(settings.uri)
+    return (settings.user, password) if password else None
+
+
 def create_driver(settings: Neo4jSettings) -> neo4j.Driver:
     """Open a driver and check that the server answers; raise ``GraphError`` with a fix if not."""
-    auth = (settings.user, settings.password) if settings.password else None
+    auth = credentials(settings)
     try:
         driver = neo4j.GraphDatabase.driver(
             settings.uri, auth=auth, connection_timeout=settings.connect_timeout,
@@ -56,8 +70,9 @@ def create_driver(settings: Neo4jSettings) -> neo4j.Driver:
         driver.verify_connectivity()
     except AuthError as exc:
         driver.close()
-        raise GraphError(f"Neo4j at {settings.uri} refused the credentials",
-                         hint="check NEO4J_USER / NEO4J_PASSWORD") from exc
+        raise CredentialsError(f"Neo4j at {settings.uri} refused the credentials",
+                               hint="check NEO4J_USER / NEO4J_PASSWORD; the local server's password: "
+                                    "`cosmo-kg neo4j password`") from exc
     except (ServiceUnavailable, OSError, Neo4jError) as exc:
         driver.close()
         raise GraphError(f"Neo4j is not reachable at {settings.uri}", hint=UNREACHABLE_HINT) from exc

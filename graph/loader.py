@@ -29,8 +29,8 @@ import neo4j
 import polars as pl
 
 from cosmo_kg.errors import ConfigError
-from cosmo_kg.graph import bulk_import, statements
-from cosmo_kg.graph.connection import Neo4jSettings, connect
+from cosmo_kg.graph import bulk_import, server, statements
+from cosmo_kg.graph.connection import connect
 from cosmo_kg.graph.prepare import PreparedGraph, knowledge_edge_groups, prepare_graph, read_inputs
 from cosmo_kg.graph.schema import apply_schema
 from cosmo_kg.graph.server import LocalNeo4jSettings
@@ -296,7 +296,7 @@ def _bulk_load(graph: PreparedGraph, report: LoadReport, config: LoadConfig,
     with _timed(report, "write_import_files"):
         files = bulk_import.write_import_files(graph, seen_at, directory)
     bulk_import.run_import(local, files, config.database, step=lambda name: _timed(report, name))
-    restarted_settings = Neo4jSettings(uri=local.bolt_uri, database=config.database)
+    restarted_settings = server.client_settings(local, database=config.database)
     with _timed(report, "schema_and_record"), connect(restarted_settings) as restarted:
         apply_schema(restarted, config.database)
         with restarted.session(database=config.database) as session:

@@ -65,6 +65,17 @@ class SavedQuery:
         return bound
 
 
+def parse_assignments(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``NAME=VALUE`` strings as a dict; ``InputError`` for one without ``=``."""
+    parsed = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise InputError(f"parameter {pair!r} is not NAME=VALUE")
+        parsed[name.strip()] = value
+    return parsed
+
+
 def _header(text: str, key: str, source: str) -> str:
     match = re.search(rf"^//\s*{key}:\s*(.*)$", text, re.MULTILINE)
     if not match:

@@ -2,7 +2,8 @@
 
 ``start`` fetches the jars once per machine into a cache outside the work tree, writes a
 ``neo4j.conf`` under the data directory, launches ``org.neo4j.server.CommunityEntryPoint`` on
-127.0.0.1 in its own process session and waits until Bolt answers. ``stop`` sends SIGTERM
+127.0.0.1 in its own process session and waits until Bolt answers. Authentication is on, with
+a generated password kept beside the data (``local_auth``). ``stop`` sends SIGTERM
 (Neo4j shuts down cleanly) and waits. The data directory survives restarts.
 """
 
@@ -23,7 +24,8 @@ from importlib import resources
 from pathlib import Path
 
 from cosmo_kg.errors import ConfigError, GraphError
-from cosmo_kg.graph.connection import Neo4jSettings, create_driver
+from cosmo_kg.graph import local_auth
+from cosmo_kg.graph.connection import CredentialsError, Neo4jSettings, create_driver
 from cosmo_kg.settings import SettingsGroup, setting
 from cosmo_kg.workspace import machine_cache_dir
 
@@ -194,7 +196,13 @@ def ensure_jars(settings: LocalNeo4jSettings, *, echo: object = print) -> Path:
     return lib
 
 
-def render_conf(settings: LocalNeo4jSettings) -> str:
+def client_settings(settings: LocalNeo4jSettings, **overrides: object) -> Neo4jSettings:
+    """Client settings for this local server, with its password."""
+    return Neo4jSettings(uri=settings.bolt_uri, password=local_auth.read_password(settings.home_path),
+                         **overrides)
+
+
+def render_conf(settings: LocalNeo4jSettings, *, auth: bool = True) -> str:
     """The neo4j.conf of the local server (unknown keys would stop Neo4j: keep to real ones)."""
     home = settings.home_path
     return "\n".join([
@@ -206,7 +214,7 @@ def render_conf(settings: LocalNeo4jSettings) -> str:
         f"server.http.listen_address=127.0.0.1:{settings.http_port}",
         f"server.http.advertised_address=127.0.0.1:{settings.http_port}",
         "server.https.enabled=false",
-        "dbms.security.auth_enabled=false",
+        f"dbms.security.auth_enabled={str(auth).lower()}",
         "dbms.usage_report.enabled=false",
         f"server.memory.pagecache.size={settings.pagecache}",
         "db.transaction.timeout=0",
@@ -277,10 +285,19 @@ def status(settings: LocalNeo4jSettings) -> ServerStatus:
 
 
 def start(settings: LocalNeo4jSettings, *, echo: object = print) -> ServerStatus:
-    """Start the local server (idempotent) and wait until Bolt answers."""
+    """Start the local server (idempotent) with authentication on and wait until Bolt answers.
+
+    The first start generates the password; a server from before authentication (running or
+    not) is restarted once with a password. Raises ``ConfigError`` (Java, Maven) or
+    ``GraphError`` (busy port, failed start, a password the server refuses).
+    """
     current = status(settings)
-    if current.running:
+    locked = bool(local_auth.read_password(settings.home_path))
+    if current.running and locked:
         return current
+    if current.running:
+        echo("The local Neo4j runs without authentication: restarting it with a password...")  # type: ignore[operator]
+        stop(settings)
     if java_major_version() < MIN_JAVA:
         raise ConfigError(f"Neo4j 5 needs Java {MIN_JAVA} or newer",
                           hint="install openjdk-17 and put it first on PATH")
@@ -294,15 +311,48 @@ def start(settings: LocalNeo4jSettings, *, echo: object = print) -> ServerStatus
     home = settings.home_path
     for sub in ("conf", "data", "logs", "run", "plugins", "import"):
         (home / sub).mkdir(parents=True, exist_ok=True)
+    if not locked:
+        _create_password(settings, lib, echo)
+    _launch(settings, lib, auth=True)
+    return status(settings)
+
+
+def _create_password(settings: LocalNeo4jSettings, lib: Path, echo: object) -> None:
+    """Generate the password and give it to Neo4j: before the first start through the admin
+    tool, else (a data directory from before authentication) through an unlocked start."""
+    home = settings.home_path
+    password = local_auth.new_password()
     (home / "conf" / "neo4j.conf").write_text(render_conf(settings), encoding="utf-8")
+    if local_auth.has_system_database(home):
+        echo("Setting a password on the local Neo4j (it ran without authentication until now)...")  # type: ignore[operator]
+        _launch(settings, lib, auth=False)
+        try:
+            with create_driver(Neo4jSettings(uri=settings.bolt_uri)) as driver:
+                local_auth.alter_password(driver, password)
+        finally:
+            stop(settings)
+    else:
+        local_auth.set_initial_password(home, lib, password, class_sharing_flags(settings))
+    local_auth.write_secret(local_auth.password_path(home), password)
+
+
+def reset_password(settings: LocalNeo4jSettings, *, echo: object = print) -> ServerStatus:
+    """Give the local server a new password (it restarts), e.g. when its password file was lost."""
+    stop(settings)
+    local_auth.password_path(settings.home_path).unlink(missing_ok=True)
+    return start(settings, echo=echo)
+
+
+def _launch(settings: LocalNeo4jSettings, lib: Path, *, auth: bool) -> None:
+    home = settings.home_path
+    (home / "conf" / "neo4j.conf").write_text(render_conf(settings, auth=auth), encoding="utf-8")
     command = ["java", f"-Xms{settings.heap}", f"-Xmx{settings.heap}", *JVM_FLAGS,
                *class_sharing_flags(settings, record=True),
                "-cp", f"{lib}/*", ENTRY_POINT, f"--home-dir={home}", f"--config-dir={home / 'conf'}",
                "--console-mode"]
     pid = _launch_detached(command, _console_log(settings), home)
     _pid_file(settings).write_text(str(pid), encoding="utf-8")
-    _wait_until_ready(settings)
-    return status(settings)
+    _wait_until_ready(settings, local_auth.read_password(home) if auth else "")
 
 
 def _launch_detached(command: list[str], log: Path, cwd: Path) -> int:
@@ -318,9 +368,9 @@ def _launch_detached(command: list[str], log: Path, cwd: Path) -> int:
     return int(launcher.stdout.strip())
 
 
-def _wait_until_ready(settings: LocalNeo4jSettings) -> None:
+def _wait_until_ready(settings: LocalNeo4jSettings, password: str) -> None:
     deadline = time.monotonic() + settings.start_timeout
-    client = Neo4jSettings(uri=settings.bolt_uri, connect_timeout=2.0)
+    client = Neo4jSettings(uri=settings.bolt_uri, password=password, connect_timeout=2.0)
     while time.monotonic() < deadline:
         if _alive_pid(settings) is None:
             _pid_file(settings).unlink(missing_ok=True)
@@ -329,6 +379,10 @@ def _wait_until_ready(settings: LocalNeo4jSettings) -> None:
         try:
             create_driver(client).close()
             return
+        except CredentialsError:
+            raise GraphError(f"the local Neo4j in {settings.home_path} refuses the password in "
+                             f"{local_auth.password_path(settings.home_path)}",
+                             hint=local_auth.RESET_HINT) from None
         except GraphError:
             time.sleep(0.5)
     raise GraphError(f"Neo4j did not answer on {settings.bolt_uri} within {settings.start_timeout:.0f}s",

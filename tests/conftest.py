@@ -47,7 +47,7 @@ def neo4j_settings(request: pytest.FixtureRequest) -> Neo4jSettings:
     if external:
         return Neo4jSettings(uri=external, password=os.environ.get("COSMO_TEST_NEO4J_PASSWORD", ""))
     local: LocalNeo4jSettings = request.getfixturevalue("local_neo4j")
-    return Neo4jSettings(uri=local.bolt_uri)
+    return server.client_settings(local)
 
 
 @pytest.fixture(scope="session")

@@ -9,23 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cosmo_kg.api.console import CypherConsole
-from cosmo_kg.graph.connection import Neo4jSettings
+from cosmo_kg.graph.connection import Neo4jSettings, credentials
+from tests.api.write_forms import NEVER_RUN, STATE, WRITE_FORMS
 
 pytestmark = pytest.mark.neo4j
 
-WRITES = [
-    "CREATE (n:Hacked) RETURN n",
-    "MERGE (n:Product {product_id: 'zz'})",
-    "MATCH (p:Product) SET p.title = 'x'",
-    "MATCH (p:Product) DETACH DELETE p",
-    "MATCH (p:Product) REMOVE p.title",
-    "MATCH (n) CALL (n) { SET n.x = 1 } IN TRANSACTIONS RETURN 1",
-    "LOAD CSV FROM 'file:///etc/passwd' AS row RETURN row",
-    "CALL db.createLabel('Hacked')",
-    "CREATE INDEX hacked IF NOT EXISTS FOR (n:Hacked) ON (n.y)",
-    "DROP CONSTRAINT product_id",
-    "CREATE USER bob SET PASSWORD 'secretsecret'",
-]
 
 
 def cypher(client: TestClient, statement: str, **parameters: object) -> tuple[int, dict]:
@@ -46,21 +34,29 @@ def test_rows_past_the_limit_are_cut_and_flagged(client: TestClient) -> None:
     assert status == 200 and len(body["rows"]) == 1000 and body["truncated"] is True
 
 
-@pytest.mark.parametrize("statement", WRITES)
+@pytest.mark.parametrize("statement", WRITE_FORMS)
 def test_every_write_is_refused(client: TestClient, statement: str) -> None:
+    _, before = cypher(client, STATE)
     status, body = cypher(client, statement)
     assert status == 403, body
     assert body["error"]["code"] == "WRITE_REFUSED"
     assert "read-only" in body["error"]["message"]
-    _, count = cypher(client, "MATCH (n:Hacked) RETURN count(n) AS n")
-    assert count["rows"] == [[0]]
+    assert cypher(client, STATE)[1]["rows"] == before["rows"]
+
+
+@pytest.mark.parametrize("statement", NEVER_RUN)
+def test_forms_neo4j_will_not_plan_are_refused_as_bad_input(client: TestClient, statement: str) -> None:
+    _, before = cypher(client, STATE)
+    status, body = cypher(client, statement)
+    assert status == 400 and body["error"]["code"] == "BAD_USER_INPUT", body
+    assert cypher(client, STATE)[1]["rows"] == before["rows"]
 
 
 def test_the_session_mode_refuses_writes_even_past_the_plan_check(
     neo4j_settings: Neo4jSettings, fixture_graph: neo4j.Driver
 ) -> None:
     async def write_without_plan_check() -> None:
-        driver = neo4j.AsyncGraphDatabase.driver(neo4j_settings.uri)
+        driver = neo4j.AsyncGraphDatabase.driver(neo4j_settings.uri, auth=credentials(neo4j_settings))
         try:
             await CypherConsole(driver, "neo4j", 5.0, 10)._execute("CREATE (n:Hacked) RETURN n", {})
         finally:

@@ -81,6 +81,4 @@ def test_neo4j_stopped_gives_503_then_the_app_recovers(tmp_path: Path) -> None:
 
 
 def _client_settings(local: LocalNeo4jSettings):  # type: ignore[no-untyped-def]
-    from cosmo_kg.graph.connection import Neo4jSettings
-
-    return Neo4jSettings(uri=local.bolt_uri, connect_timeout=2.0)
+    return server.client_settings(local, connect_timeout=2.0)

@@ -13,7 +13,7 @@ import neo4j
 import pytest
 
 from cosmo_kg.graph import bulk_import, server
-from cosmo_kg.graph.connection import Neo4jSettings, create_driver
+from cosmo_kg.graph.connection import create_driver
 from cosmo_kg.graph.loader import LoadConfig, LoaderSettings, load
 from cosmo_kg.graph.prepare import prepare_graph, read_inputs
 from cosmo_kg.graph.schema import apply_schema
@@ -39,7 +39,7 @@ def local_neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNeo4j
 @pytest.fixture
 def driver(local_neo4j: LocalNeo4jSettings) -> Iterator[neo4j.Driver]:
     """An empty graph with the schema, on the private server."""
-    with create_driver(Neo4jSettings(uri=local_neo4j.bolt_uri)) as opened:
+    with create_driver(server.client_settings(local_neo4j)) as opened:
         apply_schema(opened)
         wipe(opened)
         yield opened
