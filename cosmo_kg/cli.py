@@ -103,9 +103,10 @@ def _register() -> None:
     cli.add_command(demo_command)
     cli.add_command(doctor_command)
     cli.add_command(neo4j_group)
-    from cosmo_kg.graph.knowledge_cli import retract_command
+    from cosmo_kg.graph.knowledge_cli import export_command, import_command, retract_command
 
-    graph_group.add_command(retract_command)
+    for command in (retract_command, export_command, import_command):
+        graph_group.add_command(command)
     cli.add_command(graph_group)
     cli.add_command(cypher_command)
     cli.add_command(ingest_group)
