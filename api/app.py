@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 from strawberry.fastapi import GraphQLRouter
@@ -25,6 +25,7 @@ from cosmo_kg.api.errors import error_body, kind_of
 from cosmo_kg.api.index import TextEmbedder
 from cosmo_kg.api.loaders import Loaders
 from cosmo_kg.api.observe import Metrics, ObserveMiddleware
+from cosmo_kg.api.pages import add_pages, graphiql_response
 from cosmo_kg.api.schema import ApiContext, build_schema
 from cosmo_kg.api.services import ServeSettings, Services
 from cosmo_kg.errors import CosmoKGError, InputError
@@ -152,6 +153,9 @@ class _GraphQLRouter(GraphQLRouter[Any, None]):
     def encode_json(self, data: object) -> bytes:
         return orjson.dumps(data)
 
+    async def render_graphql_ide(self, request: Request) -> HTMLResponse:
+        return graphiql_response()  # GraphiQL from the package, not a CDN
+
 
 def _graphql_router(settings: ServeSettings) -> GraphQLRouter[Any, None]:
     async def context(request: Request) -> ApiContext:
@@ -201,6 +205,7 @@ def create_app(settings: ServeSettings | None = None, *, embedder: TextEmbedder 
     app.include_router(_graphql_router(settings), prefix="/graphql", include_in_schema=False)
     for router in (_serving_routes(), _admin_routes(), _ops_routes(metrics)):
         app.include_router(router)
+    add_pages(app)
     app.add_exception_handler(CosmoKGError, _error_response)  # type: ignore[arg-type]
     app.add_middleware(ObserveMiddleware, metrics=metrics, timeout=settings.api.request_timeout)
     app.state.settings = settings

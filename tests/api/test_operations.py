@@ -45,9 +45,21 @@ def test_each_request_writes_one_json_access_log_line(
     assert entry["path"] == "/healthz" and entry["status"] == 200 and entry["ms"] >= 0
 
 
-def test_graphiql_is_served_to_browsers(client: TestClient) -> None:
+def test_graphiql_is_served_to_browsers_from_the_package(client: TestClient) -> None:
     response = client.get("/graphql", headers={"Accept": "text/html"})
     assert response.status_code == 200 and "graphiql" in response.text.lower()
+    assert "https://" not in response.text and "http://" not in response.text  # no CDN
+    for asset in ("graphiql.min.js", "graphiql.min.css", "react.production.min.js",
+                  "react-dom.production.min.js"):
+        assert f"/static/vendor/{asset}" in response.text
+        assert client.get(f"/static/vendor/{asset}").status_code == 200
+
+
+def test_the_explorer_page_and_its_files_are_served(client: TestClient) -> None:
+    page = client.get("/explore")
+    assert page.status_code == 200 and "<title>cosmo-kg explorer</title>" in page.text
+    assert client.get("/static/explore.js").status_code == 200
+    assert client.get("/static/explore.css").headers["content-type"].startswith("text/css")
 
 
 @pytest.mark.slow
