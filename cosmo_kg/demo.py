@@ -13,6 +13,7 @@ The whole pipeline, small enough for a laptop CPU:
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass
 from importlib import resources
@@ -23,7 +24,7 @@ import click
 import neo4j
 import polars as pl
 
-from cosmo_kg.graph import server
+from cosmo_kg.graph import local_auth, server
 from cosmo_kg.graph.cli import print_rows
 from cosmo_kg.graph.connection import Neo4jSettings, connect
 from cosmo_kg.graph.loader import LoadConfig, LoaderSettings, load
@@ -41,6 +42,12 @@ DEMO_QUERIES: tuple[tuple[str, dict[str, str]], ...] = (
 )
 DEMO_RELATIONS = "USED_FOR_EVE,CAPABLE_OF,USED_BY"
 SEMANTIC_PROBE = "going camping in the mountains"
+EXAMPLE_PRODUCT = "B00000J1U8"  # in the bundled IntentionQA knowledge the demo loads
+GRAPHQL_EXAMPLE = (f'{{ product(id: "{EXAMPLE_PRODUCT}") {{ title intentions(first: 3) '
+                   "{ edges { relation plausibility node { text } } } } }")
+CYPHER_EXAMPLE = (f"MATCH (p:Product {{product_id: '{EXAMPLE_PRODUCT}'}})-[r]->(i:Intention) "
+                  "RETURN type(r) AS relation, i.text AS intention, r.plausibility AS plausibility "
+                  "ORDER BY plausibility DESC LIMIT 5")
 
 
 @dataclass(frozen=True)
@@ -203,8 +210,35 @@ def run_demo(config: DemoConfig) -> None:
             print_rows(run_saved_query(driver, query, query.bind(params), settings.database),
                        as_json=False, title=query.answers)
     write_report(workspace, "demo", asdict(config))
-    click.echo("\nDone. Next: `cosmo-kg graph query --list`, `cosmo-kg serve` (GraphQL at "
-               "http://127.0.0.1:8000/graphql), Neo4j at " + settings.uri + ".")
+    _step("Done. Explore the graph")
+    for line in explore_lines(settings):
+        click.echo(line)
+
+
+def explore_lines(settings: Neo4jSettings) -> list[str]:
+    """Where to look next: the URLs and three copy-paste examples (GraphQL, console, saved query)."""
+    from cosmo_kg.api.settings import ApiSettings
+
+    api = load_settings(ApiSettings)
+    base = f"http://{api.host}:{api.port}"
+    lines = ["Start the API with `cosmo-kg serve`, then open:",
+             f"  GraphiQL       {base}/graphql",
+             f"  explorer       {base}/explore?product={EXAMPLE_PRODUCT}"]
+    local = load_settings(LocalNeo4jSettings)
+    if local_auth.is_loopback_port(settings.uri, local.bolt_port):
+        lines.append(f"  Neo4j Browser  {local.browser_url}  (user {local_auth.USER}; the password: "
+                     "`cosmo-kg neo4j password`)")
+    else:
+        lines.append(f"  Neo4j          {settings.uri}  (user {settings.user})")
+    return [*lines, "Try:", *(f"  {example}" for example in example_commands(base))]
+
+
+def example_commands(base: str) -> list[str]:
+    """One GraphQL query (curl), one console line, one saved query, on a demo product."""
+    graphql = json.dumps({"query": GRAPHQL_EXAMPLE})
+    return [f"curl -s {base}/graphql -H 'Content-Type: application/json' -d '{graphql}'",
+            f'cosmo-kg cypher -e "{CYPHER_EXAMPLE}"',
+            f"cosmo-kg graph query top_intentions_of_product -p product_id={EXAMPLE_PRODUCT}"]
 
 
 def _show_generated(knowledge: Path) -> None:

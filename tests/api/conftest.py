@@ -113,6 +113,15 @@ def load_fixture_graph(driver: neo4j.Driver, directory: Path) -> None:
     )
 
 
+def load_demo_sample(driver: neo4j.Driver, directory: Path) -> None:
+    """The demo's human-judged IntentionQA knowledge and products (what `make demo` loads)."""
+    from cosmo_kg.demo import sample_path
+
+    wipe(driver)
+    load(LoadConfig(rejects_dir=directory, knowledge=sample_path("intentionqa_knowledge.parquet"),
+                    products=sample_path("intentionqa_products.parquet")), driver, LoaderSettings())
+
+
 @pytest.fixture(scope="session")
 def embedder() -> TextEmbedder:
     return Embedder(EmbeddingSettings())

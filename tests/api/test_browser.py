@@ -29,24 +29,19 @@ from selenium.webdriver.support.ui import WebDriverWait
 from cosmo_kg.api.app import create_app
 from cosmo_kg.api.index import TextEmbedder
 from cosmo_kg.api.services import ServeSettings
-from cosmo_kg.demo import sample_path
-from cosmo_kg.graph.loader import LoadConfig, LoaderSettings, load
-from tests.conftest import free_port, wipe
+from cosmo_kg.demo import EXAMPLE_PRODUCT as DEMO_PRODUCT
+from tests.api.conftest import load_demo_sample
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.neo4j
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-DEMO_PRODUCT = "B00000J1U8"  # Belkin USB A/A extension cable, in the bundled IntentionQA sample
 
 
 @pytest.fixture(scope="module")
 def fixture_graph(session_driver: neo4j.Driver, tmp_path_factory: pytest.TempPathFactory) -> neo4j.Driver:
-    """The demo's human-judged IntentionQA knowledge and products (what `make demo` loads)."""
-    wipe(session_driver)
-    load(LoadConfig(rejects_dir=tmp_path_factory.mktemp("rejects"),
-                    knowledge=sample_path("intentionqa_knowledge.parquet"),
-                    products=sample_path("intentionqa_products.parquet")), session_driver, LoaderSettings())
+    load_demo_sample(session_driver, tmp_path_factory.mktemp("rejects"))
     return session_driver
 
 
