@@ -18,19 +18,29 @@ PROMPT = "cypher>"  # prompt-toolkit draws the space after it with a cursor move
 SLOW = "UNWIND range(1, 2000000000) AS x WITH x WHERE x < 0 RETURN count(x) AS n;"
 
 
-@pytest.fixture
-def console(neo4j_env: dict[str, str], fixture_graph: neo4j.Driver,
-            tmp_path: Path) -> Iterator[pexpect.spawn]:
+def spawn(env: dict[str, str], tmp_path: Path, *args: str) -> Iterator[pexpect.spawn]:
     env = {"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin", "TERM": "xterm",
-           "PROMPT_TOOLKIT_NO_CPR": "1", "COLUMNS": "120", "LINES": "40", **neo4j_env,
+           "PROMPT_TOOLKIT_NO_CPR": "1", "COLUMNS": "120", "LINES": "40", **env,
            "COSMO_CONSOLE_HISTORY_FILE": str(tmp_path / "history")}
-    child = pexpect.spawn(str(Path(sys.executable).parent / "cosmo-kg"), ["cypher"], env=env,
+    child = pexpect.spawn(str(Path(sys.executable).parent / "cosmo-kg"), ["cypher", *args], env=env,
                           encoding="utf-8", timeout=60, dimensions=(40, 120))
     with (tmp_path / "session.log").open("w", encoding="utf-8") as log:
         child.logfile_read = log
         child.expect_exact(PROMPT)
         yield child
         child.close(force=True)
+
+
+@pytest.fixture
+def console(neo4j_env: dict[str, str], fixture_graph: neo4j.Driver,
+            tmp_path: Path) -> Iterator[pexpect.spawn]:
+    yield from spawn(neo4j_env, tmp_path)
+
+
+@pytest.fixture
+def writable(neo4j_env: dict[str, str], fixture_graph: neo4j.Driver,
+             tmp_path: Path) -> Iterator[pexpect.spawn]:
+    yield from spawn(neo4j_env, tmp_path, "--write")
 
 
 def test_an_interactive_session(console: pexpect.spawn, tmp_path: Path) -> None:
@@ -64,3 +74,19 @@ def test_an_interactive_session(console: pexpect.spawn, tmp_path: Path) -> None:
     assert console.exitstatus == 0
     history = (tmp_path / "history").read_text(encoding="utf-8")
     assert "RETURN p.title AS title;" in history and ":saved top_intentions_of_product" in history
+
+
+def test_with_write_each_write_asks_first(writable: pexpect.spawn, fixture_graph: neo4j.Driver) -> None:
+    writable.sendline("CREATE (:Confirmed {by: 'no'});")
+    writable.expect_exact("Run this write? [y/N]")
+    writable.sendline("n")
+    writable.expect_exact("not confirmed")
+    writable.sendline("CREATE (:Confirmed {by: 'yes'});")
+    writable.expect_exact("Run this write? [y/N]")
+    writable.sendline("y")
+    writable.expect(r"nodes created 1")
+    writable.sendline(":exit")
+    writable.expect(pexpect.EOF)
+    found = fixture_graph.execute_query("MATCH (n:Confirmed) WITH collect(n.by) AS by "
+                                        "MATCH (n:Confirmed) DELETE n RETURN DISTINCT by").records
+    assert found[0]["by"] == ["yes"]
