@@ -20,6 +20,7 @@ from cosmo_kg.api.index import SemanticIndex, read_meta
 from cosmo_kg.api.indexing import LABELS, IndexConfig, build_index, graph_texts
 from cosmo_kg.api.services import ServeSettings, Services, make_embedder
 from cosmo_kg.api.settings import ApiSettings, CacheSettings, IndexSettings
+from cosmo_kg.api.watch import WatchConfig, watch
 from cosmo_kg.embeddings import EmbeddingSettings
 from cosmo_kg.graph.connection import Neo4jSettings, connect
 from cosmo_kg.graph.loader import LoaderSettings
@@ -288,6 +289,13 @@ def apikey_create(name: str, **params: Any) -> None:
 @click.option("--cache-only", is_flag=True, help="Only answer the queued misses and preload tier 1.")
 @click.option("--preload-top", default=1000, show_default=True, help="Frequent queries to preload (0: none).")
 @click.option("--no-index", is_flag=True, help="Do not update the semantic index.")
+@click.option(
+    "--watch",
+    "watch_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Keep running: take new event files landing in this directory and refresh with them.",
+)
+@click.option("--poll-seconds", default=5.0, show_default=True, help="With --watch: seconds between looks.")
 @serve_options
 @settings_options(LoaderSettings)
 def refresh_command(
@@ -297,12 +305,25 @@ def refresh_command(
     cache_only: bool,
     preload_top: int,
     no_index: bool,
+    watch_dir: Path | None,
+    poll_seconds: float,
     **params: Any,
 ) -> None:
     """The daily job: sample → generate → refine → load → index → cache (answer the queued
-    misses into tier 2, preload tier 1). Safe to run again after a crash."""
+    misses into tier 2, preload tier 1). Safe to run again after a crash.
+
+    With --watch DIR it runs until stopped: event files (as `ingest events` takes) landing in
+    DIR are ingested and refreshed as they come, so their knowledge is served minutes later.
+    """
     loader = pop_settings(LoaderSettings, params)
     settings = pop_serve_settings(params)
+    if watch_dir is not None:
+        config = WatchConfig(watch_dir, poll_seconds=poll_seconds, preload_top=preload_top)
+        for done in watch(config, settings, loader, say=lambda step: click.echo(f"· {step}", err=True)):
+            path = write_report(settings.workspace, "refresh", asdict(done))
+            click.echo(f"Took {len(done.files)} file(s); served {done.served_after_seconds:.0f}s after the "
+                       f"first landed (refresh {done.seconds:.0f}s); report: {path}", nl=True)
+        return
     config = refresh.RefreshConfig(knowledge, products, pairs, cache_only, preload_top, not no_index)
     report = refresh.run(config, settings, loader, progress=lambda step: click.echo(f"· {step}", err=True))
     path = write_report(settings.workspace, "refresh", asdict(report))

@@ -1,0 +1,159 @@
+"""Benchmark: minutes-fresh knowledge — from an event file landing to its knowledge being served.
+
+A private local Neo4j holds a demo-like graph (the bundled WANDS catalog in the behaviour store
+and the graph, the human-judged IntentionQA knowledge, a semantic index). ``cosmo-kg serve``
+runs, and ``cosmo-kg refresh --watch DIR`` watches a directory. One events file with
+``--pairs`` new search→click→purchase sessions (each a new search-buy pair over the catalog)
+is moved into DIR at t0; every second the API is asked for the intentions of each new query.
+A query counts as served when its answer comes from the graph or a cache tier with at least
+one intention (the language model generated it, the critic kept it, the load and the API's
+version check made it visible). Generation runs with the configured backend on this machine.
+
+Writes benchmarks/results/fresh.json and prints the delays.
+
+    python benchmarks/bench_fresh.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import polars as pl
+
+from cosmo_kg.graph import server
+from cosmo_kg.graph.server import LocalNeo4jSettings
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SAMPLES = Path(__file__).resolve().parents[1] / "cosmo_kg" / "samples"
+CONTEXTS = ("a small apartment", "a beach house", "a first home", "a home office", "a rental",
+            "a family with kids", "a wedding gift", "a college dorm", "a cabin", "a guest room")
+
+
+def new_sessions(pairs: int) -> tuple[pl.DataFrame, list[str]]:
+    """Events: one search → click → purchase session per new query, over the WANDS catalog."""
+    catalog = pl.read_parquet(SAMPLES / "wands_products.parquet").head(pairs)
+    start = datetime.now(UTC) - timedelta(hours=1)
+    rows, queries = [], []
+    for i, (product_id, product_type) in enumerate(catalog.select("product_id", "product_type").iter_rows()):
+        query = f"{product_type.lower()} for {CONTEXTS[i % len(CONTEXTS)]}"
+        queries.append(query)
+        at = start + timedelta(minutes=i)
+        for step, (action, q) in enumerate((("search", query), ("click", query), ("purchase", None))):
+            rows.append({"session_id": f"fresh-{i}", "timestamp": at + timedelta(seconds=20 * step),
+                         "action": action, "product_id": None if action == "search" else product_id,
+                         "query": q, "order_id": f"order-{i}" if action == "purchase" else None})
+    return pl.DataFrame(rows), queries
+
+
+def cli(env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "cosmo_kg.cli", *args], env=env, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def served(client: httpx.Client, query: str) -> bool:
+    body = client.get("/v1/intentions", params={"query": query}).json()
+    return body["source"] != "semantic" and bool(body["intentions"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=Path("/tmp/cosmo-kg-bench-fresh"))
+    parser.add_argument("--pairs", type=int, default=20)
+    parser.add_argument("--deadline", type=float, default=1800.0, help="seconds to wait for all")
+    args = parser.parse_args()
+    shutil.rmtree(args.work, ignore_errors=True)
+    (args.work / "inbox").mkdir(parents=True)
+    local = LocalNeo4jSettings(home=str(args.work / "neo4j"), bolt_port=_port(), http_port=_port(),
+                               heap="1g", pagecache="256m")
+    server.start(local)
+    client_settings = server.client_settings(local)
+    port = _port()
+    env = {**os.environ, "NEO4J_URI": client_settings.uri, "NEO4J_PASSWORD": client_settings.password,
+           "COSMO_WORKSPACE": str(args.work / "ws"), "COSMO_INDEX_DIR": str(args.work / "ws" / "index"),
+           "COSMO_CACHE_PATH": str(args.work / "ws" / "cache.sqlite"), "COSMO_API_PORT": str(port)}
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        cli(env, "graph", "init")
+        cli(env, "ingest", "products", str(SAMPLES / "wands_products.parquet"))
+        cli(env, "ingest", "knowledge", str(SAMPLES / "intentionqa_knowledge.parquet"),
+            "--products", str(SAMPLES / "intentionqa_products.parquet"))
+        cli(env, "index", "build")
+        log = (args.work / "processes.log").open("ab")
+        for command in (["serve"], ["refresh", "--watch", str(args.work / "inbox"), "--poll-seconds", "1",
+                                    "--preload-top", "100"]):
+            processes.append(subprocess.Popen([sys.executable, "-m", "cosmo_kg.cli", *command], env=env,
+                                              stdout=log, stderr=subprocess.STDOUT))
+        result = measure(args, port)
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(30)
+        server.stop(local)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "fresh.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "served_seconds"}, indent=2))
+
+
+def measure(args: argparse.Namespace, port: int) -> dict[str, Any]:
+    events, queries = new_sessions(args.pairs)
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        _wait_ready(client)
+        staged = args.work / ".events.parquet"
+        events.write_parquet(staged)
+        landed = time.monotonic()
+        staged.rename(args.work / "inbox" / "events-0001.parquet")
+        load_before = os.getloadavg()[0]
+        served_at: dict[str, float] = {}
+        while len(served_at) < len(queries) and time.monotonic() - landed < args.deadline:
+            for query in queries:
+                if query not in served_at and served(client, query):
+                    served_at[query] = round(time.monotonic() - landed, 1)
+            time.sleep(1.0)
+    delays = sorted(served_at.values())
+    return {
+        "benchmark": "fresh",
+        "when": datetime.now(UTC).isoformat(),
+        "new_pairs": len(queries),
+        "queries_served": len(delays),
+        "first_served_s": delays[0] if delays else None,
+        "median_served_s": delays[len(delays) // 2] if delays else None,
+        "last_served_s": delays[-1] if delays else None,
+        "deadline_s": args.deadline,
+        "load_average_1m": [round(load_before, 1), round(os.getloadavg()[0], 1)],
+        "cpus": os.cpu_count(),
+        "served_seconds": served_at,
+    }
+
+
+def _wait_ready(client: httpx.Client) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        try:
+            if client.get("/readyz").status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise RuntimeError("the API did not become ready")
+
+
+def _port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+if __name__ == "__main__":
+    main()
