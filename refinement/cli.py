@@ -13,7 +13,9 @@ import polars as pl
 from cosmo_kg.embeddings import EmbeddingSettings
 from cosmo_kg.progress import progress_bar
 from cosmo_kg.refinement.annotations import QUESTIONS
+from cosmo_kg.refinement.critic import CRITICS
 from cosmo_kg.refinement.filters import FilterSettings
+from cosmo_kg.refinement.training import DEFAULT_SOURCES
 from cosmo_kg.settings import pop_settings, settings_options
 from cosmo_kg.workspace import WorkspaceSettings, write_report
 
@@ -91,7 +93,7 @@ def _train_options(command: Any) -> Any:
                      help="IntentionQA task 1 questions parquet (default: shipped)."),
         click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
                      help="Directory of the critic."),
-        click.option("--source", "sources", multiple=True, default=("intentionqa",), show_default=True,
+        click.option("--source", "sources", multiple=True, default=DEFAULT_SOURCES, show_default=True,
                      help="Train on annotations of these sources only (repeat; 'all' for every source)."),
         click.option("--test-fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
                      help="Share of pairs held out for evaluation."),
@@ -112,25 +114,42 @@ def _train_config(annotations: Path | None, task1: Path | None, output: Path, so
         test_fraction=test_fraction, seed=seed, embedding=pop_settings(EmbeddingSettings, params))
 
 
-def _print_critic_report(report: Any, path: Path) -> None:
+def _show(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _print_table(title: str, rows: list[Any]) -> None:
+    click.echo(f"  {title:<16} {'examples':>8} {'positive':>8}  plaus AUC  typ AUC  typ Spearman")
+    for row in rows:
+        click.echo(f"  {row.group:<16} {row.examples:>8,} {row.positives:>8,}  "
+                   f"{_show(row.plausibility_auc):>9}  {_show(row.typicality_auc):>7}  "
+                   f"{_show(row.typicality_spearman):>12}")
+
+
+def _print_critic_report(report: Any, path: Path, tables: bool = False) -> None:
     evaluation = report.evaluation
     click.echo(f"Critic {report.critic} at {report.output}: trained on {report.train_examples:,}, "
                f"held out {report.test_examples:,} annotations of {report.test_pairs:,} pairs "
                f"({report.seconds:.0f}s)")
     for label, metrics in evaluation.labels.items():
-        auc = "n/a" if metrics.auc is None else f"{metrics.auc:.3f}"
-        f1 = "n/a" if metrics.f1 is None else f"{metrics.f1:.3f}"
-        click.echo(f"  {label:<13} AUC {auc}  F1 {f1}  calibration error {metrics.calibration_error:.3f}")
+        click.echo(f"  {label:<13} AUC {_show(metrics.auc)}  F1 {_show(metrics.f1)}  "
+                   f"calibration error {metrics.calibration_error:.3f}")
+    click.echo(f"  typicality    Spearman {_show(evaluation.typicality_spearman)} with human typicality on "
+               f"{evaluation.typicality_positives:,} held-out positives, calibration error against the "
+               f"graded value {_show(evaluation.typicality_graded_calibration_error)}")
     if evaluation.task1_accuracy is not None:
         click.echo(f"  IntentionQA task 1: {evaluation.task1_accuracy:.1%} on {evaluation.task1_questions} "
                    f"held-out questions (cosine baseline {evaluation.task1_cosine_accuracy:.1%}, chance 25%)")
+    if tables:
+        _print_table("relation", evaluation.relation_table)
+        _print_table("kind", evaluation.kind_table)
     click.echo(f"  report: {path}")
 
 
 @critic_group.command("train")
 @_train_options
-@click.option("--critic", "critic_name", type=click.Choice(["embedding-lr", "cross-encoder"]),
-              default="embedding-lr", show_default=True, help="Which model to train.")
+@click.option("--critic", "critic_name", type=click.Choice(list(CRITICS)), default="embedding-lr",
+              show_default=True, help="Which model to train (the critic registry).")
 @click.option("--epochs", type=int, default=2, show_default=True, help="Cross-encoder epochs.")
 @settings_options(EmbeddingSettings)
 @settings_options(WorkspaceSettings)
@@ -149,16 +168,22 @@ def critic_train(annotations: Path | None, task1: Path | None, output: Path, sou
 
 @critic_group.command("eval")
 @_train_options
+@click.option("--diagram", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Reliability diagram PNG to write (default: critic-reliability.png in the reports dir).")
 @settings_options(EmbeddingSettings)
 @settings_options(WorkspaceSettings)
 def critic_eval(annotations: Path | None, task1: Path | None, output: Path, sources: tuple[str, ...],
-                test_fraction: float, seed: int, **params: Any) -> None:
-    """Evaluate the critic in --output on the held-out pairs of the annotations (same split as train)."""
+                test_fraction: float, seed: int, diagram: Path | None, **params: Any) -> None:
+    """Evaluate the critic in --output on the held-out pairs of the annotations (same split as train):
+    per label, per relation and per kind (search-buy / co-buy), and a reliability diagram."""
     from cosmo_kg.refinement.training import evaluate
 
     workspace = pop_settings(WorkspaceSettings, params)
-    report = evaluate(_train_config(annotations, task1, output, sources, test_fraction, seed, params))
-    _print_critic_report(report, write_report(workspace, "critic-eval", report.as_dict()))
+    diagram = diagram or workspace.reports_dir / "critic-reliability.png"
+    config = _train_config(annotations, task1, output, sources, test_fraction, seed, params)
+    report = evaluate(replace(config, diagram=diagram))
+    _print_critic_report(report, write_report(workspace, "critic-eval", report.as_dict()), tables=True)
+    click.echo(f"  reliability diagram: {diagram}")
 
 
 @critic_group.command("score")

@@ -1,10 +1,11 @@
 """The critic: learns plausibility and typicality from annotations and scores every candidate.
 
-Two models behind one interface (``Critic``), chosen by name from ``CRITICS``:
+Two models behind one interface (``Critic``), chosen by name from the registry ``CRITICS``:
 
-- ``embedding-lr`` (default, CPU, trains in a minute): all-MiniLM-L6-v2 embeddings of the two
-  context sides and the statement, interaction and lexical-overlap features, two logistic
-  regressions (one per label). Saved as plain arrays (no pickle), so the shipped critic is safe to load.
+- ``embedding-lr`` (default, CPU, trains in a few minutes): all-MiniLM-L6-v2 embeddings of the two
+  context sides and the statement, interaction and lexical-overlap features; a logistic regression
+  for plausibility and a separate typicality model (``typicality.py``) trained on the graded human
+  typicality. Saved as plain arrays (no pickle), so the shipped critic is safe to load.
 - ``cross-encoder``: MiniLM fine-tuned as a cross-encoder over (context, statement) with two logits;
   GPU recommended, a small CPU run works.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass
+from importlib import import_module
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
@@ -24,10 +26,19 @@ import numpy as np
 import polars as pl
 
 from cosmo_kg.embeddings import Embedder, EmbeddingSettings
-from cosmo_kg.errors import ConfigError, InputError
+from cosmo_kg.errors import InputError
+from cosmo_kg.refinement.neighbours import ReasonBank
 from cosmo_kg.refinement.statements import content_of, context_sides
+from cosmo_kg.refinement.typicality import FOLDS as CROSS_VALIDATION_FOLDS
+from cosmo_kg.refinement.typicality import (
+    TypicalityData,
+    TypicalityModel,
+    fit_typicality,
+    typicality_features,
+)
 
 LABELS = ("plausibility", "typicality")
+HUBNESS = 4
 META_FILE = "critic.json"
 _WORD = re.compile(r"[a-z0-9]+")
 _TEMPLATE_WORDS = frozenset(
@@ -59,6 +70,16 @@ class Critic(Protocol):
 
     def save(self, directory: Path) -> None: ...
 
+    @classmethod
+    def create(cls, embedding: EmbeddingSettings, *, seed: int = 0, **options: Any) -> Critic:
+        """An untrained critic."""
+        ...
+
+    @classmethod
+    def load(cls, directory: Path, embedding: EmbeddingSettings) -> Critic:
+        """The critic saved in ``directory``."""
+        ...
+
 
 def _labelled(examples: pl.DataFrame, label: str) -> tuple[np.ndarray, np.ndarray]:
     values = examples[label].to_numpy()
@@ -88,7 +109,7 @@ def _head(texts: list[str], words: int = 6) -> list[str]:
     return [" ".join(t.split()[:words]) for t in texts]
 
 
-def critic_features(embedder: Embedder, examples: pl.DataFrame) -> np.ndarray:
+def critic_features(embedder: Embedder | MemoEmbedder, examples: pl.DataFrame) -> np.ndarray:
     """Symmetric features of (side a, side b, statement): embeddings, cosines and word overlap."""
     a, b = context_sides(examples)
     statements = examples["statement"].to_list()
@@ -113,12 +134,13 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
-def context_embeddings(embedder: Embedder, examples: pl.DataFrame) -> np.ndarray:
+def context_embeddings(embedder: Embedder | MemoEmbedder, examples: pl.DataFrame) -> np.ndarray:
     a, b = context_sides(examples)
     return _unit(embedder.embed(a) + embedder.embed(b))
 
 
-def hubness_features(embedder: Embedder, examples: pl.DataFrame, references: np.ndarray) -> np.ndarray:
+def hubness_features(embedder: Embedder | MemoEmbedder, examples: pl.DataFrame,
+                     references: np.ndarray) -> np.ndarray:
     """How much better the statement fits its own context than typical other contexts.
 
     A generic statement ("capable of giving him a good quality") is close to every pair; its
@@ -132,27 +154,63 @@ def hubness_features(embedder: Embedder, examples: pl.DataFrame, references: np.
     return np.hstack([own - top, own - mean, top, mean])
 
 
+class MemoEmbedder:
+    """An embedder that embeds each distinct text once per critic call (features reuse the sides,
+    statements and contexts several times)."""
+
+    def __init__(self, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self.dimension = embedder.dimension
+        self.memo: dict[str, np.ndarray] = {}
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self.memo))
+        if missing:
+            self.memo.update(zip(missing, self.embedder.embed(missing), strict=True))
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return np.stack([self.memo[t] for t in texts])
+
+
 class EmbeddingCritic:
-    """Embedding features + one standardised logistic regression per label (fast, CPU)."""
+    """Embedding features; a logistic regression for plausibility and a typicality model of its own
+    (``refinement/typicality.py``: graded regression among plausible examples, gated by plausibility)."""
 
     name: ClassVar[str] = "embedding-lr"
 
     reference_contexts: ClassVar[int] = 512
+    regularizations: ClassVar[tuple[float, ...]] = (0.01, 0.03)
 
     def __init__(self, embedder: Embedder, *, seed: int = 0, regularization: float = 0.03) -> None:
         self.embedder = embedder
         self.seed = seed
         self.regularization = regularization
         self.weights: dict[str, tuple[np.ndarray, float]] = {}
+        self.typicality: TypicalityModel | None = None
         self.references = np.zeros((0, embedder.dimension), dtype=np.float32)
+        self.bank = ReasonBank.empty(embedder.dimension)
         self.mean = np.zeros(1)
         self.scale = np.ones(1)
         self.trained_on: dict[str, int] = {}
 
-    def _features(self, examples: pl.DataFrame) -> np.ndarray:
-        raw = np.hstack([critic_features(self.embedder, examples),
-                         hubness_features(self.embedder, examples, self.references)]).astype(np.float64)
-        return (raw - self.mean) / self.scale
+    @classmethod
+    def create(cls, embedding: EmbeddingSettings, *, seed: int = 0) -> EmbeddingCritic:
+        return cls(Embedder(embedding), seed=seed)
+
+    def _raw(self, examples: pl.DataFrame) -> np.ndarray:
+        """Pair features, hubness (last ``HUBNESS`` before the bank) and the reason bank's columns."""
+        memo = MemoEmbedder(self.embedder)
+        pair = critic_features(memo, examples)
+        bank = self.bank.features(pair[:, :self.embedder.dimension], context_embeddings(memo, examples),
+                                  examples["behavior_id"].cast(pl.String()).fill_null("").to_numpy())
+        return np.hstack([pair, hubness_features(memo, examples, self.references), bank]).astype(np.float64)
+
+    def _typicality_features(self, examples: pl.DataFrame, raw: np.ndarray) -> np.ndarray:
+        # Statement embedding (first block) and the overlap / cosine / hubness columns of ``raw``.
+        dim = self.embedder.dimension
+        start = raw.shape[1] - self.bank.width - HUBNESS
+        hubness = raw[:, start:start + HUBNESS]
+        return typicality_features(examples, raw[:, :dim], np.hstack([raw[:, 3 * dim:3 * dim + 11], hubness]))
 
     def _pick_references(self, examples: pl.DataFrame) -> np.ndarray:
         contexts = examples.unique("behavior_id", keep="first").sort("behavior_id")
@@ -160,37 +218,96 @@ class EmbeddingCritic:
         chosen = rng.choice(len(contexts), min(self.reference_contexts, len(contexts)), replace=False)
         return context_embeddings(self.embedder, contexts[np.sort(chosen).tolist()])
 
-    def fit(self, examples: pl.DataFrame) -> dict[str, int]:
+    def _logistic(self, features: np.ndarray, target: np.ndarray, regularization: float) -> tuple[np.ndarray,
+                                                                                                 float]:
         from sklearn.linear_model import LogisticRegression
 
+        model = LogisticRegression(C=regularization, max_iter=5000, random_state=self.seed)
+        model.fit(features, target)
+        return model.coef_[0].astype(np.float64), float(model.intercept_[0])
+
+    def _choose_regularization(self, features: np.ndarray, target: np.ndarray, groups: np.ndarray) -> float:
+        """The strength whose out-of-fold logits put each pair's positives above its negatives most often."""
+        from sklearn.metrics import roc_auc_score
+        from sklearn.model_selection import GroupKFold
+
+        folds = list(GroupKFold(CROSS_VALIDATION_FOLDS).split(features, groups=groups))
+
+        def auc(regularization: float) -> float:
+            logits = np.zeros(len(target))
+            for train, test in folds:
+                coef, bias = self._logistic(features[train], target[train], regularization)
+                logits[test] = features[test] @ coef + bias
+            return float(roc_auc_score(target, logits))
+
+        return max(self.regularizations, key=auc)
+
+    def _bank_of(self, examples: pl.DataFrame) -> ReasonBank:
+        accepted = examples.filter(pl.col("plausibility") >= 0.5)
+        memo = MemoEmbedder(self.embedder)
+        return ReasonBank(memo.embed(accepted["statement"].to_list()).astype(np.float16),
+                          context_embeddings(memo, accepted).astype(np.float16),
+                          accepted["behavior_id"].cast(pl.String()).to_numpy().astype(np.str_))
+
+    def fit(self, examples: pl.DataFrame) -> dict[str, int]:
         self.references = self._pick_references(examples)
-        self.mean, self.scale = np.zeros(1), np.ones(1)
-        raw = self._features(examples)
+        self.bank = self._bank_of(examples)
+        raw = self._raw(examples)
         self.mean, self.scale = raw.mean(axis=0), np.where(raw.std(axis=0) > 0, raw.std(axis=0), 1.0)
         features = (raw - self.mean) / self.scale
-        for label in LABELS:
-            mask, target = _labelled(examples, label)
-            if len(set(target.tolist())) < 2:
+        mask, target = _labelled(examples, "plausibility")
+        typical = _labelled(examples, "typicality")[1]
+        for label, labelled in (("plausibility", target), ("typicality", typical)):
+            if len(set(labelled.tolist())) < 2:
                 raise InputError(f"cannot train the critic: the {label} labels need both classes",
                                  hint="add positive and negative annotations")
-            model = LogisticRegression(C=self.regularization, max_iter=5000, random_state=self.seed)
-            model.fit(features[mask], target)
-            self.weights[label] = (model.coef_[0].astype(np.float64), float(model.intercept_[0]))
-            self.trained_on[label] = int(mask.sum())
+        groups = examples["behavior_id"].to_numpy()[mask]
+        if len(set(groups.tolist())) < CROSS_VALIDATION_FOLDS:
+            raise InputError(f"cannot train the critic: {len(set(groups.tolist()))} labelled pairs, at least "
+                             f"{CROSS_VALIDATION_FOLDS} are needed", hint="its settings are chosen by "
+                             "cross-validation over pairs; add annotations of more pairs")
+        self.regularization = self._choose_regularization(features[mask], target, groups)
+        self.weights["plausibility"] = self._logistic(features[mask], target, self.regularization)
+        self.typicality = self._fit_typicality(examples, raw, features, mask, target)
+        typicality = examples["typicality"].to_numpy().astype(np.float64)
+        self.trained_on = {"plausibility": int(mask.sum()), "typicality": int((~np.isnan(typicality)).sum())}
         return dict(self.trained_on)
+
+    def _fit_typicality(self, examples: pl.DataFrame, raw: np.ndarray, features: np.ndarray, mask: np.ndarray,
+                        target: np.ndarray) -> TypicalityModel:
+        rows = examples.filter(pl.Series(mask))
+        graded = rows["typicality"].to_numpy().astype(np.float64)
+        data = TypicalityData(self._typicality_features(rows, raw[mask]), target.astype(bool), graded,
+                              rows["behavior_id"].to_numpy())
+        plausible = features[mask]
+
+        def logit_of(train: np.ndarray, test: np.ndarray) -> np.ndarray:
+            coef, bias = self._logistic(plausible[train], target[train], self.regularization)
+            return plausible[test] @ coef + bias
+
+        return fit_typicality(data, logit_of)
 
     def score(self, examples: pl.DataFrame) -> pl.DataFrame:
         if examples.is_empty():
             return pl.DataFrame(schema={label: pl.Float64() for label in LABELS})
-        features = self._features(examples)
-        return pl.DataFrame({label: 1.0 / (1.0 + np.exp(-(features @ coef + bias)))
-                             for label, (coef, bias) in self.weights.items()})
+        raw = self._raw(examples)
+        features = (raw - self.mean) / self.scale
+        coef, bias = self.weights["plausibility"]
+        logit = features @ coef + bias
+        if self.typicality is None:  # saved before typicality had its own model
+            coef, bias = self.weights["typicality"]
+            typical = 1.0 / (1.0 + np.exp(-(features @ coef + bias)))
+        else:
+            typical = self.typicality.score(self._typicality_features(examples, raw), logit)
+        return pl.DataFrame({"plausibility": 1.0 / (1.0 + np.exp(-logit)), "typicality": typical})
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         arrays = {f"{label}_coef": coef for label, (coef, _) in self.weights.items()}
         arrays |= {f"{label}_bias": np.array([bias]) for label, (_, bias) in self.weights.items()}
         arrays |= {"references": self.references, "mean": self.mean, "scale": self.scale}
+        arrays |= self.typicality.arrays() if self.typicality is not None else {}
+        arrays |= self.bank.arrays() if len(self.bank.behavior_ids) else {}
         np.savez_compressed(directory / "weights.npz", **arrays)  # type: ignore[arg-type]
         meta = CriticMeta(self.name, self.seed, self.trained_on, self.embedder.model_name)
         (directory / META_FILE).write_text(json.dumps(asdict(meta) | {"regularization": self.regularization},
@@ -200,45 +317,55 @@ class EmbeddingCritic:
     def load(cls, directory: Path, embedding: EmbeddingSettings) -> EmbeddingCritic:
         meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
         critic = cls(Embedder(embedding), seed=meta["seed"], regularization=meta["regularization"])
-        with np.load(directory / "weights.npz", allow_pickle=False) as arrays:
-            critic.weights = {label: (arrays[f"{label}_coef"], float(arrays[f"{label}_bias"][0]))
-                              for label in LABELS}
-            critic.references, critic.mean, critic.scale = (
-                arrays[k] for k in ("references", "mean", "scale"))
+        with np.load(directory / "weights.npz", allow_pickle=False) as stored:
+            arrays = {key: stored[key] for key in stored.files}
+        critic.weights = {label: (arrays[f"{label}_coef"], float(arrays[f"{label}_bias"][0]))
+                          for label in LABELS if f"{label}_coef" in arrays}
+        critic.typicality = TypicalityModel.from_arrays(arrays) if "typ_coef" in arrays else None
+        if "bank_statements" in arrays:
+            critic.bank = ReasonBank.from_arrays(arrays)
+        critic.references, critic.mean, critic.scale = (arrays[k] for k in ("references", "mean", "scale"))
         critic.trained_on = meta["trained_on"]
         return critic
 
 
-def critic_names() -> tuple[str, ...]:
-    from cosmo_kg.refinement.cross_encoder import CrossEncoderCritic
+# The critic registry: name -> "module:class", imported only when that critic is used.
+CRITICS: dict[str, str] = {
+    "embedding-lr": "cosmo_kg.refinement.critic:EmbeddingCritic",
+    "cross-encoder": "cosmo_kg.refinement.cross_encoder:CrossEncoderCritic",
+}
 
-    return (EmbeddingCritic.name, CrossEncoderCritic.name)
+
+def critic_names() -> tuple[str, ...]:
+    return tuple(CRITICS)
+
+
+def critic_class(name: str) -> Any:
+    """The critic class registered under ``name``.
+
+    Raises:
+        InputError: no critic has that name (the message lists the known ones).
+    """
+    if name not in CRITICS:
+        raise InputError(f"unknown critic {name!r}", hint=f"use one of: {', '.join(CRITICS)}")
+    module_name, class_name = CRITICS[name].split(":")
+    return getattr(import_module(module_name), class_name)
 
 
 def new_critic(name: str, embedding: EmbeddingSettings, *, seed: int = 0, **options: Any) -> Critic:
-    """An untrained critic by registry name."""
-    from cosmo_kg.refinement.cross_encoder import CrossEncoderCritic
-
-    if name == EmbeddingCritic.name:
-        return EmbeddingCritic(Embedder(embedding), seed=seed)
-    if name == CrossEncoderCritic.name:
-        return CrossEncoderCritic(embedding, seed=seed, **options)
-    raise ConfigError(f"unknown critic {name!r}", hint=f"use one of: {', '.join(critic_names())}")
+    """An untrained critic by registry name (see ``CRITICS``)."""
+    return critic_class(name).create(embedding, seed=seed, **options)
 
 
 def load_critic(directory: Path, embedding: EmbeddingSettings) -> Critic:
-    """Load a saved critic of any kind from its directory.
+    """Load a saved critic of any registered kind from its directory.
 
     Raises:
-        InputError: the directory holds no saved critic.
+        InputError: the directory holds no saved critic, or one of an unknown kind.
     """
-    from cosmo_kg.refinement.cross_encoder import CrossEncoderCritic
-
     meta_path = directory / META_FILE
     if not meta_path.is_file():
         raise InputError(f"{directory} holds no trained critic ({META_FILE} missing)",
                          hint="train one with `cosmo-kg critic train`, or omit --critic for the shipped one")
     name = json.loads(meta_path.read_text(encoding="utf-8"))["critic"]
-    if name == CrossEncoderCritic.name:
-        return CrossEncoderCritic.load(directory, embedding)
-    return EmbeddingCritic.load(directory, embedding)
+    return critic_class(name).load(directory, embedding)

@@ -41,6 +41,10 @@ class CrossEncoderCritic:
             str(base), num_labels=len(LABELS), local_files_only=True).to(self.device)
         self.trained_on: dict[str, int] = {}
 
+    @classmethod
+    def create(cls, embedding: EmbeddingSettings, *, seed: int = 0, **options: Any) -> CrossEncoderCritic:
+        return cls(embedding, seed=seed, **options)
+
     def _batches(self, examples: pl.DataFrame) -> Any:
         a, b = context_sides(examples)
         contexts = [f"{x} | {y}" for x, y in zip(a, b, strict=True)]

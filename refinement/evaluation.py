@@ -34,13 +34,36 @@ class LabelMetrics:
     calibration_error: float
 
 
+@dataclass(frozen=True)
+class GroupMetrics:
+    """One row of the per-relation / per-kind tables."""
+
+    group: str
+    examples: int
+    positives: int
+    plausibility_auc: float | None
+    typicality_auc: float | None
+    typicality_spearman: float | None
+
+
 @dataclass
 class CriticEvaluation:
-    """Held-out quality of one critic."""
+    """Held-out quality of one critic.
+
+    ``typicality_spearman``: rank correlation of the typicality score with human typicality among
+    the held-out positives that have one; ``typicality_graded_calibration_error``: calibration of the
+    typicality score against the graded human value (implausible = 0).
+    """
 
     labels: dict[str, LabelMetrics] = field(default_factory=dict)
     by_relation: dict[str, float | None] = field(default_factory=dict)
     by_domain: dict[str, float | None] = field(default_factory=dict)
+    relation_table: list[GroupMetrics] = field(default_factory=list)
+    kind_table: list[GroupMetrics] = field(default_factory=list)
+    typicality_spearman: float | None = None
+    typicality_positives: int = 0
+    typicality_graded_calibration_error: float | None = None
+    scores_differ: bool = False
     task1_accuracy: float | None = None
     task1_questions: int = 0
     task1_cosine_accuracy: float | None = None
@@ -82,11 +105,70 @@ def _group_auc(frame: pl.DataFrame, column: str, label: str) -> dict[str, float 
     return out
 
 
-def evaluate_annotations(critic: Critic, test: pl.DataFrame, threshold: float) -> CriticEvaluation:
-    """AUC / F1 / calibration per label, and plausibility AUC per relation and domain."""
+def _auc(target: np.ndarray, scores: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(target, scores)) if len(set(target.tolist())) == 2 else None
+
+
+def typicality_spearman(scored: pl.DataFrame) -> tuple[float | None, int]:
+    """Spearman of ``score_typicality`` with human typicality among positives that have one."""
+    from scipy.stats import spearmanr
+
+    graded = scored.filter((pl.col("plausibility") >= 0.5) & pl.col("typicality").is_not_null())
+    if len(graded) < 3 or graded["typicality"].n_unique() < 2:
+        return None, len(graded)
+    return float(spearmanr(graded["score_typicality"], graded["typicality"]).statistic), len(graded)
+
+
+def group_table(scored: pl.DataFrame, column: str) -> list[GroupMetrics]:
+    """Per value of ``column``: examples, positives, plausibility / typicality AUC, typicality Spearman."""
+    rows = []
+    for (key,), group in scored.group_by(column, maintain_order=True):
+        plausible = group.drop_nulls("plausibility")
+        target = (plausible["plausibility"].to_numpy() >= 0.5).astype(int)
+        typical = group.drop_nulls("typicality")
+        typical_target = (typical["typicality"].to_numpy() >= 0.5).astype(int)
+        rho, _ = typicality_spearman(group)
+        rows.append(GroupMetrics(
+            str(key), len(group), int(target.sum()),
+            _auc(target, plausible["score_plausibility"].to_numpy()),
+            _auc(typical_target, typical["score_typicality"].to_numpy()),
+            rho))
+    return sorted(rows, key=lambda row: -row.examples)
+
+
+def graded_calibration_error(scored: pl.DataFrame, bins: int = 10) -> float | None:
+    """Mean |human typicality - score| over score bins; implausible examples count as typicality 0."""
+    known = scored.filter(pl.col("typicality").is_not_null())
+    if known.is_empty():
+        return None
+    return expected_calibration_error(known["score_typicality"].to_numpy(), known["typicality"].to_numpy(),
+                                      bins)
+
+
+def score_annotations(critic: Critic, test: pl.DataFrame) -> pl.DataFrame:
+    """``test`` with the critic's ``score_plausibility`` and ``score_typicality`` columns."""
     scores = critic.score(test)
-    scored = test.with_columns(*(scores[label].alias(f"score_{label}") for label in LABELS))
+    return test.with_columns(*(scores[label].alias(f"score_{label}") for label in LABELS))
+
+
+def evaluate_annotations(critic: Critic, test: pl.DataFrame, threshold: float) -> CriticEvaluation:
+    """See ``evaluate_scored``; scores ``test`` first."""
+    return evaluate_scored(score_annotations(critic, test), threshold)
+
+
+def evaluate_scored(scored: pl.DataFrame, threshold: float) -> CriticEvaluation:
+    """AUC / F1 / calibration per label, typicality against the graded human value, and tables per
+    relation, kind and domain."""
     evaluation = CriticEvaluation()
+    evaluation.typicality_spearman, evaluation.typicality_positives = typicality_spearman(scored)
+    evaluation.typicality_graded_calibration_error = graded_calibration_error(scored)
+    evaluation.scores_differ = not np.allclose(scored["score_plausibility"].to_numpy(),
+                                               scored["score_typicality"].to_numpy())
+    evaluation.relation_table = group_table(scored.with_columns(pl.col("relation").fill_null("(other)")),
+                                            "relation")
+    evaluation.kind_table = group_table(scored, "kind")
     for label in LABELS:
         known = scored.drop_nulls(label)
         target = (known[label].to_numpy() >= 0.5).astype(int)

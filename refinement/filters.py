@@ -37,6 +37,10 @@ class FilterSettings(SettingsGroup):
     max_perplexity: float = setting(0.0, "drop statements whose language-model perplexity is above this; "
                                     "0 = perplexity filter off (it runs the local LM)",
                                     env="COSMO_FILTERS_MAX_PERPLEXITY")
+    min_informativeness: float = setting(0.25, "reject tails (reason restates_head) whose informativeness, "
+                                         "the share of their content words the query / titles / product "
+                                         "type do not already hold, is below this (0-1); 0 = off",
+                                         env="COSMO_FILTERS_MIN_INFORMATIVENESS")
     max_similarity: float = setting(0.9, "drop tails whose embedding cosine to the query or a title is at "
                                     "or above this (paraphrases of the context); 1 = off",
                                     env="COSMO_FILTERS_MAX_SIMILARITY")

@@ -29,13 +29,15 @@ from cosmo_kg.refinement.filters import (
     per_distinct,
     tail_spread,
 )
+from cosmo_kg.refinement.informativeness import informativeness
 from cosmo_kg.refinement.similarity import context_similarity
 from cosmo_kg.refinement.statements import statement_expr
 from cosmo_kg.schemas import CANDIDATES, KNOWLEDGE, PAIRS, PRODUCTS, REASON_COLUMN
 from cosmo_kg.vocabulary import RELATIONS
 
 EXAMPLES_PER_STEP = 3
-RULE_REASONS = ("unknown_pair", "unknown_relation", "incomplete", "copies_context", "generic", "perplexity")
+RULE_REASONS = ("unknown_pair", "unknown_relation", "incomplete", "copies_context", "restates_head",
+                "generic", "perplexity")
 Progress = Callable[[int, int], None]
 
 
@@ -136,15 +138,18 @@ def rule_reasons(frame: pl.DataFrame, settings: FilterSettings) -> pl.DataFrame:
     is_generic = pl.col("tail").str.to_lowercase().str.strip_chars().is_in(generic_keys.implode())
     checks = frame.with_columns(
         copies=copies_context(frame, settings),
+        restates=informativeness(frame) < settings.min_informativeness,
         is_incomplete=per_distinct(frame, ["tail"], incomplete(settings)),
         is_generic=per_distinct(frame, ["tail"], is_generic))
     reason = (pl.when(pl.col("kind").is_null()).then(pl.lit("unknown_pair"))
               .when(~pl.col("relation").is_in(list(RELATIONS))).then(pl.lit("unknown_relation"))
               .when(pl.col("is_incomplete")).then(pl.lit("incomplete"))
               .when(pl.col("copies")).then(pl.lit("copies_context"))
+              .when(pl.col("restates")).then(pl.lit("restates_head"))
               .when(pl.col("is_generic")).then(pl.lit("generic"))
               .otherwise(pl.lit(None, pl.String())))
-    return checks.with_columns(reason.alias(REASON_COLUMN)).drop("copies", "is_incomplete", "is_generic")
+    helpers = ("copies", "restates", "is_incomplete", "is_generic")
+    return checks.with_columns(reason.alias(REASON_COLUMN)).drop(*helpers)
 
 
 def _perplexity_reasons(frame: pl.DataFrame, settings: FilterSettings,

@@ -15,11 +15,15 @@ from cosmo_kg.refinement.annotations import ANNOTATIONS
 from cosmo_kg.refinement.critic import Critic, load_critic, new_critic
 from cosmo_kg.refinement.evaluation import (
     CriticEvaluation,
-    evaluate_annotations,
+    evaluate_scored,
     in_test_split,
+    score_annotations,
     task1_accuracy,
     task1_cosine_accuracy,
 )
+
+# The shipped critic learns from people's co-buy judgements and the constructed search-buy examples.
+DEFAULT_SOURCES = ("intentionqa", "wands")
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,7 @@ class CriticTrainConfig:
 
     ``task1``: IntentionQA task 1 questions (parquet from ``annotate import-public``); only questions
     about held-out pairs are asked. ``sources``: keep annotations of these sources only (empty = all).
+    ``diagram``: also write a reliability diagram (PNG) of the held-out scores there.
     """
 
     annotations: Path
@@ -40,6 +45,7 @@ class CriticTrainConfig:
     threshold: float = 0.5
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
     critic_options: dict[str, Any] = field(default_factory=dict)
+    diagram: Path | None = None
 
 
 @dataclass
@@ -75,8 +81,14 @@ def split(frame: pl.DataFrame, test_fraction: float, seed: int) -> tuple[pl.Data
 
 
 def _evaluate(critic: Critic, test: pl.DataFrame, config: CriticTrainConfig) -> CriticEvaluation:
-    evaluation = evaluate_annotations(critic, test, config.threshold) if not test.is_empty() else \
-        CriticEvaluation()
+    evaluation = CriticEvaluation()
+    if not test.is_empty():
+        scored = score_annotations(critic, test)
+        evaluation = evaluate_scored(scored, config.threshold)
+        if config.diagram is not None:
+            from cosmo_kg.refinement.reliability import write_reliability_diagram
+
+            write_reliability_diagram(scored, config.diagram)
     if config.task1 is not None:
         questions = pl.read_parquet(config.task1)
         questions = questions.filter(

@@ -205,9 +205,14 @@ def test_critic_train_then_eval_print_the_same_held_out_metrics(
     assert "plausibility  AUC " in trained and "IntentionQA task 1: " in trained
     evaluated = _ok("critic", "eval", *data).output
     def metric_lines(output: str) -> list[str]:
-        return [line for line in output.splitlines() if "AUC" in line or "task 1" in line]
+        return [line for line in output.splitlines()
+                if line.startswith(("  plausibility ", "  typicality ", "  IntentionQA task 1"))]
 
     assert metric_lines(trained) and metric_lines(trained) == metric_lines(evaluated)
+    assert "Spearman" in metric_lines(evaluated)[2]
+    tables = [line.split()[0] for line in evaluated.splitlines() if line.endswith("typ Spearman")]
+    assert tables == ["relation", "kind"] and "\n  co_buy " in evaluated
+    assert (tmp_path / "ws" / "reports" / "critic-reliability.png").stat().st_size > 10_000
     reports = sorted(p.name.split("-2")[0] for p in (tmp_path / "ws" / "reports").glob("critic-*.json"))
     assert reports == ["critic-eval", "critic-train"]
 
