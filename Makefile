@@ -13,7 +13,8 @@ STAMP := $(VENV)/.cosmo-kg-installed
 
 setup: system-deps $(STAMP)
 
-# Java 17 + Maven run the local Neo4j; redis-server backs the API's cache tests.
+# Java 17 + Maven run the local Neo4j; redis-server backs the API's cache tests; chromium and
+# chromium-driver run the browser tests.
 system-deps:
 	@bash scripts/system_deps.sh
 

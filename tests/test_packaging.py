@@ -25,7 +25,9 @@ def test_wheel_puts_nothing_generic_in_site_packages(wheel: Path) -> None:
     top_level = {n.split("/")[0] for n in names if not n.startswith("cosmo_kg-")}
     assert top_level == {"cosmo_kg"}
     for data in ("cosmo_kg/cypher/schema.cypher", "cosmo_kg/graph/neo4j/pom.xml",
-                 "cosmo_kg/samples/intentionqa_knowledge.parquet"):
+                 "cosmo_kg/samples/intentionqa_knowledge.parquet", "cosmo_kg/api/static/explore.html",
+                 "cosmo_kg/api/static/graphiql.html", "cosmo_kg/api/static/vendor/graphiql.min.js",
+                 "cosmo_kg/api/static/vendor/react.LICENSE"):
         assert data in names
 
 
