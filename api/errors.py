@@ -14,9 +14,9 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from cosmo_kg.api.auth import AuthError
-from cosmo_kg.graph.readonly import WriteRefusedError
 from cosmo_kg.api.reads import GraphUnavailableError
 from cosmo_kg.errors import BackendError, ConfigError, CosmoKGError, GraphError, InputError
+from cosmo_kg.graph.readonly import WriteRefusedError
 
 log = logging.getLogger("cosmo_kg.api")
 
