@@ -126,3 +126,22 @@ def test_statements_split_at_semicolons_outside_strings_and_comments() -> None:
     script = "RETURN ';' AS a; // not; the end\nRETURN 2;\n/* ; */ RETURN `x;y`"
     assert [(s.text, s.line) for s in split_statements(script)] == [
         ("RETURN ';' AS a", 1), ("// not; the end\nRETURN 2", 1), ("/* ; */ RETURN `x;y`", 3)]
+
+
+def test_explain_shows_the_plan_without_running(neo4j_env: dict[str, str],
+                                                fixture_graph: neo4j.Driver) -> None:
+    code, out, _ = cypher(neo4j_env, stdin=":explain CREATE (:Explained);\n")
+    assert code == 0 and "Create" in out
+    assert not fixture_graph.execute_query("MATCH (n:Explained) RETURN n").records
+
+
+def test_a_routing_uri_works_too(neo4j_env: dict[str, str], fixture_graph: neo4j.Driver) -> None:
+    routing = {**neo4j_env, "NEO4J_URI": neo4j_env["NEO4J_URI"].replace("bolt://", "neo4j://")}
+    code, out, _ = cypher(routing, "-e", "RETURN 1 AS one", "--console-format", "csv")
+    assert code == 0 and out == "one\n1\n"
+
+
+def test_an_unknown_command_is_an_error_with_a_hint(neo4j_env: dict[str, str],
+                                                    fixture_graph: neo4j.Driver) -> None:
+    code, _, err = cypher(neo4j_env, stdin=":frobnicate\nRETURN 1;\n")
+    assert code == 1 and "Error: unknown command :frobnicate" in err and "Hint: type :help" in err
