@@ -186,7 +186,9 @@ class CypherSession:
             while worker.is_alive():
                 worker.join(0.05)
         except KeyboardInterrupt:
-            self._terminate(token)
+            if not self._terminate(token):
+                raise CancelledError("cancelled here, but the server may finish the statement",
+                                     hint="stopping it needs the TERMINATE TRANSACTION privilege") from None
             worker.join(30)
             raise CancelledError("cancelled: the statement was stopped on the server") from None
         if "error" in outcome:
@@ -224,14 +226,16 @@ class CypherSession:
         return StatementResult(columns, rows, time.perf_counter() - started, total,
                                summary.query_type or "", counters)
 
-    def _terminate(self, token: str) -> None:
+    def _terminate(self, token: str) -> bool:
+        """Stop this console's running transaction on the server; False if that was refused."""
         try:
             with self._session(neo4j.WRITE_ACCESS) as session:
                 ids = [r["transactionId"] for r in session.run(FIND_OWN, token=token)]
                 if ids:
                     session.run("TERMINATE TRANSACTIONS $ids", ids=ids).consume()
         except (Neo4jError, DriverError, OSError):
-            pass  # the statement may have finished meanwhile; the worker reports either way
+            return False
+        return True
 
 
 def _statement_error(exc: Neo4jError, statement: Statement, *, explained: bool = False) -> CosmoKGError:
