@@ -81,7 +81,8 @@ def browser() -> Iterator[WebDriver]:
                      "--window-size=1280,900", "--no-first-run", "--disable-extensions",
                      "--disable-background-networking", "--disable-component-update",
                      # Every host but the test server is unreachable: the pages must need no network.
-                     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
+                     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+                     "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1"):
         options.add_argument(argument)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(60)
