@@ -99,7 +99,8 @@ class CypherSession:
         driver: an open driver (``graph.connection.connect``).
         database: the database every statement runs against.
         settings: row limit and time limit.
-        write: allow writes, each after ``confirm(statement, kind)`` says yes.
+        write: allow writes, each after ``confirm(statement, reason)`` says yes (``reason``:
+            what it does, e.g. ``a write statement``).
         confirm: asked before a write; the default refuses.
     """
 
@@ -124,7 +125,7 @@ class CypherSession:
         if refused is not None:
             if not self.write:
                 raise refused
-            if not self.confirm(statement, refused.message):
+            if not self.confirm(statement, refused.reason):
                 raise WriteRefusedError("not run: the write was not confirmed")
         mode = neo4j.WRITE_ACCESS if refused is not None else neo4j.READ_ACCESS
         return self._run_cancellable(statement, values, mode)

@@ -25,9 +25,14 @@ QUERY_TYPES = {"r": "read", "rw": "read-write", "w": "write", "s": "schema"}
 
 
 class WriteRefusedError(CosmoKGError):
-    """A console statement would change the graph, its schema or read files."""
+    """A console statement would change the graph, its schema or read files; ``reason`` says
+    what it does in a few words (``a write statement``, ``LOAD CSV reads files``)."""
 
     exit_code = 2
+
+    def __init__(self, message: str, *, hint: str | None = None, reason: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
 
 
 def operators(plan: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
@@ -56,22 +61,25 @@ def refusal(query_type: str | None, plan: Mapping[str, Any] | None,
         procedure_mode: the declared mode of a procedure by name (``READ``, ``WRITE``, ...).
     """
     if query_type != "r":
-        kind = QUERY_TYPES.get(query_type or "", "administration")
+        reason = f"a {QUERY_TYPES.get(query_type or '', 'administration')} statement"
         return WriteRefusedError(
-            f"the console is read-only; this statement is a {kind} statement "
+            f"the console is read-only; this statement is {reason} "
             "(writes, schema and admin commands are refused)",
-            hint="use MATCH ... RETURN ...",
+            hint="use MATCH ... RETURN ...", reason=reason,
         )
     for operator in operators(plan or {}):
         name = operator_name(operator)
         if name in FORBIDDEN_OPERATORS:
-            return WriteRefusedError(f"the console is read-only: {FORBIDDEN_OPERATORS[name]}")
+            reason = FORBIDDEN_OPERATORS[name]
+            return WriteRefusedError(f"the console is read-only: {reason}", reason=reason)
         if name == "ProcedureCall":
             procedure = procedure_name(operator)
             mode = procedure_mode(procedure)
             if mode != "READ":
+                reason = f"procedure {procedure or '?'} has mode {mode}"
                 return WriteRefusedError(
-                    f"the console is read-only: procedure {procedure or '?'} has mode {mode}",
+                    f"the console is read-only: {reason}",
                     hint="only READ procedures (db.labels, db.schema.visualization, ...) run",
+                    reason=reason,
                 )
     return None

@@ -202,11 +202,12 @@ def interactive(shell: Shell, history: Path) -> CypherReport:
             continue
         for statement in splitter.feed(line + "\n"):
             shell.statement(statement)
-            splitter = Splitter()
+        if splitter.empty:
+            splitter = Splitter()  # positions in errors count from the next statement's first line
 
 
 def _ask(prompt: object, why: str) -> bool:
-    question = f"{why.split(';')[0]}. Run this write? [y/N] "
+    question = f"This is {why}. Run this write? [y/N] "
     try:
         answer = prompt.prompt(question)  # type: ignore[attr-defined]
     except (KeyboardInterrupt, EOFError):
