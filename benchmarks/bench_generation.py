@@ -1,7 +1,10 @@
 """Benchmark: knowledge generation with the real SmolLM2-135M-Instruct, batched vs the naive way.
 
 Runs the generate stage on the same real pairs (IntentionQA co-buy + WANDS search-buy samples)
-and the same greedy settings:
+and the same greedy settings. Suite ``cosmo-lm`` (default): the generate default before COSMO-LM
+(batched transformers, base model, 3 worked examples) vs the tuned model with short prompts on
+both CPU backends (llama.cpp in process is the new default), prompt and generated tokens/s apart;
+writes benchmarks/results/generation_cosmo_lm.json. Suite ``backends``:
 1. ``transformers`` unbatched (one prompt per model call: the naive way) vs batched;
 2. ``openai`` against a local llama.cpp server (llama_cpp.server, same SmolLM2 GGUF) with one
    request in flight vs four (needs scripts/install_llama_cpp.sh; skipped with a note if absent);
@@ -9,8 +12,8 @@ and the same greedy settings:
 Writes benchmarks/results/generation.json (generation-threadsN.json with --threads N) and prints
 a short table.
 
-    python benchmarks/bench_generation.py                 # 16 pairs x 1 relation
-    python benchmarks/bench_generation.py --pairs 8       # a quicker run
+    python benchmarks/bench_generation.py                    # today's default vs COSMO-LM, 12 pairs x 2
+    python benchmarks/bench_generation.py --suite backends   # batching, openai, vllm
 """
 
 from __future__ import annotations
@@ -45,11 +48,14 @@ class Case:
     backend: str
     batch_size: int = 1
     concurrency: int = 1
+    adapter: str = "none"
+    exemplars: int = 2
 
 
 def _settings(args: argparse.Namespace, case: Case, base_url: str = "") -> BackendSettings:
     generation = GenerationSettings(backend=case.backend, model="smollm2" if case.backend == "openai" else "",
-                                    relations=args.relation, exemplars=2, max_new_tokens=args.max_new_tokens,
+                                    relations=args.relation, exemplars=case.exemplars, adapter=case.adapter,
+                                    max_new_tokens=args.max_new_tokens,
                                     batch_size=case.batch_size, shard_size=10_000, threads=args.threads,
                                     device="cuda" if args.gpu else "cpu")
     return BackendSettings(generation, OpenAISettings(base_url=base_url, concurrency=case.concurrency),
@@ -77,6 +83,27 @@ def bench_transformers(args: argparse.Namespace, inputs: Any, work: Path) -> lis
         return [_measure(case, _settings(args, case), inputs, work, backend) for case in (unbatched, batched)]
     finally:
         backend.close()
+
+
+def bench_cosmo_lm(args: argparse.Namespace, inputs: Any, work: Path) -> list[dict[str, Any]]:
+    """Today's default (batched transformers, base model, 3 worked examples) vs COSMO-LM (short
+    prompts) through both CPU backends, on the same pairs and relations."""
+    from bench_generation_tokens import prompt_tokens
+
+    cases = (Case("before: transformers base 3ex", "transformers", batch_size=args.batch_size, exemplars=3),
+             Case("llama_cpp base 3ex", "llama_cpp", exemplars=3),
+             Case("transformers tuned", "transformers", batch_size=args.batch_size, adapter="default",
+                  exemplars=0),
+             Case("llama_cpp tuned (default)", "llama_cpp", adapter="default", exemplars=0))
+    rows = []
+    for case in cases:
+        settings = _settings(args, case)
+        row = _measure(case, settings, inputs, work)
+        row["prompt_tokens"] = prompt_tokens(settings.generation, inputs)
+        row["prompt_tokens_per_second"] = round(row["prompt_tokens"] / max(row["seconds"], 1e-9), 1)
+        row |= {"adapter": case.adapter, "exemplars": case.exemplars}
+        rows.append(row)
+    return rows
 
 
 def bench_openai(args: argparse.Namespace, inputs: Any, work: Path) -> list[dict[str, Any]] | str:
@@ -107,13 +134,22 @@ def _ratio(rows: list[dict[str, Any]], fast: str, slow: str) -> float | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=16, help="pairs (half co-buy, half search-buy)")
-    parser.add_argument("--relation", default="USED_FOR_EVE", help="relations asked per pair")
+    parser.add_argument("--pairs", type=int, default=12, help="pairs (half co-buy, half search-buy)")
+    parser.add_argument("--relation", default="CAPABLE_OF,xWANT", help="relations asked per pair")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-new-tokens", type=int, default=24)
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help="longest continuation (default: 40 as `generate` for cosmo-lm, 24 for backends)")
     parser.add_argument("--threads", type=int, default=0, help="torch/llama.cpp threads (0: default)")
     parser.add_argument("--gpu", action="store_true", help="run transformers on cuda and try vllm")
+    parser.add_argument("--suite", choices=("cosmo-lm", "backends"), default="cosmo-lm",
+                        help="cosmo-lm: today's default vs the tuned model on both CPU backends "
+                             "(generation_cosmo_lm.json); backends: batching / openai / vllm "
+                             "(generation.json)")
     args = parser.parse_args()
+    args.max_new_tokens = args.max_new_tokens or (40 if args.suite == "cosmo-lm" else 24)
+    if args.suite == "cosmo-lm":
+        main_cosmo_lm(args)
+        return
     with tempfile.TemporaryDirectory(prefix="cosmo-bench-gen-") as tmp:
         work = Path(tmp)
         pairs, products = sample_pairs(co_buy=args.pairs - args.pairs // 2, search_buy=args.pairs // 2)
@@ -149,6 +185,30 @@ def main() -> None:
         print(f"{r['case']:<26}{r['pairs_per_second']:>10.3f}{r['tokens_per_second']:>10.1f}"
               f"{r['tokens']:>8}{r['candidates']:>7}")
     print("ratios:", json.dumps(ratios))
+
+
+def main_cosmo_lm(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory(prefix="cosmo-bench-gen-") as tmp:
+        work = Path(tmp)
+        pairs, products = sample_pairs(co_buy=args.pairs - args.pairs // 2, search_buy=args.pairs // 2)
+        inputs = write_inputs(work / "inputs", pairs, products)
+        print(f"{pairs.height} pairs x {args.relation}; greedy, max_new_tokens={args.max_new_tokens}",
+              flush=True)
+        load_before = os.getloadavg()[0]
+        rows = bench_cosmo_lm(args, inputs, work)
+    before, after = rows[0]["pairs_per_second"], rows[-1]["pairs_per_second"]
+    result = {"benchmark": "generation_cosmo_lm", "when": datetime.now(UTC).isoformat(timespec="seconds"),
+              "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                          "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)]},
+              "settings": vars(args), "runs": rows,
+              "default_vs_before_pairs_per_second": round(after / before, 2) if before else None}
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "generation_cosmo_lm.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"\n{'case':<30}{'pairs/s':>9}{'prompt tok/s':>14}{'gen tok/s':>11}{'prompt tok':>11}{'cands':>7}")
+    for r in rows:
+        print(f"{r['case']:<30}{r['pairs_per_second']:>9.3f}{r['prompt_tokens_per_second']:>14.1f}"
+              f"{r['tokens_per_second']:>11.1f}{r['prompt_tokens']:>11}{r['candidates']:>7}")
+    print(f"default vs before: {result['default_vs_before_pairs_per_second']}x pairs/s")
 
 
 if __name__ == "__main__":

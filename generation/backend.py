@@ -41,14 +41,18 @@ class BackendSettings:
 
 
 def model_label(settings: GenerationSettings) -> str:
-    """The model name recorded on candidates, known before any model is loaded."""
-    if settings.model:
-        return settings.model
-    return "default" if settings.backend == "openai" else SMOLLM2_NAME
+    """The model name recorded on candidates, known before any model is loaded: the base model,
+    then ``+adapter@digest`` when a COSMO-LM adapter is applied."""
+    from cosmo_kg.generation.cosmo_lm import adapter_label, resolve_adapter
+
+    if settings.backend == "openai":
+        return settings.model or "default"
+    return (settings.model or SMOLLM2_NAME) + adapter_label(resolve_adapter(settings.adapter, settings.model))
 
 
 # Imported lazily: torch, httpx and vllm are only loaded for the backend that is used.
 _BACKENDS: dict[str, str] = {
+    "llama_cpp": "cosmo_kg.generation.llama_cpp_backend:LlamaCppBackend",
     "transformers": "cosmo_kg.generation.transformers_backend:TransformersBackend",
     "openai": "cosmo_kg.generation.openai_backend:OpenAIBackend",
     "vllm": "cosmo_kg.generation.vllm_backend:VllmBackend",

@@ -39,9 +39,16 @@ def generate_command(pairs: Path, products: Path, out: Path, backend: str | None
 
     \b
     Backends:
-      transformers  local model on CPU/GPU (default: bundled SmolLM2-135M-Instruct)
+      llama_cpp     default: bundled SmolLM2-135M-Instruct in process on CPU (llama.cpp)
+      transformers  local HF model on CPU/GPU (batched; default: the bundled SmolLM2)
       openai        any OpenAI-compatible server (vllm serve, llama.cpp server, TGI)
       vllm          offline batched inference on GPUs (needs the vllm package)
+
+    The bundled model runs with the shipped COSMO-LM adapter (LoRA tuned on human-judged
+    intentions, short prompts without worked examples); --generation-adapter none gives the
+    base model. To serve the adapter for the openai backend:
+    `vllm serve <SmolLM2 dir> --enable-lora --lora-modules cosmo-lm=<adapter dir>`, then
+    --backend openai --model cosmo-lm --generation-exemplars 0.
 
     The run is resumable: killed and started again with the same arguments, it skips the
     finished shards. Pairs with unknown products or missing queries go to a rejects file.

@@ -105,8 +105,7 @@ def run_key(config: GenerateConfig, library: PromptLibrary, model: str) -> str:
     """Hash of everything that decides the candidates: inputs, model, prompts, output settings."""
     settings = {k: v for k, v in asdict(config.backend.generation).items() if k not in SPEED_ONLY}
     payload = {"pairs": _file_digest(config.pairs), "products": _file_digest(config.products),
-               "model": model, "settings": settings, "prompts": library.versions(),
-               "lora": config.backend.vllm.lora_path}
+               "model": model, "settings": settings, "prompts": library.versions()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -181,7 +180,8 @@ class _ShardRun:
                           for kind in BehaviorKind}
 
     def prompts(self, pairs: list[PairContext]) -> list[RenderedPrompt]:
-        rendered = [self.library.get(p.kind, rel).render(p, exemplars=self.s.exemplars, seed=self.s.seed,
+        exemplars = self.s.exemplar_count()
+        rendered = [self.library.get(p.kind, rel).render(p, exemplars=exemplars, seed=self.s.seed,
                                                          max_title_words=self.s.max_title_words)
                     for p in pairs for rel in self.relations[p.kind]]
         # Similar lengths in one batch waste less padding; the order is a pure function of the shard.

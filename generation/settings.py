@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from cosmo_kg.errors import ConfigError
 from cosmo_kg.settings import SettingsGroup, setting
 from cosmo_kg.vocabulary import RELATIONS
 
-BACKEND_NAMES = ("transformers", "openai", "vllm")
+BACKEND_NAMES = ("llama_cpp", "transformers", "openai", "vllm")
 PROMPT_FORMATS = ("chat", "raw")
 ON_ERROR_POLICIES = ("skip", "raise")
 
@@ -21,13 +22,19 @@ def _bad(key: str, value: object, hint: str) -> ConfigError:
 class GenerationSettings(SettingsGroup):
     section = "generation"
 
-    backend: str = setting("transformers", "model backend: transformers (local, default), openai "
-                           "(OpenAI-compatible server) or vllm (GPU)", env="COSMO_GEN_BACKEND")
+    backend: str = setting("llama_cpp", "model backend: llama_cpp (bundled SmolLM2 in process on CPU, "
+                           "default: fastest here, see benchmarks/README.md), transformers (local HF model, "
+                           "CPU/GPU), openai (OpenAI-compatible server) or vllm (GPU)",
+                           env="COSMO_GEN_BACKEND")
     model: str = setting("", "transformers/vllm: local HF model directory (empty: bundled "
                          "SmolLM2-135M-Instruct); openai: the served model name", env="COSMO_GEN_MODEL")
+    adapter: str = setting("default", "COSMO-LM LoRA adapter: default (the shipped one, for the bundled "
+                           "SmolLM2 only), none (the base model) or a peft adapter directory",
+                           env="COSMO_GEN_ADAPTER")
     prompt_format: str = setting("chat", "chat (instruction models, chat template) or raw (completion)",
                                  env="COSMO_GEN_PROMPT_FORMAT")
-    exemplars: int = setting(3, "worked examples per prompt (0 for large models)", env="COSMO_GEN_EXEMPLARS")
+    exemplars: int = setting(-1, "worked examples per prompt; -1: none with a COSMO-LM adapter (it was tuned "
+                             "without them), 3 without", env="COSMO_GEN_EXEMPLARS")
     relations: str = setting("", "comma-separated relations to ask about (empty: all that apply)",
                              env="COSMO_GEN_RELATIONS")
     batch_size: int = setting(16, "prompts per model call (transformers, vllm)", env="COSMO_GEN_BATCH_SIZE")
@@ -51,7 +58,8 @@ class GenerationSettings(SettingsGroup):
                             env="COSMO_GEN_ON_ERROR")
     device: str = setting("cpu", "torch device of the transformers backend (cpu, cuda, cuda:1)",
                           env="COSMO_GEN_DEVICE")
-    threads: int = setting(0, "CPU threads of the transformers backend (0: torch's default, one per core)",
+    threads: int = setting(0, "CPU threads of the transformers / llama_cpp backend (0: torch's default, one "
+                           "per core / half the cores for llama.cpp)",
                            env="COSMO_GEN_THREADS")
 
     def validate(self) -> None:
@@ -59,6 +67,10 @@ class GenerationSettings(SettingsGroup):
             raise _bad("generation.backend", self.backend, f"use one of: {', '.join(BACKEND_NAMES)}")
         if self.prompt_format not in PROMPT_FORMATS:
             raise _bad("generation.prompt_format", self.prompt_format, "use chat or raw")
+        if self.adapter not in ("default", "none") and not (Path(self.adapter).expanduser()
+                                                             / "adapter_config.json").is_file():
+            raise _bad("generation.adapter", self.adapter, "pass default, none or a directory written by "
+                       "`cosmo-kg instruct train` (its adapter/)")
         if self.on_error not in ON_ERROR_POLICIES:
             raise _bad("generation.on_error", self.on_error, "use skip or raise")
         unknown = [r for r in self.relation_names() if r not in RELATIONS]
@@ -67,14 +79,26 @@ class GenerationSettings(SettingsGroup):
         for key in ("batch_size", "shard_size", "max_new_tokens", "samples", "max_tails", "max_title_words"):
             if getattr(self, key) < 1:
                 raise _bad(f"generation.{key}", getattr(self, key), "use a positive number")
-        if self.exemplars < 0 or self.threads < 0:
-            raise _bad("generation.exemplars/threads", (self.exemplars, self.threads), "use 0 or more")
+        if self.exemplars < -1 or self.threads < 0:
+            raise _bad("generation.exemplars/threads", (self.exemplars, self.threads),
+                       "use 0 or more (-1: automatic exemplars)")
         if self.temperature < 0 or not 0 < self.top_p <= 1:
             raise _bad("generation.temperature/top_p", (self.temperature, self.top_p),
                        "temperature >= 0 and 0 < top_p <= 1")
         if self.samples > 1 and self.temperature == 0:
             raise _bad("generation.samples", self.samples, "greedy decoding gives one continuation; "
                        "set --generation-temperature above 0 to draw several")
+
+    @property
+    def tuned(self) -> bool:
+        """Whether a COSMO-LM adapter applies: set, and (for ``default``) the bundled model."""
+        return self.adapter != "none" and not (self.adapter == "default" and self.model) \
+            and self.backend != "openai"
+
+    def exemplar_count(self) -> int:
+        if self.exemplars >= 0:
+            return self.exemplars
+        return 0 if self.tuned else 3
 
     def relation_names(self) -> list[str]:
         return [name.strip() for name in self.relations.split(",") if name.strip()]
@@ -116,7 +140,5 @@ class VllmSettings(SettingsGroup):
                                             env="COSMO_VLLM_GPU_MEMORY")
     max_model_len: int = setting(4096, "longest prompt + continuation in tokens",
                                  env="COSMO_VLLM_MAX_MODEL_LEN")
-    lora_path: str = setting("", "directory of a LoRA adapter (COSMO-LM) applied to every request",
-                             env="COSMO_VLLM_LORA_PATH")
     max_lora_rank: int = setting(64, "largest LoRA rank vLLM reserves room for",
                                  env="COSMO_VLLM_MAX_LORA_RANK")

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from cosmo_kg.generation.backend import STOP, BackendSettings, Completion, model_label
+from cosmo_kg.generation.cosmo_lm import apply_adapter, resolve_adapter
 from cosmo_kg.generation.local_model import load_local_lm
 from cosmo_kg.generation.prompts import RenderedPrompt
 
@@ -24,6 +25,9 @@ class TransformersBackend:
             # the compute; one thread per process is often faster there.
             torch.set_num_threads(self.settings.threads)
         self.tokenizer, self.model = load_local_lm(self.settings.model or None, device=self.settings.device)
+        adapter = resolve_adapter(self.settings.adapter, self.settings.model)
+        if adapter is not None:
+            self.model = apply_adapter(self.model, adapter).eval()
         self.model_name = model_label(self.settings)
         self._stop_ids = {self.tokenizer.eos_token_id, self.tokenizer.pad_token_id}
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from cosmo_kg.errors import ConfigError
 from cosmo_kg.generation.backend import STOP, BackendSettings, Completion, model_label
+from cosmo_kg.generation.cosmo_lm import resolve_adapter
 from cosmo_kg.generation.local_model import resolve_model_dir
 from cosmo_kg.generation.prompts import RenderedPrompt
 
@@ -28,13 +29,14 @@ class VllmBackend:
         gen, opts = settings.generation, settings.vllm
         self.settings = gen
         self.model_name = model_label(gen)
+        adapter = resolve_adapter(gen.adapter, gen.model)  # the same COSMO-LM adapter, as a LoRA request
         self.llm = LLM(model=str(resolve_model_dir(gen.model or None)), seed=gen.seed,
                        tensor_parallel_size=opts.tensor_parallel_size,
                        gpu_memory_utilization=opts.gpu_memory_utilization, max_model_len=opts.max_model_len,
-                       enable_lora=bool(opts.lora_path), max_lora_rank=opts.max_lora_rank)
+                       enable_lora=adapter is not None, max_lora_rank=opts.max_lora_rank)
         self.params = SamplingParams(n=gen.samples, temperature=gen.temperature, top_p=gen.top_p,
                                      max_tokens=gen.max_new_tokens, seed=gen.seed, stop=[STOP])
-        self.lora = LoRARequest("cosmo-lm", 1, opts.lora_path) if opts.lora_path else None
+        self.lora = LoRARequest("cosmo-lm", 1, str(adapter)) if adapter is not None else None
 
     def generate(self, prompts: Sequence[RenderedPrompt]) -> list[Completion]:
         if self.settings.prompt_format == "raw":
