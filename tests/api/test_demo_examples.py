@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 
 import neo4j
@@ -45,3 +46,12 @@ def test_the_command_line_examples_answer(neo4j_env: dict[str, str], fixture_gra
 def test_the_demo_names_the_urls_and_the_browser_user(neo4j_settings: Neo4jSettings) -> None:
     text = "\n".join(explore_lines(neo4j_settings))
     assert "/graphql" in text and "/explore" in text and "neo4j" in text
+
+
+def test_graphiql_example_tabs_are_valid_queries(client: TestClient) -> None:
+    page = client.get("/graphql", headers={"Accept": "text/html"}).text
+    examples = re.findall(r"query: `(.*?)`", page, flags=re.DOTALL)
+    assert len(examples) == 4
+    for example in examples:
+        body = client.post("/graphql", json={"query": example}).json()
+        assert "errors" not in body, (example, body)
