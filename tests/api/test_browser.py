@@ -74,7 +74,8 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def browser() -> Iterator[WebDriver]:
     if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
         pytest.fail("chromium and chromium-driver are not installed (scripts/system_deps.sh installs them)")
-    os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must never download a driver
+    offline = pytest.MonkeyPatch()
+    offline.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download a driver
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
@@ -88,6 +89,7 @@ def browser() -> Iterator[WebDriver]:
     driver.set_page_load_timeout(60)
     yield driver
     driver.quit()
+    offline.undo()
 
 
 def wait(browser: WebDriver, seconds: float = 30) -> WebDriverWait:
