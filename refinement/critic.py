@@ -28,6 +28,7 @@ import polars as pl
 from cosmo_kg.embeddings import Embedder, EmbeddingSettings
 from cosmo_kg.errors import InputError
 from cosmo_kg.refinement.neighbours import ReasonBank
+from cosmo_kg.refinement.plausibility import KindModels, fit_kind_models, trainable_kinds
 from cosmo_kg.refinement.statements import content_of, context_sides
 from cosmo_kg.refinement.typicality import FOLDS as CROSS_VALIDATION_FOLDS
 from cosmo_kg.refinement.typicality import (
@@ -173,19 +174,20 @@ class MemoEmbedder:
 
 
 class EmbeddingCritic:
-    """Embedding features; a logistic regression for plausibility and a typicality model of its own
-    (``refinement/typicality.py``: graded regression among plausible examples, gated by plausibility)."""
+    """Embedding features; a logistic regression per behaviour kind for plausibility
+    (``plausibility.py``) and a typicality model of its own (``typicality.py``: graded regression
+    among plausible examples, gated by plausibility)."""
 
     name: ClassVar[str] = "embedding-lr"
 
     reference_contexts: ClassVar[int] = 512
-    regularizations: ClassVar[tuple[float, ...]] = (0.01, 0.03)
 
     def __init__(self, embedder: Embedder, *, seed: int = 0, regularization: float = 0.03) -> None:
         self.embedder = embedder
         self.seed = seed
         self.regularization = regularization
-        self.weights: dict[str, tuple[np.ndarray, float]] = {}
+        self.plausibility: KindModels | None = None
+        self.legacy_typicality: tuple[np.ndarray, float] | None = None
         self.typicality: TypicalityModel | None = None
         self.references = np.zeros((0, embedder.dimension), dtype=np.float32)
         self.bank = ReasonBank.empty(embedder.dimension)
@@ -218,30 +220,6 @@ class EmbeddingCritic:
         chosen = rng.choice(len(contexts), min(self.reference_contexts, len(contexts)), replace=False)
         return context_embeddings(self.embedder, contexts[np.sort(chosen).tolist()])
 
-    def _logistic(self, features: np.ndarray, target: np.ndarray, regularization: float) -> tuple[np.ndarray,
-                                                                                                 float]:
-        from sklearn.linear_model import LogisticRegression
-
-        model = LogisticRegression(C=regularization, max_iter=5000, random_state=self.seed)
-        model.fit(features, target)
-        return model.coef_[0].astype(np.float64), float(model.intercept_[0])
-
-    def _choose_regularization(self, features: np.ndarray, target: np.ndarray, groups: np.ndarray) -> float:
-        """The strength whose out-of-fold logits put each pair's positives above its negatives most often."""
-        from sklearn.metrics import roc_auc_score
-        from sklearn.model_selection import GroupKFold
-
-        folds = list(GroupKFold(CROSS_VALIDATION_FOLDS).split(features, groups=groups))
-
-        def auc(regularization: float) -> float:
-            logits = np.zeros(len(target))
-            for train, test in folds:
-                coef, bias = self._logistic(features[train], target[train], regularization)
-                logits[test] = features[test] @ coef + bias
-            return float(roc_auc_score(target, logits))
-
-        return max(self.regularizations, key=auc)
-
     def _bank_of(self, examples: pl.DataFrame) -> ReasonBank:
         accepted = examples.filter(pl.col("plausibility") >= 0.5)
         memo = MemoEmbedder(self.embedder)
@@ -261,29 +239,31 @@ class EmbeddingCritic:
             if len(set(labelled.tolist())) < 2:
                 raise InputError(f"cannot train the critic: the {label} labels need both classes",
                                  hint="add positive and negative annotations")
-        groups = examples["behavior_id"].to_numpy()[mask]
-        if len(set(groups.tolist())) < CROSS_VALIDATION_FOLDS:
-            raise InputError(f"cannot train the critic: {len(set(groups.tolist()))} labelled pairs, at least "
-                             f"{CROSS_VALIDATION_FOLDS} are needed", hint="its settings are chosen by "
+        groups = examples["behavior_id"].cast(pl.String()).to_numpy()[mask]
+        kinds = examples["kind"].cast(pl.String()).fill_null("").to_numpy()[mask]
+        if not trainable_kinds(target, kinds, groups):
+            raise InputError(f"cannot train the critic: fewer than {CROSS_VALIDATION_FOLDS} labelled pairs "
+                             "of any kind have both classes", hint="its settings are chosen by "
                              "cross-validation over pairs; add annotations of more pairs")
-        self.regularization = self._choose_regularization(features[mask], target, groups)
-        self.weights["plausibility"] = self._logistic(features[mask], target, self.regularization)
-        self.typicality = self._fit_typicality(examples, raw, features, mask, target)
+        self.plausibility = fit_kind_models(features[mask], target, kinds, groups, self.seed)
+        self.regularization = self.plausibility.regularization[self.plausibility.default]
+        self.typicality = self._fit_typicality(examples.filter(pl.Series(mask)), raw[mask], features[mask],
+                                               target, self.plausibility)
         typicality = examples["typicality"].to_numpy().astype(np.float64)
         self.trained_on = {"plausibility": int(mask.sum()), "typicality": int((~np.isnan(typicality)).sum())}
         return dict(self.trained_on)
 
-    def _fit_typicality(self, examples: pl.DataFrame, raw: np.ndarray, features: np.ndarray, mask: np.ndarray,
-                        target: np.ndarray) -> TypicalityModel:
-        rows = examples.filter(pl.Series(mask))
-        graded = rows["typicality"].to_numpy().astype(np.float64)
-        data = TypicalityData(self._typicality_features(rows, raw[mask]), target.astype(bool), graded,
-                              rows["behavior_id"].to_numpy())
-        plausible = features[mask]
+    def _fit_typicality(self, rows: pl.DataFrame, raw: np.ndarray, plausible: np.ndarray, target: np.ndarray,
+                        models: KindModels) -> TypicalityModel:
+        groups = rows["behavior_id"].cast(pl.String()).to_numpy()
+        kinds = rows["kind"].cast(pl.String()).fill_null("").to_numpy()
+        data = TypicalityData(self._typicality_features(rows, raw), target.astype(bool),
+                              rows["typicality"].to_numpy().astype(np.float64), groups)
 
         def logit_of(train: np.ndarray, test: np.ndarray) -> np.ndarray:
-            coef, bias = self._logistic(plausible[train], target[train], self.regularization)
-            return plausible[test] @ coef + bias
+            fold = fit_kind_models(plausible[train], target[train], kinds[train], groups[train], self.seed,
+                                   models.regularization)
+            return fold.logits(plausible[test], kinds[test])
 
         return fit_typicality(data, logit_of)
 
@@ -292,26 +272,31 @@ class EmbeddingCritic:
             return pl.DataFrame(schema={label: pl.Float64() for label in LABELS})
         raw = self._raw(examples)
         features = (raw - self.mean) / self.scale
-        coef, bias = self.weights["plausibility"]
-        logit = features @ coef + bias
-        if self.typicality is None:  # saved before typicality had its own model
-            coef, bias = self.weights["typicality"]
+        if self.plausibility is None:
+            raise InputError("the critic is not trained", hint="train it, or load a saved one")
+        kinds = examples["kind"].cast(pl.String()).fill_null("").to_numpy()
+        logit = self.plausibility.logits(features, kinds)
+        if self.typicality is not None:
+            typical = self.typicality.score(self._typicality_features(examples, raw), logit)
+        elif self.legacy_typicality is not None:  # saved before typicality had its own model
+            coef, bias = self.legacy_typicality
             typical = 1.0 / (1.0 + np.exp(-(features @ coef + bias)))
         else:
-            typical = self.typicality.score(self._typicality_features(examples, raw), logit)
+            raise InputError("the critic has no typicality model", hint="retrain it")
         return pl.DataFrame({"plausibility": 1.0 / (1.0 + np.exp(-logit)), "typicality": typical})
 
     def save(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        arrays = {f"{label}_coef": coef for label, (coef, _) in self.weights.items()}
-        arrays |= {f"{label}_bias": np.array([bias]) for label, (_, bias) in self.weights.items()}
+        if self.plausibility is None or self.typicality is None:
+            raise InputError("cannot save an untrained critic", hint="train it first")
+        arrays = self.plausibility.arrays() | self.typicality.arrays()
         arrays |= {"references": self.references, "mean": self.mean, "scale": self.scale}
-        arrays |= self.typicality.arrays() if self.typicality is not None else {}
         arrays |= self.bank.arrays() if len(self.bank.behavior_ids) else {}
-        np.savez_compressed(directory / "weights.npz", **arrays)  # type: ignore[arg-type]
+        np.savez_compressed(directory / "weights.npz", **arrays)
         meta = CriticMeta(self.name, self.seed, self.trained_on, self.embedder.model_name)
-        (directory / META_FILE).write_text(json.dumps(asdict(meta) | {"regularization": self.regularization},
-                                                      indent=2), encoding="utf-8")
+        extra = {"regularization": self.regularization, "regularizations": self.plausibility.regularization,
+                 "default_kind": self.plausibility.default}
+        (directory / META_FILE).write_text(json.dumps(asdict(meta) | extra, indent=2), encoding="utf-8")
 
     @classmethod
     def load(cls, directory: Path, embedding: EmbeddingSettings) -> EmbeddingCritic:
@@ -319,8 +304,9 @@ class EmbeddingCritic:
         critic = cls(Embedder(embedding), seed=meta["seed"], regularization=meta["regularization"])
         with np.load(directory / "weights.npz", allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in stored.files}
-        critic.weights = {label: (arrays[f"{label}_coef"], float(arrays[f"{label}_bias"][0]))
-                          for label in LABELS if f"{label}_coef" in arrays}
+        critic.plausibility = KindModels.from_arrays(arrays, meta)
+        if "typicality_coef" in arrays:
+            critic.legacy_typicality = (arrays["typicality_coef"], float(arrays["typicality_bias"][0]))
         critic.typicality = TypicalityModel.from_arrays(arrays) if "typ_coef" in arrays else None
         if "bank_statements" in arrays:
             critic.bank = ReasonBank.from_arrays(arrays)
