@@ -57,6 +57,7 @@ def all_settings_groups() -> list[type[SettingsGroup]]:
     from cosmo_kg.api.settings import ApiSettings, CacheSettings, IndexSettings
     from cosmo_kg.embeddings import EmbeddingSettings
     from cosmo_kg.generation.settings import GenerationSettings, OpenAISettings, VllmSettings
+    from cosmo_kg.generation.tuning import TuneSettings
     from cosmo_kg.graph.connection import Neo4jSettings
     from cosmo_kg.graph.console import ConsoleSettings
     from cosmo_kg.graph.loader import LoaderSettings
@@ -68,7 +69,7 @@ def all_settings_groups() -> list[type[SettingsGroup]]:
 
     return [Neo4jSettings, LocalNeo4jSettings, LoaderSettings, WorkspaceSettings, IngestSettings,
             SampleSettings, ApiSettings, IndexSettings, CacheSettings, GenerationSettings, OpenAISettings,
-            VllmSettings, FilterSettings, EmbeddingSettings, ConsoleSettings]
+            VllmSettings, TuneSettings, FilterSettings, EmbeddingSettings, ConsoleSettings]
 
 
 @cli.command("settings")
@@ -91,6 +92,7 @@ def _register() -> None:
     from cosmo_kg.demo import demo_command
     from cosmo_kg.doctor import doctor_command
     from cosmo_kg.generation.cli import generate_command
+    from cosmo_kg.generation.instruct_cli import instruct_group
     from cosmo_kg.graph.cli import cypher_command, graph_group, neo4j_group
     from cosmo_kg.ingest.cli import ingest_group, sample_command
     from cosmo_kg.refinement.cli import (
@@ -112,6 +114,7 @@ def _register() -> None:
     cli.add_command(ingest_group)
     cli.add_command(sample_command)
     cli.add_command(generate_command)
+    cli.add_command(instruct_group)
     for command in (refine_command, annotate_group, critic_group, discover_command):
         cli.add_command(command)
     for command in SERVING_COMMANDS:

@@ -121,14 +121,14 @@ def print_train(report: TuneReport) -> None:
 @click.option(
     "--questions",
     type=click.IntRange(1),
-    default=60,
+    default=LmEvalConfig.questions,
     show_default=True,
     help="Held-out IntentionQA pairs (one task-1 question each).",
 )
 @click.option(
     "--search-pairs",
     type=click.IntRange(0),
-    default=30,
+    default=LmEvalConfig.search_pairs,
     show_default=True,
     help="Held-out WANDS search-buy pairs.",
 )
@@ -136,7 +136,7 @@ def print_train(report: TuneReport) -> None:
 @click.option(
     "--judge-examples",
     type=click.IntRange(0),
-    default=100,
+    default=LmEvalConfig.judge_examples,
     show_default=True,
     help="Held-out Yes/No examples per task 2-5 (0: skip).",
 )

@@ -32,7 +32,7 @@ from cosmo_kg.samples.pairs import SAMPLES
 from cosmo_kg.schemas import PAIRS, PRODUCTS
 from cosmo_kg.settings import load_settings
 
-EVAL_RELATIONS = "CAPABLE_OF,USED_FOR_FUNC,xWANT"
+EVAL_RELATIONS = "CAPABLE_OF,xWANT"
 KEEP = 0.5  # the refine stage's default min_plausibility
 
 
@@ -45,9 +45,9 @@ class LmEvalConfig:
     adapter: str = "default"
     backend: str = "llama_cpp"
     questions: int = 60
-    search_pairs: int = 30
+    search_pairs: int = 20
     relations: str = EVAL_RELATIONS
-    judge_examples: int = 100
+    judge_examples: int = 60
     max_new_tokens: int = 40
     threads: int = 0
     test_fraction: float = 0.2
@@ -134,8 +134,10 @@ def held_out_inputs(config: LmEvalConfig, questions: pl.DataFrame) -> tuple[pl.D
         "product_id",
         pl.lit(None, pl.String).alias("product_id_b"),
     )
-    products = pl.concat([titles, _read("wands_products.parquet").select("product_id", "title")]).unique(
-        "product_id"
+    products = (  # sorted: the same inputs are the same files, so a rerun resumes the generations
+        pl.concat([titles, _read("wands_products.parquet").select("product_id", "title")])
+        .unique("product_id", keep="first", maintain_order=True)
+        .sort("product_id")
     )
     pairs = PAIRS.conform(pl.concat([co, sb]).lazy()).collect()
     return pairs, PRODUCTS.conform(products.lazy()).collect()

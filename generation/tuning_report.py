@@ -38,6 +38,8 @@ def save_adapter(model: Any, directory: Path, base_name: str) -> int:
     config["base_model_name_or_path"] = base_name
     config = {k: sorted(v) if isinstance(v, set) else v for k, v in config.items()}
     (staging / ADAPTER_CONFIG).write_text(json.dumps(config, indent=2, default=str) + "\n", encoding="utf-8")
+    for written in staging.iterdir():
+        written.chmod(0o644)  # safetensors writes owner-only files; an adapter is shipped data
     if directory.exists():
         shutil.rmtree(directory)
     staging.rename(directory)
