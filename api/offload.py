@@ -7,6 +7,7 @@ An unseen query's embedding then waits in its own pool while cached answers keep
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -16,11 +17,15 @@ T = TypeVar("T")
 
 
 class Offload:
-    """Two thread pools: ``io`` for the cache store and files, ``compute`` for models and FAISS."""
+    """Two thread pools: ``io`` (``threads``) for the cache store and files, ``compute`` (one per
+    four cores) for models and FAISS."""
 
     def __init__(self, threads: int = 8) -> None:
         self._io = ThreadPoolExecutor(threads, thread_name_prefix="cosmo-io")
-        self._compute = ThreadPoolExecutor(max(1, threads // 4), thread_name_prefix="cosmo-compute")
+        # Each embedding already runs on several cores (the model's own threads): one at a time per
+        # four cores keeps a core for the event loop.
+        compute = max(1, (os.cpu_count() or 1) // 4)
+        self._compute = ThreadPoolExecutor(compute, thread_name_prefix="cosmo-compute")
 
     async def io(self, call: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._io, partial(call, *args))

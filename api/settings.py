@@ -55,8 +55,8 @@ class ApiSettings(SettingsGroup):
     pool_size: int = setting(50, "most Neo4j connections the API holds", env="COSMO_API_POOL_SIZE")
     offload_threads: int = setting(
         8,
-        "threads for blocking calls (cache store, files) so the event loop keeps serving; a "
-        "quarter of this (at least one) embed unseen queries and run FAISS searches",
+        "threads for blocking calls (cache store, files) so the event loop keeps serving; unseen "
+        "queries are embedded and searched on one more thread per four cores",
         env="COSMO_API_OFFLOAD_THREADS",
     )
     document_cache: int = setting(

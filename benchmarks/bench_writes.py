@@ -188,8 +188,10 @@ with connect(settings) as driver:
             frame = _frame([{k: _native(v) for k, v in r.items()} for r in records], table)
             frame.write_parquet(out / f"{table.name}.parquet")
             rows[table.name] = frame.height
+usage = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"rows": rows, "seconds": round(time.perf_counter() - started, 2),
-                  "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}))
+                  "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+                  "peak_rss_mib": round(usage.ru_maxrss / 1024)}))
 """
 
 
