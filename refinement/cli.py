@@ -135,8 +135,9 @@ def _print_critic_report(report: Any, path: Path, tables: bool = False) -> None:
         click.echo(f"  {label:<13} AUC {_show(metrics.auc)}  F1 {_show(metrics.f1)}  "
                    f"calibration error {metrics.calibration_error:.3f}")
     click.echo(f"  typicality    Spearman {_show(evaluation.typicality_spearman)} with human typicality on "
-               f"{evaluation.typicality_positives:,} held-out positives, calibration error against the "
-               f"graded value {_show(evaluation.typicality_graded_calibration_error)}")
+               f"{evaluation.typicality_positives:,} held-out positives, calibration error "
+               f"{_show(evaluation.typicality_positive_calibration_error)} among them, "
+               f"{_show(evaluation.typicality_graded_calibration_error)} with implausible = 0")
     if evaluation.task1_accuracy is not None:
         click.echo(f"  IntentionQA task 1: {evaluation.task1_accuracy:.1%} on {evaluation.task1_questions} "
                    f"held-out questions (cosine baseline {evaluation.task1_cosine_accuracy:.1%}, chance 25%)")

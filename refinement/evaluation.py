@@ -52,7 +52,9 @@ class CriticEvaluation:
 
     ``typicality_spearman``: rank correlation of the typicality score with human typicality among
     the held-out positives that have one; ``typicality_graded_calibration_error``: calibration of the
-    typicality score against the graded human value (implausible = 0).
+    typicality score against the graded human value (implausible = 0), and
+    ``typicality_positive_calibration_error`` among the graded positives only (the scale the score
+    is calibrated to).
     """
 
     labels: dict[str, LabelMetrics] = field(default_factory=dict)
@@ -63,6 +65,7 @@ class CriticEvaluation:
     typicality_spearman: float | None = None
     typicality_positives: int = 0
     typicality_graded_calibration_error: float | None = None
+    typicality_positive_calibration_error: float | None = None
     scores_differ: bool = False
     task1_accuracy: float | None = None
     task1_questions: int = 0
@@ -138,9 +141,11 @@ def group_table(scored: pl.DataFrame, column: str) -> list[GroupMetrics]:
     return sorted(rows, key=lambda row: -row.examples)
 
 
-def graded_calibration_error(scored: pl.DataFrame, bins: int = 10) -> float | None:
-    """Mean |human typicality - score| over score bins; implausible examples count as typicality 0."""
-    known = scored.filter(pl.col("typicality").is_not_null())
+def graded_calibration_error(scored: pl.DataFrame, bins: int = 10, positives: bool = False) -> float | None:
+    """Mean |human typicality - score| over score bins; implausible examples count as typicality 0
+    (``positives``: only the plausible examples people graded)."""
+    known = scored.filter(pl.col("typicality").is_not_null()
+                          & ((pl.col("plausibility") >= 0.5) | (not positives)))
     if known.is_empty():
         return None
     return expected_calibration_error(known["score_typicality"].to_numpy(), known["typicality"].to_numpy(),
@@ -164,6 +169,7 @@ def evaluate_scored(scored: pl.DataFrame, threshold: float) -> CriticEvaluation:
     evaluation = CriticEvaluation()
     evaluation.typicality_spearman, evaluation.typicality_positives = typicality_spearman(scored)
     evaluation.typicality_graded_calibration_error = graded_calibration_error(scored)
+    evaluation.typicality_positive_calibration_error = graded_calibration_error(scored, positives=True)
     evaluation.scores_differ = not np.allclose(scored["score_plausibility"].to_numpy(),
                                                scored["score_typicality"].to_numpy())
     evaluation.relation_table = group_table(scored.with_columns(pl.col("relation").fill_null("(other)")),

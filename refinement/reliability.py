@@ -1,7 +1,8 @@
 """Reliability diagram of a critic's held-out scores (matplotlib, Agg backend: no display needed).
 
-Plausibility is compared with the 0/1 label, typicality with the graded human value (implausible
-examples count as 0): a calibrated score lies on the diagonal.
+Plausibility is compared with the 0/1 label; typicality with the human grade of the plausible
+statements people graded, the scale it is calibrated to (``typicality.py``): a calibrated score
+lies on the diagonal.
 """
 
 from __future__ import annotations
@@ -30,6 +31,8 @@ def write_reliability_diagram(scored: pl.DataFrame, path: Path) -> Path:
     figure, axes = plt.subplots(1, 2, figsize=(9, 4.2))
     for axis, label in zip(axes, ("plausibility", "typicality"), strict=True):
         known = scored.drop_nulls(label)
+        if label == "typicality":
+            known = known.filter(pl.col("plausibility") >= 0.5)
         target = known[label].to_numpy()
         if label == "plausibility":
             target = (target >= 0.5).astype(float)
@@ -40,7 +43,8 @@ def write_reliability_diagram(scored: pl.DataFrame, path: Path) -> Path:
             axis.plot(xs, ys, marker="o")
             for x, y, n in points:
                 axis.annotate(str(n), (x, y), textcoords="offset points", xytext=(3, -10), fontsize=7)
-        axis.set(title=f"{label} ({len(known):,} held-out)", xlabel="critic score",
+        what = "held-out" if label == "plausibility" else "held-out positives"
+        axis.set(title=f"{label} ({len(known):,} {what})", xlabel="critic score",
                  ylabel="observed " + ("share plausible" if label == "plausibility" else "human typicality"),
                  xlim=(0, 1), ylim=(0, 1))
     figure.tight_layout()

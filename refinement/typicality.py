@@ -11,8 +11,11 @@ plausibility model ranks those positives no better than chance. So typicality is
 
 The regression strength and the gate are chosen by cross-validation on the training pairs (grouped
 by pair): the gate with the best rank correlation among positives that still ranks plausible above
-implausible with AUC >= ``MIN_GATE_AUC``. The product is calibrated to the human scale (implausible
-= 0) by isotonic regression on the out-of-fold scores.
+implausible with AUC >= ``MIN_GATE_AUC``. The regression is calibrated to the human scale of
+plausible statements (0.6-1.0) by isotonic regression on its out-of-fold predictions, so a
+plausible statement's typicality reads like a person's grade and an implausible one's is near 0.
+Calibrating the gated product against the annotation mix instead (one accepted statement per
+five distractors) would squeeze every score below 0.3 and make "typicality > 0.5" mean nothing.
 """
 
 from __future__ import annotations
@@ -58,13 +61,13 @@ class TypicalityModel:
     calibration_x: np.ndarray
     calibration_y: np.ndarray
 
-    def raw(self, features: np.ndarray, plausibility_logit: np.ndarray) -> np.ndarray:
-        typical = np.clip(((features - self.mean) / self.scale) @ self.coef + self.bias, 0.01, 1.0)
-        return typical / (1.0 + np.exp(-(plausibility_logit - self.gate_threshold) / self.gate_width))
+    def gate(self, plausibility_logit: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-(plausibility_logit - self.gate_threshold) / self.gate_width))
 
     def score(self, features: np.ndarray, plausibility_logit: np.ndarray) -> np.ndarray:
-        raw = self.raw(features, plausibility_logit)
-        return np.clip(np.interp(raw, self.calibration_x, self.calibration_y) + _TIE_BREAK * raw, 0.0, 1.0)
+        typical = ((features - self.mean) / self.scale) @ self.coef + self.bias
+        calibrated = np.interp(typical, self.calibration_x, self.calibration_y) + _TIE_BREAK * typical
+        return np.clip(calibrated * self.gate(plausibility_logit), 0.0, 1.0)
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {"typ_coef": self.coef, "typ_bias": np.array([self.bias]), "typ_mean": self.mean,
@@ -156,10 +159,8 @@ def fit_typicality(data: TypicalityData,
     alpha = max(RIDGE_ALPHAS, key=lambda a: _spearman(predictions[a][graded], data.typicality[graded]))
     typical = np.clip(predictions[alpha], 0.01, 1.0)
     threshold, width = _choose_gate(data, logits, typical)
-    scores = typical / (1.0 + np.exp(-(logits - threshold) / width))
-    known = ~np.isnan(data.typicality) | ~data.plausible
-    target = np.where(data.plausible, np.nan_to_num(data.typicality), 0.0)[known]
-    isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(scores[known], target)
+    isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
+        predictions[alpha][graded], data.typicality[graded])
     coef, bias, mean, scale = _ridge(data.features[graded], data.typicality[graded], alpha)
     steps = (isotonic.X_thresholds_.astype(np.float64), isotonic.y_thresholds_.astype(np.float64))
     return TypicalityModel(coef, bias, mean, scale, threshold, width, *steps)
