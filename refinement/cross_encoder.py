@@ -63,7 +63,10 @@ class CrossEncoderCritic:
         shuffled = examples[order.tolist()]
         targets = torch.tensor(shuffled.select(LABELS).to_numpy().astype(np.float32))
         known = ~torch.isnan(targets)
-        targets = torch.nan_to_num(targets).clamp(0, 1).round()
+        targets = torch.nan_to_num(targets).clamp(0, 1)
+        # Plausibility is a yes/no label; typicality keeps the human grade as a soft target
+        # (distractors 0), so the two heads learn different things.
+        targets[:, LABELS.index("plausibility")] = targets[:, LABELS.index("plausibility")].round()
         optimizer = torch.optim.AdamW(self.model.parameters(), lr=self.learning_rate)
         loss_fn = torch.nn.BCEWithLogitsLoss(reduction="none")
         self.model.train()
