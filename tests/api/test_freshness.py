@@ -142,3 +142,24 @@ def _product_keys(ids: list[str]) -> tuple[object, list[str]]:
     from cosmo_kg.vocabulary import NodeLabel
 
     return NodeLabel.PRODUCT, ids
+
+
+def test_the_background_check_sees_a_write_within_its_interval(
+    neo4j_settings: Neo4jSettings, tmp_path: Path, settings: ServeSettings, built_index: Path,
+    embedder: TextEmbedder, fixture_graph: neo4j.Driver,
+) -> None:
+    own = serve_settings(neo4j_settings, tmp_path)
+    own = ServeSettings(neo4j=own.neo4j, api=own.api, index=settings.index,
+                        cache=CacheSettings(path=own.cache.path, version_check=0.2), workspace=own.workspace)
+    with TestClient(create_app(own, embedder=embedder)) as client:
+        svc = client.app.state.services  # type: ignore[attr-defined]
+        client.portal.call(svc.answers.fill, ["camping tent"], "tier1")  # type: ignore[union-attr]
+        before = client.get("/readyz").json()["versions"]["graph"]
+        knowledge = write_knowledge(tmp_path / "k.parquet", [
+            ("search_buy", "camping tent", "P1", None, "USED_ON", "long weekend")])
+        load(LoadConfig(rejects_dir=tmp_path, knowledge=knowledge), fixture_graph, LoaderSettings())
+        time.sleep(0.5)  # more than the check interval
+        assert client.get("/readyz").json()["versions"]["graph"] != before
+        source, texts = intentions_of_query(client, "camping tent")
+        assert (source, texts[0]) == ("graph", "long weekend")
+    retract(RetractConfig(run_id="fresh-run"), fixture_graph)
