@@ -41,15 +41,21 @@ def write_knowledge(path: Path, rows: list[tuple[str, str | None, str, str | Non
     return path
 
 
+def own_settings(neo4j_settings: Neo4jSettings, tmp_path: Path, settings: ServeSettings,
+                 **cache: float) -> ServeSettings:
+    """The module's index with a private cache store (``cache``: its settings, e.g. version_check)."""
+    own = serve_settings(neo4j_settings, tmp_path)
+    return ServeSettings(neo4j=own.neo4j, api=own.api, index=settings.index,
+                         cache=CacheSettings(path=own.cache.path, **cache), workspace=own.workspace)
+
+
 @pytest.fixture
 def app_client(
     neo4j_settings: Neo4jSettings, tmp_path: Path, settings: ServeSettings, built_index: Path,
     embedder: TextEmbedder,
 ) -> Iterator[TestClient]:
     """The app with its own store, reading the graph version on every request."""
-    own = serve_settings(neo4j_settings, tmp_path)
-    own = ServeSettings(neo4j=own.neo4j, api=own.api, index=settings.index,
-                        cache=CacheSettings(path=own.cache.path, version_check=0), workspace=own.workspace)
+    own = own_settings(neo4j_settings, tmp_path, settings, version_check=0)
     with TestClient(create_app(own, embedder=embedder)) as client:
         yield client
 
@@ -127,9 +133,7 @@ def test_a_semantic_fallback_in_tier2_expires_like_the_rest(
     neo4j_settings: Neo4jSettings, tmp_path: Path, settings: ServeSettings, built_index: Path,
     embedder: TextEmbedder,
 ) -> None:
-    own = serve_settings(neo4j_settings, tmp_path)
-    own = ServeSettings(neo4j=own.neo4j, api=own.api, index=settings.index,
-                        cache=CacheSettings(path=own.cache.path, tier2_ttl=0.5), workspace=own.workspace)
+    own = own_settings(neo4j_settings, tmp_path, settings, tier2_ttl=0.5)
     with TestClient(create_app(own, embedder=embedder)) as client:
         svc = client.app.state.services  # type: ignore[attr-defined]
         client.portal.call(svc.answers.fill, ["walking my puppy"], "tier2")  # type: ignore[union-attr]
@@ -148,9 +152,7 @@ def test_the_background_check_sees_a_write_within_its_interval(
     neo4j_settings: Neo4jSettings, tmp_path: Path, settings: ServeSettings, built_index: Path,
     embedder: TextEmbedder, fixture_graph: neo4j.Driver,
 ) -> None:
-    own = serve_settings(neo4j_settings, tmp_path)
-    own = ServeSettings(neo4j=own.neo4j, api=own.api, index=settings.index,
-                        cache=CacheSettings(path=own.cache.path, version_check=0.2), workspace=own.workspace)
+    own = own_settings(neo4j_settings, tmp_path, settings, version_check=0.2)
     with TestClient(create_app(own, embedder=embedder)) as client:
         svc = client.app.state.services  # type: ignore[attr-defined]
         client.portal.call(svc.answers.fill, ["camping tent"], "tier1")  # type: ignore[union-attr]
