@@ -5,7 +5,8 @@ The whole pipeline, small enough for a laptop CPU:
 2. ingest the bundled real behaviour samples (FolkScope / IntentionQA co-buy pairs, WANDS
    search queries over a hand-made catalog) into the behaviour store and the graph;
 3. sample representative pairs;
-4. generate candidate intentions for a few of them with the local SmolLM2 model;
+4. generate candidate intentions for 50 of them with COSMO-LM (the local SmolLM2 model with the
+   shipped LoRA adapter, in process through llama.cpp);
 5. refine them (filters + the shipped critic) into knowledge and load it, together with the
    bundled human-judged IntentionQA knowledge;
 6. build the semantic index and show counts, saved-query answers and a semantic lookup.
@@ -40,7 +41,7 @@ DEMO_QUERIES: tuple[tuple[str, dict[str, str]], ...] = (
     ("top_intentions_of_product", {"product_id": "B00000J1U8"}),
     ("most_generic_intentions", {"limit": "5"}),
 )
-DEMO_RELATIONS = "USED_FOR_EVE,CAPABLE_OF,USED_BY"
+DEMO_RELATIONS = "xWANT"  # what the customer wants to do: COSMO-LM learned it from human judgements
 SEMANTIC_PROBE = "going camping in the mountains"
 EXAMPLE_PRODUCT = "B00000J1U8"  # in the bundled IntentionQA knowledge the demo loads
 GRAPHQL_EXAMPLE = (f'{{ product(id: "{EXAMPLE_PRODUCT}") {{ title intentions(first: 3) '
@@ -54,7 +55,7 @@ CYPHER_EXAMPLE = (f"MATCH (p:Product {{product_id: '{EXAMPLE_PRODUCT}'}})-[r]->(
 class DemoConfig:
     """How much of the pipeline's LLM work the demo does (pairs per behaviour kind)."""
 
-    pairs_per_kind: int = 4
+    pairs_per_kind: int = 25
     relations: str = DEMO_RELATIONS
 
 
@@ -187,7 +188,7 @@ def run_demo(config: DemoConfig) -> None:
         _ingest_behaviours(driver, settings, Path(workspace.dir))
         _step("Sampling representative pairs")
         pairs, products = _sample(Path(workspace.dir), out)
-        _step(f"Generating intentions for {config.pairs_per_kind} pairs per kind with SmolLM2 "
+        _step(f"Generating intentions for {config.pairs_per_kind} pairs per kind with COSMO-LM "
               f"({config.relations})")
         demo_pairs = _demo_pairs(pairs, out, config.pairs_per_kind)
         candidates = _generate(demo_pairs, products, out, workspace, config.relations)
@@ -259,8 +260,8 @@ def demo_command(pairs_per_kind: int, relations: str, **_: Any) -> None:
     """Run the main job on the bundled sample data with the local Neo4j, and show the result.
 
     Ingests the real behaviour samples, samples pairs, generates intentions with the local
-    SmolLM2 model, refines them with the shipped critic, loads the graph, builds the semantic
-    index and prints counts and answers. Starts the local Neo4j unless NEO4J_URI is set. Safe
-    to run again: every stage is idempotent.
+    SmolLM2 model and the shipped COSMO-LM adapter, refines them with the shipped critic, loads
+    the graph, builds the semantic index and prints counts and answers. Starts the local Neo4j
+    unless NEO4J_URI is set. Safe to run again: every stage is idempotent.
     """
     run_demo(DemoConfig(pairs_per_kind=pairs_per_kind, relations=relations))

@@ -183,6 +183,7 @@ def _scores(
     config: LmEvalConfig, name: str, adapter: str, inputs: Path, tools: dict[str, Any]
 ) -> ModelScores:
     raw, (report, exemplars) = _generate(config, adapter, inputs, name)
+    seconds = _shard_seconds(config.out / f"gen-{name}")  # a resumed run's own time is not the model's
     frame = lm_metrics.critic_scores(tools["critic"], _with_context(raw, tools["pairs"], tools["products"]))
     tails = {key: group["tail"].to_list() for (key,), group in frame.group_by("behavior_id")}
     kept = frame["plausibility"] >= KEEP  # what the refine stage keeps
@@ -192,8 +193,8 @@ def _scores(
         exemplars=exemplars,
         prompts=report.prompts,
         candidates=frame.height,
-        seconds=round(report.seconds, 1),
-        pairs_per_second=round(report.pairs_per_second, 4),
+        seconds=round(seconds, 1),
+        pairs_per_second=round(report.pairs_in / max(seconds, 1e-9), 4),
         typical_yield=_mean(kept),
         typical_share=_mean(kept & (frame["typicality"] >= KEEP)),
         copy_rate=lm_metrics.copy_rate(frame),
@@ -203,6 +204,10 @@ def _scores(
         else 0.0,
         gold_match=lm_metrics.gold_match(tools["embedder"], tools["questions"], tails),
     )
+
+
+def _shard_seconds(directory: Path) -> float:
+    return sum(json.loads(p.read_text(encoding="utf-8"))["seconds"] for p in directory.glob("stats/*.json"))
 
 
 def _mean(mask: pl.Series) -> float | None:
