@@ -112,9 +112,10 @@ def test_tiny_lora_run_resumes_after_sigkill_and_its_adapter_generates(data: Pat
         "adapter_model.safetensors",
     }
 
-    changed = CliRunner().invoke(
-        cli, ["instruct", "train", "--data", str(data), "--out", str(out), *TINY[:-2], "--tune-threads", "2"]
-    )
+    other_rank = [("4" if previous == "--tune-rank" else x) for previous, x in zip(["", *TINY[:-1]], TINY,
+                                                                                   strict=True)]
+    arguments = ["instruct", "train", "--data", str(data), "--out", str(out), *other_rank]
+    changed = CliRunner().invoke(cli, arguments)
     assert changed.exit_code == 2 and "holds a training run with other settings" in changed.stderr
 
     from cosmo_kg.generation.backend import BackendSettings, create_backend
