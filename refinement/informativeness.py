@@ -14,6 +14,7 @@ Works per distinct (tail, head) text, vectorised over a frame's columns.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 import polars as pl
 
@@ -38,6 +39,7 @@ capable related similar same also other more most very really just well like
 """.split())  # noqa: SIM905  (a word list reads better as text)
 
 
+@lru_cache(maxsize=1 << 16)
 def _stem(word: str) -> str:
     for suffix, replacement in _SUFFIXES:
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
@@ -45,15 +47,17 @@ def _stem(word: str) -> str:
     return word
 
 
-def words_of(text: str | None) -> set[str]:
-    """Stemmed lower-case word tokens of ``text``."""
-    return {_stem(w) for w in _WORD.findall((text or "").lower())}
+@lru_cache(maxsize=1 << 16)
+def words_of(text: str | None) -> frozenset[str]:
+    """Stemmed lower-case word tokens of ``text`` (cached: titles and tails repeat across rows)."""
+    return frozenset(_stem(w) for w in _WORD.findall((text or "").lower()))
 
 
-def content_words(tail: str | None) -> set[str]:
+@lru_cache(maxsize=1 << 16)
+def content_words(tail: str | None) -> frozenset[str]:
     """The tail's stemmed words that could carry knowledge: no template, function or generic words."""
-    return {w for w in words_of(content_of(tail or "")) if w not in GENERIC_WORDS
-            and _stem(w) not in GENERIC_WORDS and not w.isdigit()}
+    return frozenset(w for w in words_of(content_of(tail or "")) if w not in GENERIC_WORDS
+                     and _stem(w) not in GENERIC_WORDS and not w.isdigit())
 
 
 def novelty(tail: str | None, head: str | None) -> float:

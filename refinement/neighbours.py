@@ -11,7 +11,7 @@ and would mean nothing on real candidates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,15 @@ class ReasonBank:
     statements: np.ndarray
     contexts: np.ndarray
     behavior_ids: np.ndarray
+    _ready: tuple[np.ndarray, np.ndarray, dict[str, int], np.ndarray] | None = field(default=None, repr=False)
+
+    def _prepared(self) -> tuple[np.ndarray, np.ndarray, dict[str, int], np.ndarray]:
+        """float32 copies and integer pair codes, made once: scoring calls come in chunks."""
+        if self._ready is None:
+            codes = {key: index for index, key in enumerate(dict.fromkeys(self.behavior_ids.tolist()))}
+            self._ready = (self.statements.astype(np.float32), self.contexts.astype(np.float32), codes,
+                           np.array([codes[key] for key in self.behavior_ids.tolist()], dtype=np.int64))
+        return self._ready
 
     @property
     def width(self) -> int:
@@ -39,22 +48,26 @@ class ReasonBank:
         out = np.zeros((len(statements), self.width), dtype=np.float64)
         if len(self.behavior_ids) <= max(NEIGHBOURS):
             return out  # too few statements to have neighbours: the columns stay 0
-        bank_statements = self.statements.astype(np.float32)
-        bank_contexts = self.contexts.astype(np.float32)
+        bank_statements, bank_contexts, codes, bank_codes = self._prepared()
+        row_codes = np.array([codes.get(key, -1) for key in behavior_ids.tolist()], dtype=np.int64)
         for start in range(0, len(statements), BLOCK_ROWS):
             rows = slice(start, start + BLOCK_ROWS)
             out[rows] = self._block(statements[rows].astype(np.float32) @ bank_statements.T,
                                     contexts[rows].astype(np.float32) @ bank_contexts.T,
-                                    behavior_ids[rows][:, None] == self.behavior_ids[None, :])
+                                    row_codes[rows][:, None] == bank_codes[None, :])
         return out
 
     @staticmethod
     def _block(statement_sim: np.ndarray, context_sim: np.ndarray, own: np.ndarray) -> np.ndarray:
         context_sim[own] = -2.0
         statement_sim[statement_sim >= SAME_TEXT] = -1.0
+        # One partition for the largest k; the smaller ks are the top of those, sorted.
+        widest = np.argpartition(-context_sim, max(NEIGHBOURS), axis=1)[:, :max(NEIGHBOURS)]
+        order = np.argsort(-np.take_along_axis(context_sim, widest, axis=1), axis=1, kind="stable")
+        ranked = np.take_along_axis(widest, order, axis=1)
         columns = []
         for k in NEIGHBOURS:
-            nearest = np.argpartition(-context_sim, k, axis=1)[:, :k]
+            nearest = ranked[:, :k]
             closeness = np.maximum(np.take_along_axis(context_sim, nearest, axis=1), 0.0)
             similar = np.take_along_axis(statement_sim, nearest, axis=1)
             weighted = (similar * closeness).sum(axis=1) / (closeness.sum(axis=1) + 1e-9)
