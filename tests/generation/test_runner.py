@@ -26,7 +26,8 @@ from .conftest import SampleInputs, default_groups, fast_settings, sample_pairs,
 pytestmark = pytest.mark.slow
 SETTINGS = fast_settings()
 CLI_OPTIONS = ["--generation-exemplars", "2", "--generation-max-new-tokens", "24",
-               "--generation-threads", "1", "--generation-relations", "USED_FOR_EVE,xWANT"]
+               "--generation-threads", "1", "--generation-backend", "transformers",
+               "--generation-adapter", "none", "--generation-relations", "USED_FOR_EVE,xWANT"]
 
 
 @pytest.fixture(scope="module")
@@ -103,7 +104,7 @@ def _generate_cli(inputs: SampleInputs, out: Path, workspace: Path,
                   log: IO[bytes]) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "cosmo_kg.cli", "generate", "--pairs", str(inputs.pairs),
                "--products", str(inputs.products), "--out", str(out), "--generation-shard-size", "1",
-               "--generation-relations", "USED_FOR_EVE", *CLI_OPTIONS[:6]]
+               "--generation-relations", "USED_FOR_EVE", *CLI_OPTIONS[:10]]
     env = os.environ | {"COSMO_WORKSPACE": str(workspace)}
     return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
