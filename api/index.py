@@ -24,15 +24,17 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import faiss
 import numpy as np
 import polars as pl
 
 from cosmo_kg.api.settings import IndexSettings
 from cosmo_kg.errors import ConfigError, InputError
 from cosmo_kg.text import text_key
+
+if TYPE_CHECKING:
+    import faiss
 
 KINDS = ("intention", "query")
 META_FILE = "meta.json"
@@ -74,14 +76,26 @@ class IndexMeta:
     format_version: int = FORMAT_VERSION
 
 
+def _faiss() -> Any:
+    """The ``faiss`` module, from whichever extra installed it."""
+    try:
+        import faiss
+    except ModuleNotFoundError as missing:
+        raise ConfigError(
+            "FAISS is not installed, and the semantic index needs it",
+            hint="pip install 'cosmo-kg[cpu]' (or 'cosmo-kg[gpu]' on an NVIDIA machine)",
+        ) from missing
+    return faiss
+
+
 def gpu_count() -> int:
-    return int(getattr(faiss, "get_num_gpus", lambda: 0)())
+    return int(getattr(_faiss(), "get_num_gpus", lambda: 0)())
 
 
 def set_search_threads(threads: int) -> None:
     """Threads of every FAISS search in this process; 0 keeps the FAISS default (all cores)."""
     if threads:
-        faiss.omp_set_num_threads(threads)
+        _faiss().omp_set_num_threads(threads)
 
 
 def choose_kind(settings: IndexSettings, count: int) -> str:
@@ -95,10 +109,10 @@ def new_faiss_index(
 ) -> tuple[faiss.Index, dict[str, Any]]:
     """An empty index of ``kind`` and the parameters it was made with."""
     if kind == "flat":
-        return faiss.IndexFlatIP(dimension), {"kind": "flat"}
+        return _faiss().IndexFlatIP(dimension), {"kind": "flat"}
     index: Any
     if kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dimension, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        index = _faiss().IndexHNSWFlat(dimension, settings.hnsw_m, _faiss().METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = settings.hnsw_ef_construction
         index.hnsw.efSearch = settings.hnsw_ef_search
         return index, {
@@ -108,8 +122,8 @@ def new_faiss_index(
             "ef_search": settings.hnsw_ef_search,
         }
     lists = settings.ivf_lists or max(1, int(4 * np.sqrt(max(count, 1))))
-    quantizer = faiss.IndexFlatIP(dimension)
-    index = faiss.IndexIVFFlat(quantizer, dimension, lists, faiss.METRIC_INNER_PRODUCT)
+    quantizer = _faiss().IndexFlatIP(dimension)
+    index = _faiss().IndexIVFFlat(quantizer, dimension, lists, _faiss().METRIC_INNER_PRODUCT)
     index.cp.niter = TRAIN_ROUNDS
     index.nprobe = settings.ivf_probe
     return index, {"kind": "ivf", "lists": lists, "probe": settings.ivf_probe}
@@ -125,11 +139,11 @@ def _on_device(index: faiss.Index, kind: str, settings: IndexSettings) -> faiss.
         )
     if settings.gpu == "off" or not gpus or kind == "hnsw":
         return index
-    return faiss.index_cpu_to_all_gpus(index)
+    return _faiss().index_cpu_to_all_gpus(index)
 
 
 def _on_cpu(index: faiss.Index) -> faiss.Index:
-    return faiss.index_gpu_to_cpu(index) if gpu_count() and hasattr(index, "getDevice") else index
+    return _faiss().index_gpu_to_cpu(index) if gpu_count() and hasattr(index, "getDevice") else index
 
 
 class VectorIndex:
@@ -284,7 +298,7 @@ class SemanticIndex:
             )
         parts = {}
         for kind, params in meta.kinds.items():
-            index: Any = faiss.read_index(str(directory / f"{kind}.faiss"))
+            index: Any = _faiss().read_index(str(directory / f"{kind}.faiss"))
             texts = pl.read_parquet(directory / f"{kind}.parquet")["text"].to_list()
             if index.ntotal > len(texts):
                 raise InputError(
@@ -346,7 +360,7 @@ def _write_texts(part: VectorIndex, tmp: Path) -> None:
 
 
 def _write_faiss(part: VectorIndex, tmp: Path) -> None:
-    faiss.write_index(_on_cpu(part.index), str(tmp))
+    _faiss().write_index(_on_cpu(part.index), str(tmp))
 
 
 def _atomic(path: Path, write: Callable[[Path], Any]) -> None:

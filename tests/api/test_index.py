@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from cosmo_kg.api import index
 from cosmo_kg.api.index import SemanticIndex
 from cosmo_kg.api.settings import IndexSettings
+from cosmo_kg.errors import ConfigError
 
 DIMENSION = 16
 
@@ -51,3 +55,10 @@ def test_small_sets_stay_exact() -> None:
     index = SemanticIndex.empty(TopicEmbedder(topics=2), IndexSettings(exact_max=500, gpu="off"))
     index.add("intention", (f"t{topic}-{i}" for topic in range(2) for i in range(10)))
     assert index.parts["intention"].params == {"kind": "flat"}
+
+
+def test_an_install_without_faiss_says_which_extra_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "faiss", None)  # what `import faiss` meets without the extra
+    with pytest.raises(ConfigError, match="FAISS is not installed") as raised:
+        index.set_search_threads(1)
+    assert "cosmo-kg[cpu]" in (raised.value.hint or "")
