@@ -115,8 +115,10 @@ def critic_features(embedder: Embedder | MemoEmbedder, examples: pl.DataFrame) -
     a, b = context_sides(examples)
     statements = examples["statement"].to_list()
     contents = [content_of(s) for s in statements]
-    side_a, side_b, stmt, content = (embedder.embed(t) for t in (a, b, statements, contents))
-    head_a, head_b = embedder.embed(_head(a)), embedder.embed(_head(b))
+    # One call for all six text groups: the encoder sorts them by length into full batches.
+    groups = (a, b, statements, contents, _head(a), _head(b))
+    vectors = embedder.embed([text for group in groups for text in group])
+    side_a, side_b, stmt, content, head_a, head_b = np.split(vectors, len(groups))
 
     def cos(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return (x * y).sum(axis=1, keepdims=True)
