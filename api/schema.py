@@ -188,6 +188,15 @@ def connection(edges: list[EdgeRecord], offset: int, has_next: bool) -> Intentio
     )
 
 
+# The `domain` argument of both intentions fields.
+DomainArgument = Annotated[
+    str | None,
+    strawberry.argument(
+        description="only knowledge of this domain: a product's own, or for a query that "
+        "of the products it bought"
+    ),
+]
+
 @strawberry.type
 class Product:
     record: strawberry.Private[ProductRecord]
@@ -225,13 +234,7 @@ class Product:
         min_typicality: float = 0.0,
         first: int = INTENTIONS_PAGE,
         after: str | None = None,
-        domain: Annotated[
-            str | None,
-            strawberry.argument(
-                description="only knowledge of this domain: a product's own, or for a query that "
-                "of the products it bought"
-            ),
-        ] = None,
+        domain: DomainArgument = None,
     ) -> IntentionConnection:
         f = edge_filter(info, relation, min_plausibility, min_typicality, first, after, domain)
         page = await ctx(info).loaders.product_intentions.load((self.record.product_id, f))
@@ -279,13 +282,7 @@ class SearchQuery:
         min_typicality: float = 0.0,
         first: int = INTENTIONS_PAGE,
         after: str | None = None,
-        domain: Annotated[
-            str | None,
-            strawberry.argument(
-                description="only knowledge of this domain: a product's own, or for a query that "
-                "of the products it bought"
-            ),
-        ] = None,
+        domain: DomainArgument = None,
     ) -> IntentionConnection:
         f = edge_filter(info, relation, min_plausibility, min_typicality, first, after, domain)
         page = await ctx(info).loaders.query_intentions.load((self.text, f))
