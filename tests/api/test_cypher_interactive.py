@@ -15,7 +15,7 @@ import pytest
 pytestmark = pytest.mark.neo4j
 
 PROMPT = "cypher>"  # prompt-toolkit draws the space after it with a cursor move
-SLOW = "UNWIND range(1, 2000000000) AS x WITH x WHERE x < 0 RETURN count(x) AS n;"
+SLOW = "UNWIND range(1, 1000000) AS a UNWIND range(1, 1000000) AS b WITH a + b AS x WHERE x < 0 RETURN count(x) AS n;"
 
 
 def spawn(env: dict[str, str], tmp_path: Path, *args: str) -> Iterator[pexpect.spawn]:
