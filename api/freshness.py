@@ -3,11 +3,18 @@
 Cached values (tier answers, features) are stored behind a stamp line: ``g=<graph version>`` for
 answers computed from the graph, ``g=<graph version>;i=<index version>`` for semantic answers,
 which also depend on the index. A value is served only while its stamp names the current
-versions; otherwise it is recomputed (and written back), so the first request after a write
-never gets pre-write knowledge and nothing is flushed. The graph version (the newest completed
-write run, ``cosmo_kg.graph.version``) is read every ``cache.version_check`` seconds (0: on every
-request); the index ``CURRENT`` pointer every ``index.reload_seconds``, and a new index version is
-loaded off the event loop and swapped in whole.
+versions; otherwise it is recomputed (and written back), so nothing is flushed.
+
+The graph version (the newest completed write run, ``cosmo_kg.graph.version``) is read from
+Neo4j, the only place every writer (any process, any host) commits to. By default
+(``cache.version_check`` 0) every request waits for a version read that *started after the
+request arrived*, so a request that arrives after a write has committed never gets pre-write
+knowledge. Requests arriving together share one read (at most one in flight, the next one
+taking everyone who arrived meanwhile), so the cost is one index seek per round trip, not per
+request. A positive ``cache.version_check`` reads it in the background every that many seconds
+instead (answers may then be that much behind a write). The index ``CURRENT`` pointer is read
+every ``index.reload_seconds``; a new index version is loaded off the event loop and swapped in
+whole.
 """
 
 from __future__ import annotations
@@ -55,30 +62,66 @@ def unstamp(raw: bytes) -> tuple[str, bytes]:
 
 
 class Freshness:
-    """The current versions, watched by two loops started with ``start`` (in the app's lifespan)."""
+    """The current versions: the graph's read per request (coalesced) or by a background loop,
+    the index's watched by a loop; loops start with ``start`` (in the app's lifespan)."""
 
     def __init__(self, reader: GraphReader, check_seconds: float, index_version: str = "") -> None:
         self.reader = reader
         self.check_seconds = check_seconds
         self.versions = Versions(index=index_version)
         self.graph_version = GraphVersion()
+        self.reads = 0  # completed graph version reads
+        self._started = self._applied = 0  # order of the last read begun, of the last one applied
+        self._waiting: list[asyncio.Future[str]] = []
+        self._reading: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def current(self) -> Versions:
-        """The versions to stamp and check against (read now when ``check_seconds`` is 0)."""
+        """The versions to stamp and check against. With ``check_seconds`` 0: as of a graph
+        version read that started after this call (shared with the calls arriving meanwhile)."""
         if self.check_seconds == 0:
-            await self.check_graph()
+            return replace(self.versions, graph=await self._fresh_read())
         return self.versions
 
-    async def check_graph(self) -> None:
-        """Read the graph version; an unreachable Neo4j keeps the last one known."""
+    async def _fresh_read(self) -> str:
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiting.append(done)
+        if self._reading is None:
+            self._reading = asyncio.create_task(self._read_for_waiting())
+        return await done
+
+    async def _read_for_waiting(self) -> None:
+        """Read for everyone waiting, then again for whoever arrived during that read."""
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting, []
+                try:
+                    _settle(batch, await self.check_graph())
+                except Exception as exc:  # the requests that waited for this read fail with it
+                    _settle(batch, exc)
+                except BaseException:
+                    _cancel([*batch, *self._waiting])
+                    raise
+        finally:
+            self._reading = None
+
+    async def check_graph(self) -> str:
+        """Read the graph version and return its tag; an unreachable Neo4j keeps (and returns)
+        the last one known. A read overtaken by one started later does not set it back."""
+        self._started += 1
+        order = self._started
         try:
             rows = await self.reader.rows(LATEST)
         except CosmoKGError as exc:
             log.debug("graph version not read: %s", exc)
-            return
-        self.graph_version = GraphVersion.of(rows[0] if rows else None)
-        self.versions = replace(self.versions, graph=self.graph_version.tag)
+            return self.versions.graph
+        self.reads += 1
+        version = GraphVersion.of(rows[0] if rows else None)
+        if order > self._applied:
+            self._applied = order
+            self.graph_version = version
+            self.versions = replace(self.versions, graph=version.tag)
+        return version.tag
 
     def index_loaded(self, version: str) -> None:
         self.versions = replace(self.versions, index=version)
@@ -91,15 +134,31 @@ class Freshness:
             self._tasks.append(asyncio.create_task(_every(index_seconds, reload_index)))
 
     async def stop(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *([self._reading] if self._reading else [])]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
 
 
-async def _every(seconds: float, work: Callable[[], Awaitable[None]]) -> None:
+def _settle(batch: list[asyncio.Future[str]], outcome: str | Exception) -> None:
+    for done in batch:
+        if done.done():
+            continue  # its request was cancelled meanwhile
+        if isinstance(outcome, Exception):
+            done.set_exception(outcome)
+        else:
+            done.set_result(outcome)
+
+
+def _cancel(batch: list[asyncio.Future[str]]) -> None:
+    for done in batch:
+        done.cancel()
+
+
+async def _every(seconds: float, work: Callable[[], Awaitable[object]]) -> None:
     while True:
         try:
             await work()

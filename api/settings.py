@@ -173,9 +173,10 @@ class CacheSettings(SettingsGroup):
         env="COSMO_CACHE_TIER2_TTL",
     )
     version_check: float = setting(
-        1.0,
-        "seconds between the API's reads of the graph version (cached answers older than the "
-        "graph are recomputed); 0: read it on every request",
+        0.0,
+        "0: every request checks the graph version with a read started after it arrived (shared "
+        "by the requests arriving together), so no answer predates a committed write; N > 0: read "
+        "it every N seconds instead (answers may lag a write by N s)",
         env="COSMO_CACHE_VERSION_CHECK",
     )
 

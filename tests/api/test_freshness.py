@@ -54,8 +54,8 @@ def app_client(
     neo4j_settings: Neo4jSettings, tmp_path: Path, settings: ServeSettings, built_index: Path,
     embedder: TextEmbedder,
 ) -> Iterator[TestClient]:
-    """The app with its own store, reading the graph version on every request."""
-    own = own_settings(neo4j_settings, tmp_path, settings, version_check=0)
+    """The app with its own store and the default cache settings."""
+    own = own_settings(neo4j_settings, tmp_path, settings)
     with TestClient(create_app(own, embedder=embedder)) as client:
         yield client
 
@@ -70,7 +70,7 @@ def intentions_of_product(client: TestClient, product_id: str) -> list[str]:
     return [text for group in body["top_intentions"] for text in group["intentions"]]
 
 
-def test_a_load_and_a_retraction_show_in_the_very_next_answer(
+def test_a_load_while_serving_shows_in_the_very_next_answer_of_a_cached_query_and_product(
     app_client: TestClient, fixture_graph: neo4j.Driver, tmp_path: Path
 ) -> None:
     svc = app_client.app.state.services  # type: ignore[attr-defined]
@@ -78,6 +78,7 @@ def test_a_load_and_a_retraction_show_in_the_very_next_answer(
     app_client.portal.call(svc.features.build, *_product_keys(["P1"]))  # type: ignore[union-attr]
     assert intentions_of_query(app_client, "camping tent")[0] == "tier1"
     assert NEW_TAIL not in intentions_of_product(app_client, "P1")
+    assert intentions_of_query(app_client, "camping tent")[0] == "tier1"  # cached, not recomputed
 
     knowledge = write_knowledge(tmp_path / "k.parquet", [
         ("search_buy", "camping tent", "P1", None, "USED_ON", NEW_TAIL)])
