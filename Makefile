@@ -9,7 +9,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.cosmo-kg-installed
 
-.PHONY: setup system-deps demo test lint bench clean
+.PHONY: setup system-deps demo test lint bench bench-peer-setup clean
 
 setup: system-deps $(STAMP)
 
@@ -38,6 +38,10 @@ lint: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_loader.py
+
+# The peer of `bench_api.py --peer` (@neo4j/graphql on Node 20), exactly as its lockfile pins it.
+bench-peer-setup:
+	cd benchmarks/peer-neo4j-graphql && npm ci --no-audit --no-fund
 
 clean:
 	-$(BIN)/cosmo-kg neo4j stop

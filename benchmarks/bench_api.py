@@ -29,6 +29,13 @@ Writes benchmarks/results/api.json and prints a table.
 
     python benchmarks/bench_api.py                  # the 1,000,000-edge graph
     python benchmarks/bench_api.py --edges 20000    # a quick run
+
+``--peer`` instead runs cosmo-kg beside Neo4j's own GraphQL library (``api_peer.py``, installed by
+``make bench-peer-setup``) on the same graph and product ids: both answer a filtered intentions
+query, answers are checked equal, then closed loops alternate A/B/A/B at each concurrency. Writes
+benchmarks/results/api_peer.json (under ``--label``) and prints a table.
+
+    python benchmarks/bench_api.py --peer --edges 200000 --label after
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import api_peer
 import httpx
 from api_graph import BenchGraph, close_graph, free_port, open_graph, warm_page_cache
 from loadgen import LoadResult, Request, run_load
@@ -68,6 +76,9 @@ query ProductIntentions($id: ID!) {
 TARGETS = {"rest_cached": (300.0, 25.0), "graphql_product_intentions": (100.0, 100.0)}
 
 
+SAMPLE_PRODUCTS = "MATCH (p:Product) WHERE EXISTS { (p)-->(:Intention) } RETURN p.product_id AS id LIMIT $n"
+
+
 def sample_heads(graph: BenchGraph, top: int, others: int, products: int) -> dict[str, list[str]]:
     """Preloaded queries (the top ones, as ``cache preload`` picks them), other queries, products."""
     with connect(graph.client) as driver:
@@ -77,10 +88,7 @@ def sample_heads(graph: BenchGraph, top: int, others: int, products: int) -> dic
             top=top_queries,
             n=others,
         ).records
-        ids = driver.execute_query(
-            "MATCH (p:Product) WHERE EXISTS { (p)-->(:Intention) } RETURN p.product_id AS id LIMIT $n",
-            n=products,
-        ).records
+        ids = driver.execute_query(SAMPLE_PRODUCTS, n=products).records
     return {"top": top_queries, "others": [r["text"] for r in rest], "products": [r["id"] for r in ids]}
 
 
@@ -187,6 +195,38 @@ def measure_servers(
     return results
 
 
+def measure_peer(args: argparse.Namespace) -> None:
+    """cosmo-kg and the peer on one graph: answers compared, db hits on the hub, A/B/A/B load."""
+    graph = open_graph(args.work, args.edges)
+    try:
+        warm_page_cache(graph)
+        client = graph.client
+        with connect(client) as driver:
+            ids = [r["id"] for r in driver.execute_query(SAMPLE_PRODUCTS, n=args.peer_ids).records]
+            hits = api_peer.hub_db_hits(driver, client.uri, client.password, args.work)
+        ports = {side: free_port() for side in api_peer.SIDES}
+        ours = start_server(serve_env(graph, args.work, ports["cosmo-kg"], {}), args.work / "serve.log")
+        peer = api_peer.start_peer(
+            client.uri, client.password, ports["peer"], args.work, args.work / "peer.log"
+        )
+        try:
+            servers = api_peer.PeerServers(
+                {side: f"http://127.0.0.1:{port}" for side, port in ports.items()},
+                {"cosmo-kg": ours.pid, "peer": peer.pid},
+                graph_server.status(graph.local).pid or 0,
+            )
+            check = api_peer.compare(ids, servers.urls["cosmo-kg"], servers.urls["peer"])
+            print(f"answers: {check['identical']}/{check['ids']} identical", flush=True)
+            runs = api_peer.alternate(servers, ids, args)
+        finally:
+            for process in (ours, peer):
+                process.terminate()
+                process.wait(30)
+    finally:
+        close_graph(graph)
+    api_peer.write_report(RESULTS, args, graph.knowledge_edges, check, hits, runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -210,8 +250,12 @@ def main() -> None:
     parser.add_argument("--open-seconds", type=float, default=10.0, help="open loop: seconds of schedule")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="time cap per scenario")
     parser.add_argument("--top", type=int, default=1000, help="queries preloaded into tier 1")
+    api_peer.add_arguments(parser)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
+    if args.peer:
+        measure_peer(args)
+        return
     graph = open_graph(args.work, args.edges)
     try:
         heads = sample_heads(graph, args.top, 5000, 5000)
