@@ -184,7 +184,7 @@ def create_app(settings: ServeSettings | None = None, *, embedder: TextEmbedder 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        svc = Services.open(settings, embedder=embedder)
+        svc = Services.open(settings, embedder=embedder, serving=True)
         svc.answers.observe = metrics.answer_source
         app.state.services = svc
         await svc.freshness.check_graph()

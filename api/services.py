@@ -5,8 +5,10 @@ Used by the app's lifespan and by the CLI commands that work on the cache, featu
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import neo4j
@@ -17,7 +19,7 @@ from cosmo_kg.api.console import CypherConsole
 from cosmo_kg.api.features import FeatureService
 from cosmo_kg.api.freshness import Freshness
 from cosmo_kg.api.index import SemanticIndex, TextEmbedder, current_version, read_meta, set_search_threads
-from cosmo_kg.api.offload import Offload
+from cosmo_kg.api.offload import ChildEmbedder, Offload
 from cosmo_kg.api.reads import GraphReader, open_driver
 from cosmo_kg.api.settings import ApiSettings, CacheSettings, IndexSettings
 from cosmo_kg.api.store import CacheStore, open_store
@@ -64,17 +66,24 @@ def make_embedder(settings: EmbeddingSettings) -> TextEmbedder:
     return Embedder(settings)
 
 
-def load_index(settings: ServeSettings, embedder: TextEmbedder | None) -> SemanticIndex | None:
-    """The persisted index, or None when none was built yet (readiness then says so)."""
+def load_index(
+    settings: ServeSettings, embedder: TextEmbedder | None, *, child: bool = False
+) -> SemanticIndex | None:
+    """The persisted index, or None when none was built yet (readiness then says so). Without an
+    ``embedder`` one is made: in a child process with ``child``, else in this one."""
     try:
         read_meta(settings.index.path)
     except InputError as exc:
         log.warning("semantic index not loaded: %s", exc)
         return None
     set_search_threads(settings.index.search_threads)
-    return SemanticIndex.load(
-        settings.index.path, embedder or make_embedder(settings.embeddings), settings.index
-    )
+    if embedder is None:
+        embedder = (
+            ChildEmbedder(settings.embeddings, settings.api.embed_nice)
+            if child
+            else make_embedder(settings.embeddings)
+        )
+    return SemanticIndex.load(settings.index.path, embedder, settings.index)
 
 
 @dataclass
@@ -91,14 +100,22 @@ class Services:
     freshness: Freshness
     offload: Offload
     embedder: TextEmbedder | None = None
+    child_embedder: bool = False
 
     @classmethod
     def open(
-        cls, settings: ServeSettings, *, embedder: TextEmbedder | None = None, with_index: bool = True
+        cls,
+        settings: ServeSettings,
+        *,
+        embedder: TextEmbedder | None = None,
+        with_index: bool = True,
+        serving: bool = False,
     ) -> Services:
+        """The services; ``serving`` (the API) embeds in a child process when ``api.embed_process``."""
         driver = open_driver(settings.neo4j, settings.api.pool_size)
         store = open_store(settings.cache)
-        index = load_index(settings, embedder) if with_index else None
+        child = serving and settings.api.embed_process
+        index = load_index(settings, embedder, child=child) if with_index else None
         reader = GraphReader(driver, settings.neo4j.database, settings.api.query_timeout)
         freshness = Freshness(reader, settings.cache.version_check, index.version if index else "")
         offload = Offload(settings.api.offload_threads)
@@ -120,6 +137,7 @@ class Services:
             freshness,
             offload,
             index.embedder if index else embedder,
+            child,
         )
 
     def watch(self) -> None:
@@ -140,7 +158,9 @@ class Services:
             read_meta(path)
         except InputError:
             return  # nothing built yet
-        fresh = await self.offload.io(load_index, self.settings, self.embedder)
+        fresh = await self.offload.io(
+            partial(load_index, self.settings, self.embedder, child=self.child_embedder)
+        )
         if fresh is None:
             return
         self.embedder = fresh.embedder
@@ -153,3 +173,5 @@ class Services:
         await self.driver.close()
         self.offload.close()
         self.store.close()
+        if isinstance(self.embedder, ChildEmbedder):
+            await asyncio.to_thread(self.embedder.close)

@@ -59,6 +59,17 @@ class ApiSettings(SettingsGroup):
         "queries are embedded and searched on one more thread per four cores",
         env="COSMO_API_OFFLOAD_THREADS",
     )
+    embed_process: bool = setting(
+        True,
+        "serve: embed unseen queries in a child process (its own GIL, a lower CPU priority), so "
+        "cached requests keep their core; false: in a thread of the API process",
+        env="COSMO_API_EMBED_PROCESS",
+    )
+    embed_nice: int = setting(
+        10,
+        "niceness added to that child process (0-19; higher: it yields the CPU to serving sooner)",
+        env="COSMO_API_EMBED_NICE",
+    )
     document_cache: int = setting(
         256,
         "parsed and validated GraphQL documents kept by query text (0: off)",
@@ -79,6 +90,10 @@ class ApiSettings(SettingsGroup):
             "offload_threads",
         ):
             _positive(self.section, name, getattr(self, name))
+        if not 0 <= self.embed_nice <= 19:
+            raise ConfigError(
+                f"setting api.embed_nice has a bad value {self.embed_nice!r}", hint="use 0 to 19"
+            )
         if self.document_cache < 0:
             raise ConfigError(
                 f"setting api.document_cache has a bad value {self.document_cache!r}",

@@ -75,6 +75,18 @@ def mixed_load(url: str, top: list[str], args: argparse.Namespace, pid: int) -> 
     return results
 
 
+SERVE, NAIVE = ["-m", "cosmo_kg.cli", "serve"], [str(HERE / "serve_inline.py")]
+IN_THREAD = {"COSMO_API_EMBED_PROCESS": "false"}  # the embedding model in the API process
+# Mixed-load servers: how each is started and its extra environment.
+MIXED_MODES: dict[str, tuple[list[str], dict[str, str]]] = {
+    "offloaded": (SERVE, {}),
+    "offloaded_version_every_1s": (SERVE, {"COSMO_CACHE_VERSION_CHECK": "1"}),
+    "offloaded_embed_in_thread": (SERVE, IN_THREAD),
+    "offloaded_embed_1_thread": (SERVE, {**IN_THREAD, "COSMO_EMBEDDINGS_THREADS": "1"}),
+    "naive_inline": (NAIVE, {}),
+}
+
+
 def bench_mixed(args: argparse.Namespace) -> dict[str, Any]:
     graph = open_graph(args.work, args.mixed_edges)
     try:
@@ -85,11 +97,8 @@ def bench_mixed(args: argparse.Namespace) -> dict[str, Any]:
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         top = sample_heads(graph, 1000, 0, 0)["top"]
         out: dict[str, Any] = {"graph_edges": graph.knowledge_edges}
-        serve, naive = ["-m", "cosmo_kg.cli", "serve"], [str(HERE / "serve_inline.py")]
-        one_thread = {"COSMO_EMBEDDINGS_THREADS": "1"}
-        modes = (("offloaded", serve, {}), ("offloaded_embed_1_thread", serve, one_thread),
-                 ("naive_inline", naive, {}))
-        for mode, launcher, extra in modes:
+        for mode in args.modes:
+            launcher, extra = MIXED_MODES[mode]
             port = free_port()
             server = _start(launcher, {**env, **extra, "COSMO_API_PORT": str(port)},
                             args.work / f"serve-{mode}.log")
@@ -227,6 +236,9 @@ def main() -> None:
     parser.add_argument("--cached-rate", type=float, default=180.0)
     parser.add_argument("--unseen-rate", type=float, default=20.0)
     parser.add_argument("--seconds", type=float, default=30.0, help="open-loop schedule per stream")
+    parser.add_argument("--modes", nargs="+", choices=list(MIXED_MODES),
+                        default=["offloaded", "offloaded_embed_in_thread", "naive_inline"],
+                        help="mixed: the servers to measure")
     parser.add_argument("--retract-edges", type=int, default=100_000)
     parser.add_argument("--naive-edges", type=int, default=2_000)
     parser.add_argument("--export-edges", type=int, default=1_000_000)
@@ -250,7 +262,7 @@ def main() -> None:
 def print_table(result: dict[str, Any]) -> None:
     if "mixed" in result:
         print(f"{'mixed load':<34}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'errors':>7}")
-        for mode in ("offloaded", "offloaded_embed_1_thread", "naive_inline"):
+        for mode in [m for m in MIXED_MODES if m in result["mixed"]]:
             for stream in ("cached", "unseen"):
                 r = result["mixed"][mode][stream]
                 print(f"{mode + ' ' + stream:<34}{r['requests_per_s']:>8}{r['p50_ms']:>9}{r['p99_ms']:>9}"

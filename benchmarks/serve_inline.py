@@ -1,5 +1,6 @@
-"""``cosmo-kg serve`` with every blocking call back on the event loop: the naive way that
-``bench_writes.py mixed`` compares against (an unseen query's embedding stalls every request)."""
+"""``cosmo-kg serve`` with every blocking call back on the event loop and the embedding model in
+the API process: the naive way that ``bench_writes.py mixed`` compares against (an unseen
+query's embedding stalls every request)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,11 @@ class InlineOffload(offload.Offload):
 offload.Offload = InlineOffload  # type: ignore[misc]  # before cosmo_kg.api.services imports it
 
 if __name__ == "__main__":
+    import os
+
     from cosmo_kg.cli import main
+
+    os.environ["COSMO_API_EMBED_PROCESS"] = "false"
 
     sys.argv = ["cosmo-kg", "serve"]
     main()
