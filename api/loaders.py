@@ -60,6 +60,11 @@ class Loaders:
         return grouped_loader(self.reader.products_with_intentions, lambda: None)
 
     @cached_property
+    def queries_with_intentions(self) -> DataLoader[tuple[str, EdgeFilter], Page | None]:
+        # A query's page has a row exactly when the query is known: None tells an unknown one.
+        return grouped_loader(partial(self.reader.head_intentions, NodeLabel.QUERY), lambda: None)
+
+    @cached_property
     def tail_types(self) -> DataLoader[tuple[str, None], tuple[str, ...]]:
         return grouped_loader(lambda keys, _: self.reader.intention_tail_types(keys), tuple)
 
@@ -87,6 +92,10 @@ class Loaders:
     def purchased(self) -> DataLoader[tuple[str, int], list[CountedProduct]]:
         return grouped_loader(partial(self.reader.counted, statements.PURCHASED), list)
 
+    def intentions(self, head: NodeLabel) -> DataLoader[tuple[str, EdgeFilter], Page]:
+        """The loader of a Product's or a Query's pages of intentions."""
+        return self.product_intentions if head is NodeLabel.PRODUCT else self.query_intentions
+
     async def product(self, product_id: str, intentions: EdgeFilter | None = None) -> ProductRecord | None:
         """A product; with ``intentions``, that page of its intentions comes in the same round trip
         and is primed into ``product_intentions``, where the field's resolver then finds it."""
@@ -97,3 +106,13 @@ class Loaders:
             return None
         self.product_intentions.prime((product_id, intentions), found.intentions)
         return found.product
+
+    async def query_known(self, text: str, intentions: EdgeFilter | None = None) -> bool:
+        """Whether a search query is in the graph; with ``intentions``, as ``product`` does."""
+        if intentions is None:
+            return text in await self.reader.known_queries([text])
+        found = await self.queries_with_intentions.load((text, intentions))
+        if found is None:
+            return False
+        self.query_intentions.prime((text, intentions), found)
+        return True

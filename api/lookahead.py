@@ -10,34 +10,33 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
+    GraphQLError,
+    GraphQLObjectType,
     InlineFragmentNode,
-    IntValueNode,
-    VariableNode,
+    get_nullable_type,
 )
+from graphql.execution.values import VariableValues, get_argument_values
 from strawberry.types import Info
 
 
-def plain_page_size(info: Info, field: str, default: int) -> int | None:
-    """The ``first`` of the one ``field`` selected under the current field when it takes no other
-    argument (``field`` or ``field(first: N)``): None when absent, repeated, filtered or not an int."""
+def child_arguments(info: Info, field: str) -> dict[str, Any] | None:
+    """The arguments (GraphQL names, variables and defaults applied, coerced as the executor will
+    pass them) of the one ``field`` selected directly under the current field; None when the
+    field is absent, selected more than once (aliases) or its arguments do not coerce."""
     # Strawberry's public Info.selected_fields converts the whole selection subtree, arguments
     # and directives included: twenty times the cost of reading the direct children here.
     raw = info._raw_info
     found = [node for node in _children(raw.field_nodes, raw.fragments) if node.name.value == field]
-    if len(found) != 1:
+    parent = get_nullable_type(raw.return_type)
+    if len(found) != 1 or not isinstance(parent, GraphQLObjectType) or field not in parent.fields:
         return None
-    arguments = found[0].arguments or ()
-    if not arguments:
-        return default
-    if len(arguments) > 1 or arguments[0].name.value != "first":
+    # Strawberry's executor gives resolvers the plain dict of coerced values; graphql-core wants
+    # them in its container.
+    variables = VariableValues(sources={}, coerced=info.variable_values)
+    try:
+        return get_argument_values(parent.fields[field], found[0], variables)
+    except GraphQLError:
         return None
-    value = arguments[0].value
-    first: Any = None
-    if isinstance(value, IntValueNode):
-        first = int(value.value)
-    elif isinstance(value, VariableNode):
-        first = info.variable_values.get(value.name.value)
-    return first if isinstance(first, int) else None
 
 
 def _children(

@@ -108,7 +108,6 @@ class EdgeFilter:
 
     def params(self) -> dict[str, Any]:
         return {
-            "relations": list(self.relations) if self.relations else None,
             "min_plausibility": self.min_plausibility,
             "min_typicality": self.min_typicality,
             "offset": self.offset,
@@ -195,7 +194,9 @@ class GraphReader:
         self, head: NodeLabel, keys: Sequence[str], edge_filter: EdgeFilter
     ) -> dict[str, Page]:
         """One page of intentions per head; one more row is read to tell if another page exists."""
-        statement = statements.head_intentions(head, in_domain=edge_filter.domain is not None)
+        statement = statements.head_intentions(
+            head, edge_filter.relations, in_domain=edge_filter.domain is not None
+        )
         found = await self.keyed(statement, keys, **_page_params(edge_filter))
         return {key: _page(row["edges"], edge_filter.limit) for key, row in found.items()}
 
@@ -204,7 +205,10 @@ class GraphReader:
     ) -> dict[str, ProductPage]:
         """Products and one page of intentions each, in one round trip (unknown ids are absent)."""
         statement = statements.head_intentions(
-            NodeLabel.PRODUCT, with_product=True, in_domain=edge_filter.domain is not None
+            NodeLabel.PRODUCT,
+            edge_filter.relations,
+            with_product=True,
+            in_domain=edge_filter.domain is not None,
         )
         found = await self.keyed(statement, ids, **_page_params(edge_filter))
         return {
@@ -215,7 +219,8 @@ class GraphReader:
     async def intention_heads(
         self, head: NodeLabel, texts: Sequence[str], edge_filter: EdgeFilter
     ) -> dict[str, list[HeadEdge]]:
-        found = await self.keyed(statements.intention_heads(head), texts, **edge_filter.params())
+        statement = statements.intention_heads(head, edge_filter.relations)
+        found = await self.keyed(statement, texts, **edge_filter.params())
         return {key: [_head_edge(head, e) for e in row["edges"]] for key, row in found.items()}
 
     async def counted(

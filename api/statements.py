@@ -8,6 +8,9 @@ list (``UNWIND``) so a DataLoader answers all parents of a field with one round 
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
+
 from cosmo_kg.graph.retract import EDGE_IN_DOMAIN
 from cosmo_kg.graph.statements import HEAD_KEYS
 from cosmo_kg.vocabulary import RELATIONS, EdgeType, NodeLabel
@@ -15,10 +18,8 @@ from cosmo_kg.vocabulary import RELATIONS, EdgeType, NodeLabel
 PRODUCT_FIELDS = ("product_id", "title", "product_type", "domain", "brand", "popularity")
 _PRODUCT_MAP = "{" + ", ".join(f".{f}" for f in PRODUCT_FIELDS) + "}"
 
-_EDGE_FILTER = (
-    "($relations IS NULL OR type(e) IN $relations) "
-    "AND e.plausibility >= $min_plausibility AND e.typicality >= $min_typicality"
-)
+# No relation test here: the relations asked are the typed expansion of the MATCH (`relation_types`).
+_EDGE_FILTER = "e.plausibility >= $min_plausibility AND e.typicality >= $min_typicality"
 _EDGE_KEYS = "relation: type(e), plausibility: e.plausibility, typicality: e.typicality, support: e.support"
 
 PRODUCTS = f"""
@@ -35,11 +36,13 @@ RETURN key, coalesce(i.tail_types, []) AS tail_types
 
 # The intentions of a head, best first; one page of $limit rows after $offset. {head_column}
 # optionally adds a product head's own fields, for a product and its page in one round trip.
+# A knowledge relationship always ends at an Intention (the loader writes no other), so its end
+# node's label is not tested again: a database hit per edge read.
 _HEAD_INTENTIONS = """
 UNWIND $keys AS key
 MATCH (h:{label} {{{key_property}: key}})
 CALL (h) {{
-  MATCH (h)-[e]->(i:Intention)
+  MATCH (h)-[e{types}]->(i)
   WHERE {edge_filter}
   WITH e, i ORDER BY e.plausibility DESC, e.typicality DESC, i.text, type(e)
   SKIP $offset LIMIT $limit
@@ -53,7 +56,7 @@ _INTENTION_HEADS = """
 UNWIND $keys AS key
 MATCH (i:Intention {{text: key}})
 CALL (i) {{
-  MATCH (h:{label})-[e]->(i)
+  MATCH (h:{label})-[e{types}]->(i)
   WHERE {edge_filter}
   WITH e, h ORDER BY e.plausibility DESC, e.typicality DESC, h.{key_property}, type(e)
   SKIP $offset LIMIT $limit
@@ -63,26 +66,47 @@ RETURN key, edges
 """
 
 
-def head_intentions(head: NodeLabel, with_product: bool = False, in_domain: bool = False) -> str:
-    """The page-of-intentions statement for Product or Query heads; ``with_product`` also returns
-    each Product head's fields as ``product``; ``in_domain`` keeps the edges of ``$domain`` (the
-    head product's domain, or for a query the domain of the products it bought that carry the
-    same knowledge) and is left out otherwise, so unfiltered pages pay nothing for it."""
+def relation_types(relations: Sequence[str] | None) -> str:
+    """The typed expansion ``:A|B`` of the relations asked (every relation of the vocabulary when
+    None), so Neo4j reads only those relationships of a head, never its behaviour edges or the
+    other relations; ``ValueError`` for a name outside the vocabulary (request text never gets here)."""
+    names = tuple(RELATIONS) if relations is None else tuple(relations)
+    unknown = [name for name in names if name not in RELATIONS]
+    if unknown or not names:
+        raise ValueError(f"not relations of the vocabulary: {unknown or names!r}")
+    return ":" + "|".join(names)
+
+
+@functools.cache
+def head_intentions(
+    head: NodeLabel,
+    relations: tuple[str, ...] | None = None,
+    with_product: bool = False,
+    in_domain: bool = False,
+) -> str:
+    """The page-of-intentions statement for Product or Query heads, expanding only ``relations``
+    (all when None); ``with_product`` also returns each Product head's fields as ``product``;
+    ``in_domain`` keeps the edges of ``$domain`` (the head product's domain, or for a query the
+    domain of the products it bought that carry the same knowledge) and is left out otherwise,
+    so unfiltered pages pay nothing for it."""
     return _HEAD_INTENTIONS.format(
         label=head.value,
         key_property=HEAD_KEYS[head],
+        types=relation_types(relations),
         edge_filter=f"{_EDGE_FILTER} AND {EDGE_IN_DOMAIN}" if in_domain else _EDGE_FILTER,
         edge_keys=_EDGE_KEYS,
         head_column=f", h {_PRODUCT_MAP} AS product" if with_product else "",
     )
 
 
-def intention_heads(head: NodeLabel) -> str:
-    """The page-of-heads statement (products or queries) of intentions."""
+@functools.cache
+def intention_heads(head: NodeLabel, relations: tuple[str, ...] | None = None) -> str:
+    """The page-of-heads statement (products or queries) of intentions, over ``relations`` only."""
     head_map = _PRODUCT_MAP if head is NodeLabel.PRODUCT else "{.text}"
     return _INTENTION_HEADS.format(
         label=head.value,
         key_property=HEAD_KEYS[head],
+        types=relation_types(relations),
         edge_filter=_EDGE_FILTER,
         edge_keys=_EDGE_KEYS,
         head_map=head_map,
@@ -138,7 +162,7 @@ MATCH (s:Product) WHERE s.product_id IN $ids
 WITH collect(s) AS session, collect(DISTINCT s.product_type) AS session_types
 UNWIND session AS s
 CALL (s) {{
-  MATCH (s)-[e]->(i:Intention)
+  MATCH (s)-[e{relation_types(None)}]->(i:Intention)
   WITH e, i ORDER BY e.plausibility * e.typicality DESC LIMIT $per_product
   RETURN i, type(e) AS relation, e.plausibility * e.typicality AS w1
 }}

@@ -216,16 +216,15 @@ def _last_statement(log: str) -> tuple[str, dict[str, Any]]:
 
 
 def ours_statements(pid: str) -> list[tuple[str, dict[str, Any]]]:
-    """The statements our API sends for the filtered query of ``pid``, with their parameters."""
+    """The statements our API sends for the filtered query of ``pid`` (the product and its page,
+    read ahead in one round trip), with their parameters, as ``GraphReader`` builds them."""
     from cosmo_kg.api import statements
     from cosmo_kg.api.reads import EdgeFilter
     from cosmo_kg.vocabulary import NodeLabel
 
-    page = EdgeFilter((RELATION,), MIN_PLAUSIBILITY, 0.0, 0, PAGE).params() | {"limit": PAGE + 1}
-    return [
-        (statements.PRODUCTS, {"keys": [pid]}),
-        (statements.head_intentions(NodeLabel.PRODUCT), {"keys": [pid], **page}),
-    ]
+    page = EdgeFilter((RELATION,), MIN_PLAUSIBILITY, 0.0, 0, PAGE)
+    statement = statements.head_intentions(NodeLabel.PRODUCT, page.relations, with_product=True)
+    return [(statement, {"keys": [pid], **page.params(), "limit": PAGE + 1})]
 
 
 def db_hits(driver: neo4j.Driver, statement: str, params: dict[str, Any]) -> int:

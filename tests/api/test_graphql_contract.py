@@ -71,7 +71,8 @@ def page_of(client: TestClient, selection: str, **variables: object) -> object:
 
 
 def test_unfiltered_page_fetched_with_the_product_equals_the_page_read_alone(client: TestClient) -> None:
-    # A filter argument (even a no-op one) makes the field read its page in a round trip of its own.
+    # The product reads its page ahead in one round trip whatever the arguments; these pin that
+    # every way of asking for the same page answers the same.
     alone = page_of(client, f"intentions(first: $first, minPlausibility: 0) {PAGE}", id="P1", first=4)
     assert page_of(client, f"intentions(first: $first) {PAGE}", id="P1", first=4) == alone
     assert page_of(client, f"intentions(first: 4) {PAGE}", id="P1") == alone
