@@ -6,15 +6,14 @@ which also depend on the index. A value is served only while its stamp names the
 versions; otherwise it is recomputed (and written back), so nothing is flushed.
 
 The graph version (the newest completed write run, ``cosmo_kg.graph.version``) is read from
-Neo4j, the only place every writer (any process, any host) commits to. By default
-(``cache.version_check`` 0) every request waits for a version read that *started after the
-request arrived*, so a request that arrives after a write has committed never gets pre-write
-knowledge. Requests arriving together share one read (at most one in flight, the next one
-taking everyone who arrived meanwhile), so the cost is one index seek per round trip, not per
-request. A positive ``cache.version_check`` reads it in the background every that many seconds
-instead (answers may then be that much behind a write). The index ``CURRENT`` pointer is read
-every ``index.reload_seconds``; a new index version is loaded off the event loop and swapped in
-whole.
+Neo4j when a request may need it: while the host's write signal (``WriteSignal``, listed on every
+request) shows a write run completing, or after its listing changed. That read must have started
+after the request arrived, so a request that arrives after a write has completed never gets
+pre-write knowledge; requests arriving together share one read (at most one in flight). Writers
+on other hosts (or outside cosmo-kg) are seen by a background read every ``cache.version_check``
+seconds; with 0, every request reads it (strict for every writer, at a Neo4j round trip each).
+The index ``CURRENT`` pointer is read every ``index.reload_seconds``; a new index version is
+loaded off the event loop and swapped in whole.
 """
 
 from __future__ import annotations
@@ -22,12 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from cosmo_kg.api.reads import GraphReader
 from cosmo_kg.errors import CosmoKGError
-from cosmo_kg.graph.version import LATEST, GraphVersion
+from cosmo_kg.graph.version import DATABASE_ID, LATEST, GraphVersion, WriteSignal, writing
 
 log = logging.getLogger("cosmo_kg.api")
 STAMP_END = b"\n"
@@ -71,17 +71,30 @@ class Freshness:
         self.versions = Versions(index=index_version)
         self.graph_version = GraphVersion()
         self.reads = 0  # completed graph version reads
+        self.signal: WriteSignal | None = None  # known once the database id was read
+        self._signal_seen: frozenset[str] | None = None  # the listing the applied read followed
+        self._unreachable_until = 0.0
         self._started = self._applied = 0  # order of the last read begun, of the last one applied
         self._waiting: list[asyncio.Future[str]] = []
         self._reading: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def current(self) -> Versions:
-        """The versions to stamp and check against. With ``check_seconds`` 0: as of a graph
-        version read that started after this call (shared with the calls arriving meanwhile)."""
-        if self.check_seconds == 0:
+        """The versions to stamp and check against: as of a graph version read that started
+        after this call (shared with the calls arriving meanwhile) when the graph may have
+        changed since the last read, else the versions known."""
+        if self._may_have_changed():
             return replace(self.versions, graph=await self._fresh_read())
         return self.versions
+
+    def _may_have_changed(self) -> bool:
+        if time.monotonic() < self._unreachable_until:
+            return False  # Neo4j just failed: serve what is cached rather than wait on it again
+        if self.check_seconds == 0 or self.signal is None:
+            return True
+        # A directory listing on the event loop: microseconds, against a Neo4j round trip.
+        names = self.signal.names()
+        return names is None or writing(names) or names != self._signal_seen
 
     async def _fresh_read(self) -> str:
         done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
@@ -110,10 +123,12 @@ class Freshness:
         the last one known. A read overtaken by one started later does not set it back."""
         self._started += 1
         order = self._started
+        seen = self.signal.names() if self.signal else None  # before the read: it follows this listing
         try:
             rows = await self.reader.rows(LATEST)
         except CosmoKGError as exc:
             log.debug("graph version not read: %s", exc)
+            self._unreachable_until = time.monotonic() + min(self.check_seconds or 1.0, 1.0)
             return self.versions.graph
         self.reads += 1
         version = GraphVersion.of(rows[0] if rows else None)
@@ -121,7 +136,23 @@ class Freshness:
             self._applied = order
             self.graph_version = version
             self.versions = replace(self.versions, graph=version.tag)
+            self._signal_seen = None if seen is None or writing(seen) else seen
         return version.tag
+
+    async def watch_graph(self) -> None:
+        """One background round: (re)learn the database's write signal (a first load by the
+        offline importer makes a new database), clear dead writers' marks, read the version."""
+        try:
+            rows = await self.reader.rows(DATABASE_ID)
+        except CosmoKGError as exc:
+            log.debug("database id not read: %s", exc)
+        else:
+            signal = WriteSignal.of(str(rows[0]["id"]))
+            if self.signal is None or signal.directory != self.signal.directory:
+                signal.directory.mkdir(parents=True, exist_ok=True)
+                self.signal, self._signal_seen = signal, None
+            signal.clear_dead_writers()
+        await self.check_graph()
 
     def index_loaded(self, version: str) -> None:
         self.versions = replace(self.versions, index=version)
@@ -129,7 +160,7 @@ class Freshness:
     def start(self, reload_index: Callable[[], Awaitable[None]], index_seconds: float) -> None:
         """Watch the graph version (unless read per request) and the index pointer."""
         if self.check_seconds > 0:
-            self._tasks.append(asyncio.create_task(_every(self.check_seconds, self.check_graph)))
+            self._tasks.append(asyncio.create_task(_every(self.check_seconds, self.watch_graph)))
         if index_seconds > 0:
             self._tasks.append(asyncio.create_task(_every(index_seconds, reload_index)))
 

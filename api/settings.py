@@ -188,10 +188,9 @@ class CacheSettings(SettingsGroup):
         env="COSMO_CACHE_TIER2_TTL",
     )
     version_check: float = setting(
-        0.0,
-        "0: every request checks the graph version with a read started after it arrived (shared "
-        "by the requests arriving together), so no answer predates a committed write; N > 0: read "
-        "it every N seconds instead (answers may lag a write by N s)",
+        1.0,
+        "seconds between background reads of the graph version, which see writers on other hosts "
+        "(writers on the API's host are seen by the very next request); 0: every request reads it",
         env="COSMO_CACHE_VERSION_CHECK",
     )
 

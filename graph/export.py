@@ -30,6 +30,7 @@ from neo4j.exceptions import DriverError, Neo4jError
 from cosmo_kg.errors import GraphError, InputError
 from cosmo_kg.graph import statements
 from cosmo_kg.graph.prepare import knowledge_edge_groups
+from cosmo_kg.graph.version import completing_write
 from cosmo_kg.ingest.rules import behavior_id_column
 from cosmo_kg.schemas import PAIRS, PRODUCTS
 from cosmo_kg.vocabulary import BehaviorKind
@@ -189,7 +190,8 @@ def import_graph(directory: Path, driver: neo4j.Driver, database: str = "neo4j",
             for name, statement, rows in _import_steps(files, batch_size):
                 session.execute_write(_write, statement, rows)
                 report.rows[name] = report.rows.get(name, 0) + len(rows)
-            _record(session, report.import_id, str(directory))
+            with completing_write(session):
+                _record(session, report.import_id, str(directory))
     except (Neo4jError, DriverError) as exc:
         raise GraphError(f"the import failed: {getattr(exc, 'message', None) or exc}",
                          hint="run the same import again: it MERGEs, so what is there stays") from exc

@@ -34,6 +34,7 @@ from cosmo_kg.graph.connection import connect
 from cosmo_kg.graph.prepare import PreparedGraph, knowledge_edge_groups, prepare_graph, read_inputs
 from cosmo_kg.graph.schema import apply_schema
 from cosmo_kg.graph.server import LocalNeo4jSettings
+from cosmo_kg.graph.version import completing_write
 from cosmo_kg.schemas import PRODUCTS, reason_counts
 from cosmo_kg.settings import SettingsGroup, setting
 from cosmo_kg.vocabulary import NodeLabel
@@ -277,7 +278,8 @@ def _write_steps(steps: list[Step], report: LoadReport, config: LoadConfig, driv
             report.properties_set += counters.properties_set
             if progress:
                 progress(number, total)
-        session.run(statements.LOAD_RUN_COMPLETE, load_id=report.load_id, batches_done=total).consume()
+        with completing_write(session):
+            session.run(statements.LOAD_RUN_COMPLETE, load_id=report.load_id, batches_done=total).consume()
         session.run(statements.FULLTEXT_REFRESH).consume()
 
 
@@ -302,8 +304,9 @@ def _bulk_load(graph: PreparedGraph, report: LoadReport, config: LoadConfig,
         with restarted.session(database=config.database) as session:
             session.run(statements.LOAD_RUN_BEGIN, load_id=report.load_id, seen_at=seen_at,
                         source=source, batches_total=report.batches_total).consume()
-            session.run(statements.LOAD_RUN_COMPLETE, load_id=report.load_id,
-                        batches_done=report.batches_total).consume()
+            with completing_write(session):
+                session.run(statements.LOAD_RUN_COMPLETE, load_id=report.load_id,
+                            batches_done=report.batches_total).consume()
             session.run(statements.FULLTEXT_REFRESH).consume()
         bulk_import.finish(local, directory)
     report.method = "bulk-import"

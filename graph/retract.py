@@ -20,6 +20,7 @@ import neo4j
 from neo4j.exceptions import DriverError, Neo4jError
 
 from cosmo_kg.errors import GraphError, InputError
+from cosmo_kg.graph.version import completing_write
 from cosmo_kg.vocabulary import DOMAINS, RELATIONS
 
 # A knowledge edge (h)-[e]->(i) belongs to a domain when its head is a product of that domain, or
@@ -195,5 +196,6 @@ def _delete(session: neo4j.Session, config: RetractConfig, report: RetractReport
     texts = None if report.resumed else sorted(tails)
     orphans = session.run(_DELETE_ORPHANS, texts=texts, batch_size=config.batch_size).single(strict=True)
     report.intentions_removed = int(orphans["orphans"])
-    session.run(_RUN_COMPLETE, run_id=report.retraction_id, edges=sum(report.edges.values()),
-                intentions=report.intentions_removed).consume()
+    with completing_write(session):
+        session.run(_RUN_COMPLETE, run_id=report.retraction_id, edges=sum(report.edges.values()),
+                    intentions=report.intentions_removed).consume()

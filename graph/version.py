@@ -1,17 +1,33 @@
 """The graph version: which completed write the graph's knowledge is as of.
 
-Every write run (a load, a refresh's load, a retraction) keeps a ``:LoadRun`` record and marks it
-complete, with ``completed_at``, in its last transaction. The latest completed record names the
-version: its id and completion time. Readers that cache answers stamp them with this tag, so an
-answer computed before a write is never served after it. Reading it is one index seek.
+Every write run (a load, a refresh's load, a retraction, an import) keeps a ``:LoadRun`` record
+and marks it complete, with ``completed_at``, in its last transaction. The latest completed
+record names the version: its id and completion time. Readers that cache answers stamp them
+with this tag, so an answer computed before a write is never served after it. Reading it is one
+index seek, but one Neo4j round trip per request made cached answers 5x slower under load.
+
+So writers also say so on this host (``WriteSignal``): a directory per graph database where a
+write run's completion transaction is announced (``w-<pid>-<token>`` while it runs) and then
+recorded (``v-<token>``). A serving API lists that directory on every request (microseconds) and
+reads the graph version from Neo4j only when a completion is under way or the listing changed:
+a request arriving after a completed write never gets pre-write knowledge, and between writes
+no request waits on Neo4j for it. Writers on other hosts are seen by the API's periodic read.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import neo4j
+
+from cosmo_kg.workspace import machine_cache_dir
 
 # The newest completed write run; the range index on completed_at makes this a seek to its end.
 LATEST = """
@@ -21,6 +37,9 @@ ORDER BY l.completed_at DESC LIMIT 1
 """
 
 EMPTY = "empty"
+DATABASE_ID = "CALL db.info() YIELD id RETURN id"
+WRITING, WRITTEN = "w-", "v-"
+KEEP_WRITTEN_S = 600.0  # older ``v-`` records are pruned (the listing still changes with every write)
 
 
 @dataclass(frozen=True)
@@ -51,3 +70,81 @@ def graph_version(driver: neo4j.Driver, database: str = "neo4j") -> GraphVersion
     """The graph's current version (``GraphError``-free: a plain driver read)."""
     records, _, _ = driver.execute_query(LATEST, database_=database, routing_=neo4j.RoutingControl.READ)
     return GraphVersion.of(dict(records[0].items()) if records else None)
+
+
+class WriteSignal:
+    """The directory where writers on this host announce completing a write run of one graph
+    database (named by its Neo4j database id), and serving APIs look first."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @classmethod
+    def of(cls, database_id: str) -> WriteSignal:
+        return cls(machine_cache_dir() / "graph-writes" / database_id)
+
+    @classmethod
+    def of_session(cls, session: neo4j.Session) -> WriteSignal:
+        return cls.of(str(session.run(DATABASE_ID).single(strict=True)["id"]))
+
+    def names(self) -> frozenset[str] | None:
+        """The directory's entries (None when it cannot be listed: then read the graph)."""
+        try:
+            return frozenset(os.listdir(self.directory))
+        except OSError:
+            return None
+
+    @contextlib.contextmanager
+    def completing(self) -> Iterator[None]:
+        """Around a write run's completion transaction: announced before, recorded after (also
+        when it fails: readers then read the graph version once more, harmlessly)."""
+        token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self.directory.mkdir(parents=True, exist_ok=True)
+        announced = self.directory / f"{WRITING}{token}"
+        announced.touch()
+        try:
+            yield
+        finally:
+            (self.directory / f"{WRITTEN}{token}").touch()
+            announced.unlink(missing_ok=True)
+            self._prune(keep=f"{WRITTEN}{token}")
+
+    def _prune(self, keep: str) -> None:
+        cutoff = time.time() - KEEP_WRITTEN_S
+        for path in self.directory.glob(f"{WRITTEN}*"):
+            with contextlib.suppress(OSError):
+                if path.name != keep and path.stat().st_mtime < cutoff:
+                    path.unlink()
+
+    def clear_dead_writers(self) -> int:
+        """Remove the announcements of writers that died mid-completion; return how many."""
+        cleared = 0
+        for name in self.names() or ():
+            pid = name[len(WRITING) :].split("-", 1)[0]
+            if name.startswith(WRITING) and pid.isdigit() and not _alive(int(pid)):
+                with contextlib.suppress(OSError):
+                    (self.directory / name).unlink()
+                    cleared += 1
+        return cleared
+
+
+@contextlib.contextmanager
+def completing_write(session: neo4j.Session) -> Iterator[None]:
+    """``WriteSignal.completing`` for the session's graph database: wrap the completion
+    transaction of every write run in it."""
+    with WriteSignal.of_session(session).completing():
+        yield
+
+
+def writing(names: frozenset[str]) -> bool:
+    return any(name.startswith(WRITING) for name in names)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
