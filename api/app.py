@@ -14,6 +14,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 import orjson
+import strawberry
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -22,6 +23,7 @@ from strawberry.fastapi import GraphQLRouter
 
 from cosmo_kg.api.answers import TIER1, TIER2
 from cosmo_kg.api.errors import error_body, kind_of
+from cosmo_kg.api.graphql_http import PATH, FastGraphQL
 from cosmo_kg.api.index import TextEmbedder
 from cosmo_kg.api.loaders import Loaders
 from cosmo_kg.api.observe import Metrics, ObserveMiddleware
@@ -157,19 +159,33 @@ class _GraphQLRouter(GraphQLRouter[Any, None]):
         return graphiql_response()  # GraphiQL from the package, not a CDN
 
 
-def _graphql_router(settings: ServeSettings) -> GraphQLRouter[Any, None]:
-    async def context(request: Request) -> ApiContext:
-        svc: Services = request.app.state.services
-        return ApiContext(
-            settings=settings.api,
-            reader=svc.reader,
-            loaders=Loaders(svc.reader),
-            answers=svc.answers,
-            features=svc.features,
-            index=svc.index,
-        )
+def _graphql_context(settings: ServeSettings, svc: Services) -> ApiContext:
+    return ApiContext(
+        settings=settings.api,
+        reader=svc.reader,
+        loaders=Loaders(svc.reader),
+        answers=svc.answers,
+        features=svc.features,
+        index=svc.index,
+    )
 
-    return _GraphQLRouter(build_schema(settings.api), context_getter=context, graphql_ide="graphiql")
+
+def _graphql_router(settings: ServeSettings, schema: strawberry.Schema) -> GraphQLRouter[Any, None]:
+    async def context(request: Request) -> ApiContext:
+        return _graphql_context(settings, request.app.state.services)
+
+    return _GraphQLRouter(schema, context_getter=context, graphql_ide="graphiql")
+
+
+def _add_graphql(app: FastAPI, settings: ServeSettings) -> None:
+    """Strawberry's router at /graphql, and in front of it the direct path for JSON POSTs."""
+    schema = build_schema(settings.api)
+    app.include_router(_graphql_router(settings, schema), prefix=PATH, include_in_schema=False)
+    app.add_middleware(
+        FastGraphQL,
+        schema=schema,
+        context=lambda scope: _graphql_context(settings, scope["app"].state.services),
+    )
 
 
 def create_app(settings: ServeSettings | None = None, *, embedder: TextEmbedder | None = None) -> FastAPI:
@@ -202,7 +218,7 @@ def create_app(settings: ServeSettings | None = None, *, embedder: TextEmbedder 
         lifespan=lifespan,
         description="E-commerce commonsense knowledge: GraphQL at /graphql, REST for the hot path.",
     )
-    app.include_router(_graphql_router(settings), prefix="/graphql", include_in_schema=False)
+    _add_graphql(app, settings)
     for router in (_serving_routes(), _admin_routes(), _ops_routes(metrics)):
         app.include_router(router)
     add_pages(app)
