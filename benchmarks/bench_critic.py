@@ -1,10 +1,12 @@
 """Benchmark: critic scoring speed, today's shipped critic beside the new one, same run, same rows.
 
 "Today's" critic is the default shipped before typicality got its own model (commit
-``BASELINE_COMMIT``, read from git history into a temporary folder); the new one is the shipped
-default now. Both score the held-out annotation rows (co-buy and search-buy statements) from an
-empty embedding cache, in interleaved rounds so machine load hits them alike; the load average is
-recorded beside each round. Writes benchmarks/results/critic.json and prints a short table.
+``BASELINE_COMMIT``): its weights and its own code (the packages of that commit, read from git
+history into a temporary folder) run in a worker process; the new one is the shipped default
+with today's code, in a worker process too. Both score the held-out annotation rows (co-buy and
+search-buy statements) from an empty embedding cache, in interleaved rounds so machine load hits
+them alike; only ``score`` is timed (not the model load); the load average is recorded beside each
+round. Writes benchmarks/results/critic.json and prints a short table.
 
     python benchmarks/bench_critic.py [--rows 2000] [--rounds 3]
 """
@@ -16,6 +18,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -24,51 +27,71 @@ from pathlib import Path
 import polars as pl
 
 from cosmo_kg.embeddings import EmbeddingSettings
-from cosmo_kg.refinement.critic import load_critic
 from cosmo_kg.refinement.runner import default_critic_dir
-from cosmo_kg.refinement.training import DEFAULT_SOURCES, read_annotations, split
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE_COMMIT = "f4e33c4"
-CRITIC_FILES = ("critic.json", "weights.npz")
+PACKAGES = {"graph": "graph", "cypher": "cypher", "ingest": "ingest", "generation": "generation",
+            "refinement": "refinement", "api": "api"}
 
 
-def baseline_critic(folder: Path) -> Path:
-    """Today's default critic, written out of git history."""
-    for name in CRITIC_FILES:
-        blob = subprocess.run(["git", "show", f"{BASELINE_COMMIT}:cosmo_kg/samples/critic/default/{name}"],
-                              cwd=ROOT, check=True, capture_output=True).stdout
-        (folder / name).write_bytes(blob)
+def baseline_tree(folder: Path) -> Path:
+    """The baseline commit's code laid out as an importable ``cosmo_kg`` package."""
+    folder.mkdir()
+    archive = subprocess.run(["git", "archive", BASELINE_COMMIT], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    for name, source in PACKAGES.items():
+        (folder / "cosmo_kg" / name).symlink_to(folder / source, target_is_directory=True)
     return folder
 
 
 def rows(count: int) -> pl.DataFrame:
+    from cosmo_kg.refinement.training import DEFAULT_SOURCES, read_annotations, split  # today's code only
+
     annotations = read_annotations(default_critic_dir().parent / "annotations.parquet", DEFAULT_SOURCES)
     return split(annotations, 0.2, 0)[1].head(count)
 
 
-def timed(critic_dir: Path, frame: pl.DataFrame) -> float:
-    critic = load_critic(critic_dir, EmbeddingSettings())
+def timed(code: Path | None, frame_file: Path) -> float:
+    """Seconds of one ``score`` call in a fresh worker running ``code`` (None: today's code)."""
+    env = dict(os.environ, PYTHONPATH=str(code)) if code else dict(os.environ)
+    result = subprocess.run([sys.executable, __file__, "--worker", str(frame_file)], env=env, check=True,
+                            capture_output=True, text=True)
+    return float(result.stdout.strip().splitlines()[-1])
+
+
+def worker(frame_file: Path) -> None:
+    from cosmo_kg.refinement.critic import load_critic
+
+    frame = pl.read_parquet(frame_file)
+    critic = load_critic(default_critic_dir(), EmbeddingSettings())
+    critic.score(frame.head(50))  # exports / loads the embedding model
+    critic = load_critic(default_critic_dir(), EmbeddingSettings())
     started = time.perf_counter()
     critic.score(frame)
-    return time.perf_counter() - started
+    print(time.perf_counter() - started)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        worker(args.worker)
+        return
     frame = rows(args.rows)
     seconds: dict[str, list[float]] = {"today": [], "new": []}
     loads = []
     with tempfile.TemporaryDirectory() as temporary:
-        critics = {"today": baseline_critic(Path(temporary)), "new": default_critic_dir()}
-        timed(critics["new"], frame.head(50))  # exports / loads the embedding model once
+        frame_file = Path(temporary) / "rows.parquet"
+        frame.write_parquet(frame_file)
+        code = {"today": baseline_tree(Path(temporary) / "baseline"), "new": None}
         for _ in range(args.rounds):
-            for name, folder in critics.items():
-                seconds[name].append(timed(folder, frame))
+            for name, tree in code.items():
+                seconds[name].append(timed(tree, frame_file))
             loads.append(os.getloadavg()[0])
     rates = {name: len(frame) / statistics.median(values) for name, values in seconds.items()}
     result = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "rows": len(frame),

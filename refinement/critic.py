@@ -106,30 +106,28 @@ def _lexical(a: list[str], b: list[str], s: list[str]) -> np.ndarray:
                       np.stack(fuzzy, axis=1).astype(np.float32)])
 
 
-def _head(texts: list[str], words: int = 6) -> list[str]:
-    return [" ".join(t.split()[:words]) for t in texts]
-
-
 def critic_features(embedder: Embedder | MemoEmbedder, examples: pl.DataFrame) -> np.ndarray:
-    """Symmetric features of (side a, side b, statement): embeddings, cosines and word overlap."""
+    """Symmetric features of (side a, side b, statement, its tail): embeddings, cosines and word
+    overlap. The titles' opening words are not embedded apart: the informativeness rule catches
+    restated titles, and that group cost 15% of the encoder time."""
     a, b = context_sides(examples)
     statements = examples["statement"].to_list()
     contents = [content_of(s) for s in statements]
-    # One call for all six text groups: the encoder sorts them by length into full batches.
-    groups = (a, b, statements, contents, _head(a), _head(b))
+    # One call for all text groups: the encoder sorts them by length into full batches.
+    groups = (a, b, statements, contents)
     vectors = embedder.embed([text for group in groups for text in group])
-    side_a, side_b, stmt, content, head_a, head_b = np.split(vectors, len(groups))
+    side_a, side_b, stmt, content = np.split(vectors, len(groups))
 
     def cos(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return (x * y).sum(axis=1, keepdims=True)
 
-    ca, cb, ha, hb = cos(side_a, stmt), cos(side_b, stmt), cos(head_a, content), cos(head_b, content)
-    mean, head_mean = (side_a + side_b) / 2, (head_a + head_b) / 2
+    ca, cb = cos(side_a, stmt), cos(side_b, stmt)
+    mean = (side_a + side_b) / 2
     return np.hstack([
         stmt, mean * stmt, np.abs(side_a - stmt) + np.abs(side_b - stmt),
         ca + cb, np.abs(ca - cb), cos(side_a, side_b), np.minimum(ca, cb), np.maximum(ca, cb),
-        _lexical(a, b, statements), cos(side_a, content), cos(side_b, content), ha, hb,
-        np.minimum(ha, hb), mean * content, head_mean * content, _lexical(a, b, contents),
+        _lexical(a, b, statements), cos(side_a, content), cos(side_b, content), mean * content,
+        _lexical(a, b, contents),
     ]).astype(np.float32)
 
 

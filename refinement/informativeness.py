@@ -9,12 +9,19 @@ scores 0.
 
 Words are compared after a light stemming (plural, -ing, -ed), so "pergolas" meets "Pergola".
 Works per distinct (tail, head) text, vectorised over a frame's columns.
+
+For co-buy, copying a title's catalogue words ("cable", "costume", "lcd screen": words in at least
+``CATALOGUE_SHARE`` of the catalogue's titles) names the category the pair shares, which is how
+people explain many co-buys; copying its rare words (brand, model, series) is a restatement.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable
 from functools import lru_cache
+from importlib import resources
 
 import polars as pl
 
@@ -22,6 +29,8 @@ from cosmo_kg.refinement.statements import content_of
 from cosmo_kg.vocabulary import BehaviorKind
 
 _WORD = re.compile(r"[a-z0-9]+")
+CATALOGUE_SHARE = 0.01
+CATALOGUE_FILE = "catalogue_words.txt"
 _SUFFIXES = (("ies", "y"), ("ing", ""), ("ed", ""), ("ss", "ss"), ("s", ""))
 
 # Words that add nothing to any head: function words, the relations' template words, and the
@@ -68,8 +77,23 @@ def novelty(tail: str | None, head: str | None) -> float:
     return len(words - words_of(head)) / len(words)
 
 
+def catalogue_words_of(titles: Iterable[str], share: float = CATALOGUE_SHARE) -> list[str]:
+    """The stemmed words found in at least ``share`` of the distinct ``titles``, sorted."""
+    distinct = set(titles)
+    counts = Counter(word for title in distinct for word in words_of(title))
+    return sorted(word for word, count in counts.items() if count >= share * len(distinct))
+
+
+@lru_cache(maxsize=1)
+def catalogue_words() -> frozenset[str]:
+    """The shipped catalogue words (``samples/critic/catalogue_words.txt``, one per line)."""
+    text = resources.files("cosmo_kg.samples").joinpath("critic", CATALOGUE_FILE).read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in text.splitlines() if line.strip())
+
+
 def pair_novelty(tail: str | None, title: str | None, title_b: str | None) -> float:
-    """Co-buy: how far the tail is from copying one title (the lower of its two novelties).
+    """Co-buy: how far the tail is from copying one title (the lower of its two novelties, counted
+    over the tail's rare words: catalogue words name a category, not a product).
 
     Naming what both titles share ("they both are a type of USB cable" for two USB cables) is the
     pair's common ground, and one content word ("Halloween", "camping") is a theme: both are how
@@ -77,9 +101,10 @@ def pair_novelty(tail: str | None, title: str | None, title_b: str | None) -> fl
     """
     words = content_words(tail)
     first, second = words_of(title), words_of(title_b)
-    if len(words) < 2 or words <= (first & second):
+    rare = words - catalogue_words()
+    if len(words) < 2 or words <= (first & second) or not rare:
         return 1.0
-    return min(len(words - first), len(words - second)) / len(words)
+    return min(len(rare - first), len(rare - second)) / len(rare)
 
 
 def informativeness(frame: pl.DataFrame) -> pl.Series:

@@ -5,6 +5,8 @@ Writes under cosmo_kg/samples/critic/:
                         + constructed search-buy examples from the WANDS queries (refinement/search_buy.py)
   task1.parquet         IntentionQA task 1 questions (4 options, gold index)
   restatements.parquet  the labelled restating tails: one per WANDS query, one per title of 120 pairs
+  catalogue_words.txt   the words of at least 1% of the training pairs' product titles (the
+                        informativeness rule's category words)
   default/              the default ``embedding-lr`` critic, trained on the IntentionQA and WANDS
                         annotations of the training split of pairs (the same as ``cosmo-kg critic
                         train`` with defaults), with its held-out ``evaluation.json`` and
@@ -23,6 +25,8 @@ from pathlib import Path
 import polars as pl
 
 from cosmo_kg.embeddings import EmbeddingSettings
+from cosmo_kg.refinement.evaluation import in_test_split
+from cosmo_kg.refinement.informativeness import CATALOGUE_FILE, catalogue_words_of
 from cosmo_kg.refinement.informativeness_report import informativeness_report
 from cosmo_kg.refinement.public_annotations import import_public, intentionqa_task1
 from cosmo_kg.refinement.search_buy import (
@@ -48,6 +52,14 @@ def build_data(shared: Path) -> None:
     restatements = pl.concat([restatement_set(queries).with_columns(title_b=pl.lit(None, pl.String())),
                               title_restatement_set(task1)], how="diagonal_relaxed").select(columns)
     restatements.write_parquet(OUT / "restatements.parquet", **PARQUET)
+    write_catalogue_words(annotations)
+
+
+def write_catalogue_words(annotations: pl.DataFrame) -> None:
+    """Category words from the titles of the training pairs only (held-out pairs stay unseen)."""
+    training = annotations.filter(~in_test_split(annotations["behavior_id"], 0.2, 0))
+    titles = pl.concat([training["title"], training["title_b"]]).drop_nulls().to_list()
+    (OUT / CATALOGUE_FILE).write_text("\n".join(catalogue_words_of(titles)) + "\n", encoding="utf-8")
 
 
 def main(shared: Path, cache_dir: str) -> None:
