@@ -116,7 +116,7 @@ def index_build(rebuild: bool, **params: Any) -> None:
             embedder,
             progress=lambda n: bar.advance(task, n),
         )
-    path = write_report(settings.workspace, "index", asdict(report))
+    path = write_report(settings.workspace, "index", report)
     click.echo(
         f"Index in {report.directory}: added {report.added}, totals {report.totals}, "
         f"kinds {report.index_kinds} in {report.seconds:.1f}s ({report.texts_per_second:,.0f} texts/s)."
@@ -225,13 +225,7 @@ def features_build(**params: Any) -> None:
     settings = pop_serve_settings(params)
 
     async def build(svc: Services) -> dict[str, int]:
-        from cosmo_kg.api import statements
-
-        written = {}
-        for label in (NodeLabel.QUERY, NodeLabel.PRODUCT):
-            keys = [r["key"] for r in await svc.reader.rows(statements.all_keys(label))]
-            written[label.value] = await svc.features.build(label, keys)
-        return written
+        return await svc.features.build_all()
 
     click.echo(f"Features written: {with_services(settings, build)}")
 
@@ -244,10 +238,7 @@ def features_export(out_dir: Path, **params: Any) -> None:
     settings = pop_serve_settings(params)
 
     async def export(svc: Services) -> dict[str, int]:
-        return {
-            label.value: svc.features.export(label, out_dir / f"{label.value.lower()}_features.parquet")
-            for label in (NodeLabel.QUERY, NodeLabel.PRODUCT)
-        }
+        return svc.features.export_all(out_dir)
 
     click.echo(f"Exported rows: {with_services(settings, export)} to {out_dir}")
 
@@ -320,13 +311,13 @@ def refresh_command(
     if watch_dir is not None:
         config = WatchConfig(watch_dir, poll_seconds=poll_seconds, preload_top=preload_top)
         for done in watch(config, settings, loader, say=lambda step: click.echo(f"· {step}", err=True)):
-            path = write_report(settings.workspace, "refresh", asdict(done))
+            path = write_report(settings.workspace, "refresh", done)
             click.echo(f"Took {len(done.files)} file(s); served {done.served_after_seconds:.0f}s after the "
                        f"first landed (refresh {done.seconds:.0f}s); report: {path}", nl=True)
         return
     config = refresh.RefreshConfig(knowledge, products, pairs, cache_only, preload_top, not no_index)
     report = refresh.run(config, settings, loader, progress=lambda step: click.echo(f"· {step}", err=True))
-    path = write_report(settings.workspace, "refresh", asdict(report))
+    path = write_report(settings.workspace, "refresh", report)
     click.echo(
         f"Refresh done in {report.seconds:.1f}s: steps {', '.join(report.steps)}; "
         f"{report.drained:,} queued misses answered into tier 2, {report.tier1_written:,} tier-1 answers."

@@ -21,8 +21,10 @@ from cosmo_kg.api.freshness import Freshness, Versions, stamped, unstamp
 from cosmo_kg.api.offload import Offload
 from cosmo_kg.api.reads import EdgeFilter, GraphReader, IntentionEdge
 from cosmo_kg.api.store import CacheStore
+from cosmo_kg.files import write_parquet_atomic
 from cosmo_kg.vocabulary import NodeLabel
 
+FEATURE_LABELS = (NodeLabel.QUERY, NodeLabel.PRODUCT)
 PREFIXES = {NodeLabel.QUERY: "fq:", NodeLabel.PRODUCT: "fp:"}
 EDGES_READ = 100
 PER_RELATION = 3
@@ -162,6 +164,14 @@ class FeatureService:
             written += len(computed)
         return written
 
+    async def build_all(self) -> dict[str, int]:
+        """Compute and store the features of every query and product of the graph; rows per label."""
+        written = {}
+        for label in FEATURE_LABELS:
+            keys = [r["key"] for r in await self.reader.rows(statements.all_keys(label))]
+            written[label.value] = await self.build(label, keys)
+        return written
+
     async def _put(self, kind: NodeLabel, features: dict[str, Features], versions: Versions) -> None:
         stamp = versions.stamp()
         items = {PREFIXES[kind] + key: stamped(stamp, f.to_bytes()) for key, f in features.items()}
@@ -171,6 +181,10 @@ class FeatureService:
         """Write the stored features of ``kind`` as Parquet (nested columns); return the row count."""
         rows = [asdict(Features.from_bytes(unstamp(raw)[1])) for _, raw in self.store.scan(PREFIXES[kind])]
         frame = pl.DataFrame(rows) if rows else pl.DataFrame({"key": []}, schema={"key": pl.String()})
-        path.parent.mkdir(parents=True, exist_ok=True)
-        frame.write_parquet(path)
+        write_parquet_atomic(frame, path)
         return frame.height
+
+    def export_all(self, out_dir: Path) -> dict[str, int]:
+        """``export`` every label as ``OUT_DIR/<label>_features.parquet``; rows per label."""
+        return {label.value: self.export(label, out_dir / f"{label.value.lower()}_features.parquet")
+                for label in FEATURE_LABELS}

@@ -64,12 +64,12 @@ def all_settings_groups() -> list[type[SettingsGroup]]:
     from cosmo_kg.graph.server import LocalNeo4jSettings
     from cosmo_kg.ingest.pipeline import IngestSettings
     from cosmo_kg.ingest.sampler import SampleSettings
-    from cosmo_kg.refinement.filters import FilterSettings
+    from cosmo_kg.refinement.filters import FilterSettings, RefineSettings
     from cosmo_kg.workspace import WorkspaceSettings
 
     return [Neo4jSettings, LocalNeo4jSettings, LoaderSettings, WorkspaceSettings, IngestSettings,
             SampleSettings, ApiSettings, IndexSettings, CacheSettings, GenerationSettings, OpenAISettings,
-            VllmSettings, TuneSettings, FilterSettings, EmbeddingSettings, ConsoleSettings]
+            VllmSettings, TuneSettings, RefineSettings, FilterSettings, EmbeddingSettings, ConsoleSettings]
 
 
 @cli.command("settings")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,8 @@ import neo4j
 import polars as pl
 
 from cosmo_kg.graph import local_auth, server
-from cosmo_kg.graph.cli import print_rows
 from cosmo_kg.graph.connection import Neo4jSettings, connect
+from cosmo_kg.graph.console_output import print_rows
 from cosmo_kg.graph.loader import LoadConfig, LoaderSettings, load
 from cosmo_kg.graph.saved_queries import get_saved_query, run_saved_query
 from cosmo_kg.graph.schema import apply_schema
@@ -128,7 +128,7 @@ def _generate(pairs: Path, products: Path, out: Path, workspace: WorkspaceSettin
     candidates = out / "candidates"
     report = run(GenerateConfig(pairs=pairs, products=products, out=candidates,
                                 rejects_dir=workspace.rejects_dir, backend=backend))
-    write_report(workspace, "generate", report.to_dict())
+    write_report(workspace, "generate", report)
     click.echo(f"{report.model}: {report.prompts} prompts → {report.candidates} candidates in "
                f"{report.seconds:.1f}s ({report.tokens_per_second:,.0f} tokens/s)")
     return candidates
@@ -141,7 +141,7 @@ def _refine(candidates: Path, pairs: Path, products: Path, out: Path,
     knowledge = out / "knowledge.parquet"
     report = run(RefineConfig(candidates=candidates, pairs=pairs,
                               products=products, output=knowledge, rejects_dir=workspace.rejects_dir))
-    write_report(workspace, "refine", report.as_dict())
+    write_report(workspace, "refine", report)
     click.echo(f"{report.candidates_in} candidates → {report.knowledge_out} knowledge rows; "
                f"rejected {report.rejected}")
     return knowledge
@@ -152,7 +152,7 @@ def _load(driver: neo4j.Driver, settings: Neo4jSettings, workspace: WorkspaceSet
     config = LoadConfig(rejects_dir=workspace.rejects_dir, knowledge=knowledge, products=products,
                         pairs=pairs, database=settings.database)
     report = load(config, driver, load_settings(LoaderSettings))
-    write_report(workspace, "load", report.__dict__)
+    write_report(workspace, "load", report)
     click.echo(f"{knowledge.name}: {report.knowledge_edges:,} knowledge edges in {report.seconds:.1f}s; "
                f"rejected {report.rejected or 'none'}")
 
@@ -210,7 +210,7 @@ def run_demo(config: DemoConfig) -> None:
             _step(f"Saved query {name}")
             print_rows(run_saved_query(driver, query, query.bind(params), settings.database),
                        as_json=False, title=query.answers)
-    write_report(workspace, "demo", asdict(config))
+    write_report(workspace, "demo", config)
     _step("Done. Explore the graph")
     for line in explore_lines(settings):
         click.echo(line)

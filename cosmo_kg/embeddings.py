@@ -71,12 +71,10 @@ class EmbeddingSettings(SettingsGroup):
 
     def validate(self) -> None:
         if self.backend not in BACKENDS:
-            raise ConfigError(f"setting embeddings.backend has a bad value {self.backend!r}",
-                              hint=f"use one of: {', '.join(BACKENDS)}")
+            raise self.bad_value("backend", f"use one of: {', '.join(BACKENDS)}")
         for name in ("batch_size", "batch_tokens"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"setting embeddings.{name} has a bad value {getattr(self, name)!r}",
-                                  hint="use a positive number")
+                raise self.bad_value(name, "use a positive number")
 
 
 def bundled_model_dir() -> Path:

@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from cosmo_kg.errors import InputError
+from cosmo_kg.files import reading
 
 REASON_COLUMN = "reason"
 
@@ -28,8 +29,9 @@ class FileSchema:
     required: tuple[str, ...]
 
     def check_columns(self, frame: pl.LazyFrame | pl.DataFrame, source: str | Path) -> None:
-        """Raise ``InputError`` if a required column is missing."""
-        present = set(frame.collect_schema().names())
+        """Raise ``InputError`` if the file cannot be read or a required column is missing."""
+        with reading(source, "Parquet file", hint=f"give the {self.name} file written by cosmo-kg"):
+            present = set(frame.collect_schema().names())
         missing = [c for c in self.required if c not in present]
         if missing:
             raise InputError(

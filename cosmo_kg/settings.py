@@ -18,7 +18,7 @@ from typing import Any, ClassVar, TypeVar, get_type_hints
 
 import click
 
-from cosmo_kg.errors import ConfigError
+from cosmo_kg.errors import ConfigError, CosmoKGError
 
 CONFIG_ENV = "COSMO_CONFIG"
 DEFAULT_CONFIG_FILE = "cosmo-kg.toml"
@@ -48,6 +48,15 @@ class SettingsGroup:
     def param_name(cls, field_name: str) -> str:
         return f"{cls.section}_{field_name}"
 
+    def bad_value(self, name: str, hint: str, error: type[CosmoKGError] = ConfigError) -> CosmoKGError:
+        """The error for this group's setting ``name``, naming its key and value (raise it)."""
+        return bad_value(f"{self.section}.{name}", getattr(self, name), hint, error)
+
+
+def bad_value(key: str, value: Any, hint: str, error: type[CosmoKGError] = ConfigError) -> CosmoKGError:
+    """The one message of a setting with a bad value: ``setting KEY has a bad value VALUE``."""
+    return error(f"setting {key} has a bad value {value!r}", hint=hint)
+
 
 G = TypeVar("G", bound=SettingsGroup)
 
@@ -75,9 +84,7 @@ def _convert(kind: type, key: str, value: Any) -> Any:
             return text in {"1", "true", "yes", "on"}
         return kind(value)
     except (TypeError, ValueError):
-        raise ConfigError(
-            f"setting {key} has a bad value {value!r}", hint=f"expected a {kind.__name__}"
-        ) from None
+        raise bad_value(key, value, f"expected a {kind.__name__}") from None
 
 
 def load_settings(group: type[G], overrides: Mapping[str, Any] | None = None) -> G:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cosmo_kg.files import write_text_atomic
 from cosmo_kg.settings import SettingsGroup, setting
 
 CACHE_ENV = "COSMO_CACHE_DIR"
@@ -38,10 +39,15 @@ class WorkspaceSettings(SettingsGroup):
         return Path(self.dir) / "reports"
 
 
-def write_report(workspace: WorkspaceSettings, stage: str, payload: dict[str, Any]) -> Path:
+def report_json(report: Any) -> str:
+    """The one JSON form of a report: a ``*Report`` dataclass (nested ones included) or a dict."""
+    payload = asdict(report) if is_dataclass(report) and not isinstance(report, type) else report
+    return json.dumps(payload, indent=2, sort_keys=True, default=str)
+
+
+def write_report(workspace: WorkspaceSettings, stage: str, report: Any) -> Path:
     """Write one stage's run report as ``reports/<stage>-<UTC time>.json`` and return its path."""
-    workspace.reports_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     path = workspace.reports_dir / f"{stage}-{stamp}.json"
-    path.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str), encoding="utf-8")
+    write_text_atomic(report_json(report), path)
     return path

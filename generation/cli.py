@@ -65,7 +65,7 @@ def generate_command(pairs: Path, products: Path, out: Path, backend: str | None
     with progress_bar(TextColumn("{task.fields[rate]}")) as bar:
         task = bar.add_task("generating", total=None, rate="")
         report = run(config, progress=lambda p: _update(bar, task, p))
-    print_report(report, write_report(workspace, "generate", report.to_dict()))
+    print_report(report, write_report(workspace, "generate", report))
 
 
 def _update(bar: Progress, task: Any, p: GenerateProgress) -> None:

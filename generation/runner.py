@@ -23,6 +23,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from cosmo_kg.errors import BackendError, ConfigError, InputError
+from cosmo_kg.files import file_digest, write_parquet_atomic, write_text_atomic
 from cosmo_kg.generation.backend import BackendSettings, LLMBackend, create_backend, model_label
 from cosmo_kg.generation.parser import TailLimits, parse_tails
 from cosmo_kg.generation.prompts import PairContext, PromptLibrary, RenderedPrompt, load_library
@@ -89,22 +90,11 @@ class GenerateReport:
     out_dir: str
     rejects_dir: str
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 
 def run_key(config: GenerateConfig, library: PromptLibrary, model: str) -> str:
     """Hash of everything that decides the candidates: inputs, model, prompts, output settings."""
     settings = {k: v for k, v in asdict(config.backend.generation).items() if k not in SPEED_ONLY}
-    payload = {"pairs": _file_digest(config.pairs), "products": _file_digest(config.products),
+    payload = {"pairs": file_digest(config.pairs), "products": file_digest(config.products),
                "model": model, "settings": settings, "prompts": library.versions()}
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -125,8 +115,7 @@ def _claim_out_dir(out: Path, key: str) -> None:
             raise ConfigError(f"{out} holds candidates of another run ({found}), not {key}",
                               hint="use a new --out directory, or the same inputs and settings to resume")
         return
-    out.mkdir(parents=True, exist_ok=True)
-    manifest.write_text(json.dumps({"run_key": key}), encoding="utf-8")
+    write_text_atomic(json.dumps({"run_key": key}), manifest)
 
 
 def shard_path(out: Path, index: int) -> Path:
@@ -226,13 +215,6 @@ def _candidate_row(prompt: RenderedPrompt, tail: str, rank: int, model: str) -> 
             "model": model, "prompt_version": prompt.version, EXEMPLARS_COLUMN: ";".join(prompt.exemplar_ids)}
 
 
-def _write_atomic(frame: pl.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    frame.write_parquet(partial)
-    partial.replace(path)
-
-
 def _order_rows(rows: list[dict[str, Any]]) -> pl.DataFrame:
     frame = pl.DataFrame(rows, schema=CANDIDATE_COLUMNS) if rows else pl.DataFrame(schema=CANDIDATE_COLUMNS)
     return frame.sort(["behavior_id", "relation", "rank"])
@@ -328,12 +310,11 @@ def _run_shard(index: int, raw: pl.DataFrame, config: GenerateConfig, shard: _Sh
     stats = ShardStats(pairs_in=frame.height, pairs_rejected=reason_counts(rejected))
     rows = shard.generate(list(_contexts(good)), stats, on_batch)
     if rejected.height:
-        _write_atomic(rejected, rejects / f"pairs-{index:05d}.parquet")
+        write_parquet_atomic(rejected, rejects / f"pairs-{index:05d}.parquet")
     stats.candidates = len(rows)
     stats.seconds = time.perf_counter() - started
-    _stats_path(config.out, index).parent.mkdir(parents=True, exist_ok=True)
-    _stats_path(config.out, index).write_text(json.dumps(asdict(stats)), encoding="utf-8")
-    _write_atomic(_order_rows(rows), shard_path(config.out, index))  # the commit point of the shard
+    write_text_atomic(json.dumps(asdict(stats)), _stats_path(config.out, index))
+    write_parquet_atomic(_order_rows(rows), shard_path(config.out, index))  # the commit point of the shard
     return stats
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cosmo_kg.errors import ConfigError
-from cosmo_kg.settings import SettingsGroup, setting
+from cosmo_kg.errors import CosmoKGError
+from cosmo_kg.settings import SettingsGroup, bad_value, setting
 from cosmo_kg.vocabulary import RELATIONS
 
 BACKEND_NAMES = ("llama_cpp", "transformers", "openai", "vllm")
@@ -14,8 +14,8 @@ PROMPT_FORMATS = ("chat", "raw")
 ON_ERROR_POLICIES = ("skip", "raise")
 
 
-def _bad(key: str, value: object, hint: str) -> ConfigError:
-    return ConfigError(f"setting {key} has a bad value {value!r}", hint=hint)
+def _bad(key: str, value: object, hint: str) -> CosmoKGError:
+    return bad_value(key, value, hint)
 
 
 @dataclass(frozen=True)

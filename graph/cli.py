@@ -14,6 +14,7 @@ from cosmo_kg.errors import InputError
 from cosmo_kg.graph import local_auth, server
 from cosmo_kg.graph.connection import Neo4jSettings, connect
 from cosmo_kg.graph.console import ConsoleSettings
+from cosmo_kg.graph.console_output import print_rows
 from cosmo_kg.graph.repl import CypherConfig, run_console
 from cosmo_kg.graph.saved_queries import get_saved_query, parse_assignments, run_saved_query, saved_queries
 from cosmo_kg.graph.schema import apply_schema
@@ -164,19 +165,6 @@ def graph_query(name: str | None, param_pairs: tuple[str, ...], list_only: bool,
     with connect(settings) as driver:
         rows = run_saved_query(driver, query, bound, settings.database)
     print_rows(rows, as_json=as_json, title=query.answers)
-
-
-def print_rows(rows: list[dict[str, Any]], *, as_json: bool, title: str | None = None) -> None:
-    """Print query rows as a table (or JSON)."""
-    if as_json:
-        click.echo(json.dumps(rows, indent=2, default=str))
-        return
-    table = Table(title=title, title_justify="left")
-    for column in rows[0] if rows else ["(no rows)"]:
-        table.add_column(column, overflow="fold", max_width=60)
-    for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
-    console.print(table)
 
 
 @click.command("cypher")

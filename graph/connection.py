@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import neo4j
-from neo4j.exceptions import AuthError, ConfigurationError, Neo4jError, ServiceUnavailable
+from neo4j.exceptions import AuthError, ConfigurationError, DriverError, Neo4jError, ServiceUnavailable
 
 from cosmo_kg.errors import ConfigError, GraphError
 from cosmo_kg.settings import SettingsGroup, setting
@@ -19,6 +19,7 @@ from cosmo_kg.settings import SettingsGroup, setting
 UNREACHABLE_HINT = (
     "start the local server with `cosmo-kg neo4j start`, or point NEO4J_URI at a running Neo4j"
 )
+FAILED_HINT = "see `cosmo-kg neo4j status` and `cosmo-kg neo4j logs`; a killed load resumes when run again"
 
 
 @dataclass(frozen=True)
@@ -38,8 +39,7 @@ class Neo4jSettings(SettingsGroup):
     def validate(self) -> None:
         if not self.uri.startswith(("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://",
                                     "neo4j+ssc://")):
-            raise ConfigError(f"setting neo4j.uri has a bad value {self.uri!r}",
-                              hint="use bolt://HOST:PORT or neo4j://HOST:PORT")
+            raise self.bad_value("uri", "use bolt://HOST:PORT or neo4j://HOST:PORT")
 
 
 class CredentialsError(GraphError):
@@ -80,10 +80,23 @@ def create_driver(settings: Neo4jSettings) -> neo4j.Driver:
 
 
 @contextmanager
+def graph_errors(action: str) -> Iterator[None]:
+    """Neo4j failing after the connection was made (a refused write, a lost server) becomes
+    ``GraphError`` naming ``action`` and Neo4j's own reason."""
+    try:
+        yield
+    except (Neo4jError, DriverError) as exc:
+        reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        raise GraphError(f"{action} failed: {reason}", hint=FAILED_HINT) from exc
+
+
+@contextmanager
 def connect(settings: Neo4jSettings) -> Iterator[neo4j.Driver]:
-    """``with connect(settings) as driver:`` — a checked driver, closed afterwards."""
+    """``with connect(settings) as driver:`` — a checked driver, closed afterwards; driver errors
+    inside the block become ``GraphError``."""
     driver = create_driver(settings)
     try:
-        yield driver
+        with graph_errors(f"Neo4j at {settings.uri}"):
+            yield driver
     finally:
         driver.close()

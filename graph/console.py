@@ -50,11 +50,9 @@ class ConsoleSettings(SettingsGroup):
 
     def validate(self) -> None:
         if self.format not in FORMATS:
-            raise InputError(f"setting console.format has a bad value {self.format!r}",
-                             hint="use table, csv or json")
+            raise self.bad_value("format", "use table, csv or json", InputError)
         if self.row_limit < 1:
-            raise InputError(f"setting console.row_limit has a bad value {self.row_limit!r}",
-                             hint="use a positive number")
+            raise self.bad_value("row_limit", "use a positive number", InputError)
 
 
 class StatementError(CosmoKGError):

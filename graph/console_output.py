@@ -101,3 +101,16 @@ def render_schema(schema: SchemaReport, console: Console) -> None:
 def render_plan(plan: list[tuple[int, str, str, float]], console: Console) -> None:
     rows = [["  " * depth + name, details, f"{estimate:,.0f}"] for depth, name, details, estimate in plan]
     console.print(_table(["operator", "details", "estimated rows"], rows, "Plan"))
+
+
+def print_rows(rows: list[dict[str, Any]], *, as_json: bool, title: str | None = None) -> None:
+    """Print saved-query rows as a table (or JSON) on stdout."""
+    if as_json:
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    table = Table(title=title, title_justify="left")
+    for column in rows[0] if rows else ["(no rows)"]:
+        table.add_column(column, overflow="fold", max_width=60)
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    Console().print(table)

@@ -3,7 +3,6 @@ and back."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ def retract_command(run_id: str | None, model: str | None, relation: str | None,
     config.validate()
     with connect(settings) as driver:
         report = retract(config, driver)
-    print_retract_report(report, None if dry_run else write_report(workspace, "retract", asdict(report)))
+    print_retract_report(report, None if dry_run else write_report(workspace, "retract", report))
 
 
 def print_retract_report(report: RetractReport, path: Path | None) -> None:
@@ -72,7 +71,7 @@ def export_command(out_dir: Path, batch_size: int, **params: Any) -> None:
     workspace = pop_settings(WorkspaceSettings, params)
     with connect(settings) as driver:
         report = export_graph(ExportConfig(out_dir, settings.database, batch_size), driver)
-    path = write_report(workspace, "export", asdict(report))
+    path = write_report(workspace, "export", report)
     click.echo(f"Exported to {out_dir} in {report.seconds:.1f}s ({report.rows_per_second:,.0f} rows/s): "
                + ", ".join(f"{name} {count:,}" for name, count in report.rows.items()))
     click.echo(f"  report: {path}")

@@ -15,12 +15,10 @@ A first load into the empty local server goes through Neo4j's offline importer i
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,9 +26,9 @@ from typing import Any
 import neo4j
 import polars as pl
 
-from cosmo_kg.errors import ConfigError
+from cosmo_kg.files import files_digest
 from cosmo_kg.graph import bulk_import, server, statements
-from cosmo_kg.graph.connection import connect
+from cosmo_kg.graph.connection import connect, graph_errors
 from cosmo_kg.graph.prepare import PreparedGraph, knowledge_edge_groups, prepare_graph, read_inputs
 from cosmo_kg.graph.schema import apply_schema
 from cosmo_kg.graph.server import LocalNeo4jSettings
@@ -56,8 +54,7 @@ class LoaderSettings(SettingsGroup):
 
     def validate(self) -> None:
         if self.batch_size < 1:
-            raise ConfigError(f"setting loader.batch_size has a bad value {self.batch_size!r}",
-                              hint="use a positive number of rows, e.g. 10000")
+            raise self.bad_value("batch_size", "use a positive number of rows, e.g. 10000")
 
 
 @dataclass(frozen=True)
@@ -115,9 +112,6 @@ class LoadReport:
     timings: dict[str, float] = field(default_factory=dict)
     step_seconds: dict[str, float] = field(default_factory=dict)
 
-    def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True)
-
 
 def plan_steps(graph: PreparedGraph) -> list[Step]:
     """The ordered writes of one load: nodes first, then the edges that MATCH them."""
@@ -164,14 +158,7 @@ def count_batches(steps: list[Step], batch_size: int) -> int:
 
 def load_id_of(paths: list[Path | None], batch_size: int) -> str:
     """Same inputs and batch size → same id, so a rerun resumes or re-applies the same load."""
-    digest = hashlib.sha256(f"loader-{LOADER_VERSION}-{batch_size}".encode())
-    for path in paths:
-        digest.update(b"|")
-        if path is not None:
-            with path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
-    return digest.hexdigest()[:24]
+    return files_digest(paths, salt=f"loader-{LOADER_VERSION}-{batch_size}")[:24]
 
 
 def _write_rejects(graph: PreparedGraph, load_id: str, rejects_dir: Path) -> dict[str, str]:
@@ -224,6 +211,12 @@ def load(config: LoadConfig, driver: neo4j.Driver, settings: LoaderSettings,
     Returns the ``LoadReport``; bad rows are in its rejects files, never silently dropped.
     Raises ``InputError`` for unreadable inputs and ``GraphError`` if Neo4j fails.
     """
+    with graph_errors("the load"):
+        return _load(config, driver, settings, progress, local)
+
+
+def _load(config: LoadConfig, driver: neo4j.Driver, settings: LoaderSettings,
+          progress: Callable[[int, int], None] | None, local: LocalNeo4jSettings | None) -> LoadReport:
     started = time.perf_counter()
     paths = [config.knowledge, config.products, config.pairs]
     load_id = load_id_of(paths, settings.batch_size)

@@ -223,7 +223,8 @@ def script_lines(config: CypherConfig) -> Iterable[str] | None:
         try:
             return config.file.read_text(encoding="utf-8").splitlines(keepends=True)
         except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read {config.file}: {exc}") from exc
+            raise InputError(f"cannot read {config.file}: {exc}",
+                             hint="give a UTF-8 text file of Cypher statements ending in ;") from exc
     if not sys.stdin.isatty():
         return sys.stdin.read().splitlines(keepends=True)
     return None

@@ -65,12 +65,10 @@ class LocalNeo4jSettings(SettingsGroup):
     def validate(self) -> None:
         for key in ("heap", "pagecache"):
             if not _MEMORY.match(getattr(self, key)):
-                raise ConfigError(f"setting local_neo4j.{key} has a bad value {getattr(self, key)!r}",
-                                  hint="use a size such as 512m or 2g")
+                raise self.bad_value(key, "use a size such as 512m or 2g")
         for key in ("bolt_port", "http_port"):
             if not 0 < getattr(self, key) < 65536:
-                raise ConfigError(f"setting local_neo4j.{key} has a bad value {getattr(self, key)!r}",
-                                  hint="use a port between 1 and 65535")
+                raise self.bad_value(key, "use a port between 1 and 65535")
 
     @property
     def bolt_uri(self) -> str:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import neo4j
+
+LABELS = "CALL db.labels() YIELD label RETURN label"
+TYPES = "CALL db.relationshipTypes() YIELD relationshipType RETURN relationshipType"
 
 
 @dataclass(frozen=True)
@@ -21,25 +25,32 @@ class GraphStats:
         return sum(self.relationships.values())
 
 
+def count_statement(labels: Sequence[str], types: Sequence[str]) -> str:
+    """One statement counting nodes per label and relationships per type, each a count-store
+    lookup: rows ``kind`` (node or edge), ``i`` (the position in ``labels`` / ``types``), ``n``."""
+    parts = [f"MATCH (n:{_quoted(label)}) RETURN 'node' AS kind, {i} AS i, count(n) AS n"
+             for i, label in enumerate(labels)]
+    parts += [f"MATCH ()-[r:{_quoted(t)}]->() RETURN 'edge' AS kind, {i} AS i, count(r) AS n"
+              for i, t in enumerate(types)]
+    if not parts:
+        return "RETURN 'node' AS kind, 0 AS i, 0 AS n LIMIT 0"
+    return "CALL () {\n  " + "\n  UNION ALL\n  ".join(parts) + "\n}\nRETURN kind, i, n"
+
+
 def graph_stats(driver: neo4j.Driver, database: str = "neo4j") -> GraphStats:
-    """Count nodes per label and relationships per type."""
+    """Count nodes per label and relationships per type (those with none are left out)."""
     with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as session:
-        labels = [r["label"] for r in session.run("CALL db.labels() YIELD label RETURN label")]
-        types = [r["relationshipType"] for r in
-                 session.run("CALL db.relationshipTypes() YIELD relationshipType "
-                             "RETURN relationshipType")]
+        labels = sorted(r["label"] for r in session.run(LABELS))
+        types = sorted(r["relationshipType"] for r in session.run(TYPES))
         # Labels and types come from the database's own catalogue, quoted as identifiers.
-        nodes = {label: _count(session, f"MATCH (n:{_quoted(label)}) RETURN count(n) AS n")
-                 for label in sorted(labels)}
-        rels = {t: _count(session, f"MATCH ()-[r:{_quoted(t)}]->() RETURN count(r) AS n")
-                for t in sorted(types)}
-    return GraphStats({k: v for k, v in nodes.items() if v},
-                      {k: v for k, v in rels.items() if v})
+        rows = list(session.run(count_statement(labels, types)))
+    names = {"node": labels, "edge": types}
+    counts: dict[str, dict[str, int]] = {"node": {}, "edge": {}}
+    for row in rows:
+        if row["n"]:
+            counts[row["kind"]][names[row["kind"]][row["i"]]] = int(row["n"])
+    return GraphStats(dict(sorted(counts["node"].items())), dict(sorted(counts["edge"].items())))
 
 
 def _quoted(identifier: str) -> str:
     return "`" + identifier.replace("`", "``") + "`"
-
-
-def _count(session: neo4j.Session, query: str) -> int:
-    return int(session.run(query).single(strict=True)["n"])

@@ -76,7 +76,7 @@ def ingest_knowledge(knowledge: Path, products: Path | None, pairs: Path | None,
         task = bar.add_task("loading batches", total=None)
         report = load(config, driver, loader_settings, local=local,
                       progress=lambda done, total: bar.update(task, completed=done, total=total))
-    print_load_report(report, write_report(workspace, "load", report.__dict__))
+    print_load_report(report, write_report(workspace, "load", report))
 
 
 def local_server_behind(neo4j_settings: Neo4jSettings, local: LocalNeo4jSettings
@@ -161,7 +161,7 @@ def _run_ingest(runner: Callable[..., IngestReport], files: Sequence[Path], para
             with connect(neo4j_settings) as driver:
                 target = GraphTarget(driver, loader, database=neo4j_settings.database)
                 report = runner(config, target, **kwargs)
-    print_ingest_report(report, write_report(workspace, f"ingest-{report.command}", report.as_dict()))
+    print_ingest_report(report, write_report(workspace, f"ingest-{report.command}", report))
 
 
 def print_ingest_report(report: IngestReport, path: Path) -> None:
@@ -258,7 +258,7 @@ def sample_command(out: Path, products_out: Path | None, **params: Any) -> None:
     with progress_bar() as bar:
         bar.add_task("sampling", total=None)
         report = sample(SampleConfig(Path(workspace.dir), out, products_out, settings))
-    print_sample_report(report, write_report(workspace, "sample", report.as_dict()))
+    print_sample_report(report, write_report(workspace, "sample", report))
 
 
 def print_sample_report(report: SampleReport, path: Path) -> None:

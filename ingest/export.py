@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from cosmo_kg.files import write_parquet_atomic
 from cosmo_kg.ingest.rules import behavior_id_column
-from cosmo_kg.ingest.store import CO_BUY_KEY, SEARCH_BUY_KEY, BehaviourStore, write_atomically
+from cosmo_kg.ingest.store import CO_BUY_KEY, SEARCH_BUY_KEY, BehaviourStore
 from cosmo_kg.schemas import PAIRS, PRODUCTS
 from cosmo_kg.vocabulary import BehaviorKind
 
@@ -67,11 +68,11 @@ def export_increment(store: BehaviourStore, increment_id: str, parts: dict[str, 
         products = (store.catalog().filter(pl.col("product_id").is_in(_referenced(parts).implode()))
                     .sort("product_id").collect())
         products_path = out / "products.parquet"
-        write_atomically(PRODUCTS.conform(products.lazy()).collect(), products_path)
+        write_parquet_atomic(PRODUCTS.conform(products.lazy()).collect(), products_path)
     search_buy, co_buy = _increment_pairs(store, parts)
     if search_buy.height or co_buy.height:
         pairs_path = out / "pairs.parquet"
-        write_atomically(pairs_table(search_buy, co_buy, store.catalog()), pairs_path)
+        write_parquet_atomic(pairs_table(search_buy, co_buy, store.catalog()), pairs_path)
     config = LoadConfig(rejects_dir=rejects_dir, products=products_path, pairs=pairs_path,
                         database=graph.database)
     report = load(config, graph.driver, graph.loader_settings)

@@ -27,6 +27,7 @@ from pathlib import Path
 import polars as pl
 
 from cosmo_kg.errors import InputError
+from cosmo_kg.files import reading
 
 ROW_NR = "row_nr"
 PARSE_ERROR = "parse_error"
@@ -216,7 +217,7 @@ def _explain_bad_header(spec: SourceSpec, names: list[str], wanted: ColumnSet) -
 def check_source(spec: SourceSpec, wanted: ColumnSet) -> dict[str, str]:
     """Check the file is what the spec says; return the column renames (theirs → ours)."""
     if not spec.path.is_file():
-        raise InputError(f"{spec.path}: no such file")
+        raise InputError(f"{spec.path}: no such file", hint="check the path")
     if spec.format is Format.PARQUET:
         return _check_columns(spec, _parquet_columns(spec.path), wanted)
     head = _head(spec.path)
@@ -227,14 +228,12 @@ def check_source(spec: SourceSpec, wanted: ColumnSet) -> dict[str, str]:
 
 
 def _parquet_columns(path: Path) -> list[str]:
-    with path.open("rb") as handle:
-        if handle.read(4) != PARQUET_MAGIC:
-            raise InputError(f"{path}: not a Parquet file",
-                             hint="pass --format csv|tsv|jsonl if it is text")
-    try:
+    with reading(path, "Parquet file"):
+        with path.open("rb") as handle:
+            if handle.read(4) != PARQUET_MAGIC:
+                raise InputError(f"{path}: not a Parquet file",
+                                 hint="pass --format csv|tsv|jsonl if it is text")
         return pl.scan_parquet(path).collect_schema().names()
-    except (pl.exceptions.ComputeError, OSError) as exc:
-        raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
 
 
 @contextmanager

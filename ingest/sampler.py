@@ -26,14 +26,14 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
 
-from cosmo_kg.errors import ConfigError, InputError
+from cosmo_kg.errors import InputError
+from cosmo_kg.files import write_parquet_atomic
 from cosmo_kg.ingest.rules import behavior_id_column
 from cosmo_kg.ingest.scoring import (
     DROP,
@@ -44,9 +44,9 @@ from cosmo_kg.ingest.scoring import (
     product_info,
     query_entropy,
 )
-from cosmo_kg.ingest.store import BehaviourStore, write_atomically
+from cosmo_kg.ingest.store import BehaviourStore
 from cosmo_kg.schemas import PAIRS, PRODUCTS
-from cosmo_kg.settings import SettingsGroup, setting
+from cosmo_kg.settings import SettingsGroup, bad_value, setting
 from cosmo_kg.vocabulary import BehaviorKind
 
 STRATUM = ["kind", "domain", "stratum_type"]
@@ -79,12 +79,10 @@ class SampleSettings(SettingsGroup):
 
     def validate(self) -> None:
         if self.max_per_type < 1 or self.max_pairs < 0:
-            raise ConfigError(f"setting sample.max_per_type / max_pairs has a bad value "
-                              f"({self.max_per_type!r}, {self.max_pairs!r})",
-                              hint="max_per_type ≥ 1; max_pairs ≥ 0 (0 = no limit)")
+            raise bad_value("sample.max_per_type / max_pairs", (self.max_per_type, self.max_pairs),
+                            "max_per_type ≥ 1; max_pairs ≥ 0 (0 = no limit)")
         if self.chunk_rows < 1:
-            raise ConfigError(f"setting sample.chunk_rows has a bad value {self.chunk_rows!r}",
-                              hint="use a positive number")
+            raise self.bad_value("chunk_rows", "use a positive number")
 
     @property
     def thresholds(self) -> Thresholds:
@@ -115,9 +113,6 @@ class SampleReport:
     coverage_before: dict[str, dict[str, int]]
     coverage_after: dict[str, dict[str, int]]
     seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -260,11 +255,11 @@ def sample(config: SampleConfig) -> SampleReport:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     pairs = _pairs_file(chosen)
-    write_atomically(pairs, config.out)
+    write_parquet_atomic(pairs, config.out)
     if config.products_out:
         ids = pl.concat([pairs["product_id"], pairs["product_id_b"].drop_nulls()]).unique().implode()
         catalog = store.catalog().filter(pl.col("product_id").is_in(ids))
-        write_atomically(PRODUCTS.conform(catalog).collect(), config.products_out)
+        write_parquet_atomic(PRODUCTS.conform(catalog).collect(), config.products_out)
     kept = sum(tally.pairs_in.values()) - sum(tally.dropped.values())
     tally.dropped["over_type_cap"] = kept - pairs.height
     reasons = sorted(((r, n) for r, n in tally.dropped.items() if n), key=lambda kv: (-kv[1], kv[0]))

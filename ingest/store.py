@@ -17,13 +17,13 @@ parts, is the commit point, so a killed ingest leaves the store as it was.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
 
+from cosmo_kg.files import write_parquet_atomic, write_text_atomic
 from cosmo_kg.schemas import PRODUCTS
 from cosmo_kg.vocabulary import OTHER_DOMAIN
 
@@ -45,17 +45,6 @@ class Increment:
     source: str
     parts: dict[str, int]
     ingested_at: str
-
-
-def write_atomically(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
-    """Write Parquet under a temporary name and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    if isinstance(frame, pl.LazyFrame):
-        frame.sink_parquet(tmp)
-    else:
-        frame.write_parquet(tmp)
-    os.replace(tmp, path)
 
 
 class BehaviourStore:
@@ -84,7 +73,7 @@ class BehaviourStore:
                parts: dict[str, pl.DataFrame]) -> Increment:
         """Write the parts of one increment and record it; re-committing an id replaces its parts."""
         for part, frame in parts.items():
-            write_atomically(frame, self.part_path(part, increment_id))
+            write_parquet_atomic(frame, self.part_path(part, increment_id))
         increments = self.increments()
         previous = next((i for i in increments if i.increment_id == increment_id), None)
         sequence = previous.sequence if previous else 1 + max((i.sequence for i in increments), default=0)
@@ -95,11 +84,8 @@ class BehaviourStore:
         return entry
 
     def _write_manifest(self, increments: list[Increment]) -> None:
-        self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.manifest_path.with_name("manifest.json.tmp")
-        tmp.write_text(json.dumps({"increments": [asdict(i) for i in increments]}, indent=2),
-                       encoding="utf-8")
-        os.replace(tmp, self.manifest_path)
+        write_text_atomic(json.dumps({"increments": [asdict(i) for i in increments]}, indent=2),
+                          self.manifest_path)
 
     def _parts(self, part: str) -> list[tuple[int, Path]]:
         return [(i.sequence, self.part_path(part, i.increment_id))

@@ -6,7 +6,6 @@ behaviour popularity (pair count), stratified by relation and domain so rare str
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +14,9 @@ import numpy as np
 import polars as pl
 
 from cosmo_kg.errors import InputError
+from cosmo_kg.files import output_path, reading, write_parquet_atomic
 from cosmo_kg.refinement.annotations import ANNOTATIONS, QUESTIONS
-from cosmo_kg.refinement.statements import statement_expr
+from cosmo_kg.refinement.clauses import statement_expr
 
 TASK_COLUMNS = ("task_id", "behavior_id", "kind", "query", "product_id", "product_id_b", "title", "title_b",
                 "domain", "relation", "tail", "statement")
@@ -42,22 +42,58 @@ def sample_tasks(context: pl.DataFrame, size: int, seed: int = 0) -> pl.DataFram
     return sample.with_columns(statement_expr(), pl.col("candidate_id").alias("task_id")).select(TASK_COLUMNS)
 
 
+@dataclass(frozen=True)
+class TaskSampleConfig:
+    """Candidates and their context to draw ``size`` tasks from, written to ``output``."""
+
+    candidates: Path
+    pairs: Path
+    products: Path
+    output: Path
+    size: int = 200
+    seed: int = 0
+
+
+def sample_to_file(config: TaskSampleConfig) -> int:
+    """Draw tasks (``sample_tasks``) and write them as .parquet, or as a .csv / .jsonl answer sheet;
+    returns how many."""
+    from cosmo_kg.refinement.runner import load_context
+
+    if config.output.suffix not in (".parquet", ".csv", ".jsonl"):
+        raise InputError(f"cannot write tasks to {config.output}",
+                         hint="use a .parquet, .csv or .jsonl file name")
+    tasks = sample_tasks(load_context(config).filter(pl.col("kind").is_not_null()), config.size, config.seed)
+    if config.output.suffix == ".parquet":
+        write_parquet_atomic(tasks, config.output)
+    else:
+        export_tasks(tasks, config.output)
+    return tasks.height
+
+
 def export_tasks(tasks: pl.DataFrame, path: Path) -> None:
     """Write tasks as CSV or JSONL (by suffix) with one empty column per question."""
     sheet = tasks.with_columns(pl.lit("").alias("annotator"), *(pl.lit("").alias(q) for q in QUESTIONS))
     if path.suffix == ".jsonl":
-        sheet.write_ndjson(path)
+        sheet.write_ndjson(output_path(path))
     elif path.suffix == ".csv":
-        sheet.write_csv(path)
+        sheet.write_csv(output_path(path))
     else:
         raise InputError(f"cannot export tasks to {path}", hint="use a .csv or .jsonl file name")
 
 
+def export_task_file(tasks: Path, output: Path) -> None:
+    """Tasks written by ``annotate sample`` (.parquet) as an answer sheet (.csv / .jsonl)."""
+    with reading(tasks, "tasks parquet file"):
+        frame = pl.read_parquet(tasks)
+    export_tasks(frame, output)
+
+
 def _read_sheet(path: Path) -> pl.DataFrame:
-    if path.suffix == ".jsonl":
-        return pl.read_ndjson(path, infer_schema_length=None).cast(pl.String())
-    if path.suffix == ".csv":
-        return pl.read_csv(path, infer_schema_length=0)
+    with reading(path, "answer sheet"):
+        if path.suffix == ".jsonl":
+            return pl.read_ndjson(path, infer_schema_length=None).cast(pl.String())
+        if path.suffix == ".csv":
+            return pl.read_csv(path, infer_schema_length=0)
     raise InputError(f"cannot read answers from {path}", hint="answers are .csv or .jsonl files")
 
 
@@ -101,6 +137,40 @@ def import_answers(paths: Sequence[Path]) -> ImportResult:
         (pl.lit("annotation:") + pl.col("annotator") + ":" + pl.col("task_id")).alias("annotation_id"))
     rejected = tagged.filter(pl.col("reason").is_not_null()).drop(*(f"_{q}" for q in QUESTIONS))
     return ImportResult(ANNOTATIONS.conform(annotations.lazy()).collect(), rejected)
+
+
+@dataclass(frozen=True)
+class AnswersImportConfig:
+    """Filled-in answer sheets into ``output``; bad rows go to ``rejects_dir``."""
+
+    answers: tuple[Path, ...]
+    output: Path
+    rejects_dir: Path
+    adjudicate: bool = False
+
+
+@dataclass(frozen=True)
+class AnswersImportReport:
+    answers: int
+    annotations: int
+    output: str
+    rejected: dict[str, int]
+    rejects_file: str | None
+
+
+def import_answer_files(config: AnswersImportConfig) -> AnswersImportReport:
+    """Read answer sheets (``import_answers``), adjudicate if asked, write the annotations and the
+    rejected rows with their reason."""
+    result = import_answers(config.answers)
+    annotations = adjudicate(result.annotations) if config.adjudicate else result.annotations
+    write_parquet_atomic(annotations, config.output)
+    rejects_file = None
+    if not result.rejected.is_empty():
+        rejects_file = config.rejects_dir / f"annotations-{config.output.stem}.rejects.parquet"
+        write_parquet_atomic(result.rejected, rejects_file)
+    counts = dict(result.rejected["reason"].value_counts(sort=True).iter_rows()) if rejects_file else {}
+    return AnswersImportReport(len(result.annotations), len(annotations), str(config.output), counts,
+                               None if rejects_file is None else str(rejects_file))
 
 
 def cohen_kappa(first: Sequence[int] | np.ndarray, second: Sequence[int] | np.ndarray) -> float:
@@ -155,7 +225,3 @@ def adjudicate(annotations: pl.DataFrame) -> pl.DataFrame:
     return merged.with_columns(pl.lit("adjudicated").alias("annotator"),
                                (pl.lit("adjudicated:") + pl.col("behavior_id") + ":" + pl.col("statement"))
                                .alias("annotation_id")).select(list(ANNOTATIONS.columns))
-
-
-def agreement_json(items: Sequence[Agreement]) -> str:
-    return json.dumps([item.__dict__ for item in items], indent=2)

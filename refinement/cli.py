@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
-import polars as pl
 
 from cosmo_kg.embeddings import EmbeddingSettings
+from cosmo_kg.files import write_text_atomic
 from cosmo_kg.progress import progress_bar
 from cosmo_kg.refinement.annotations import QUESTIONS
 from cosmo_kg.refinement.critic import CRITICS
-from cosmo_kg.refinement.filters import FilterSettings
+from cosmo_kg.refinement.filters import FilterSettings, RefineSettings
 from cosmo_kg.refinement.training import DEFAULT_SOURCES
 from cosmo_kg.settings import pop_settings, settings_options
-from cosmo_kg.workspace import WorkspaceSettings, write_report
+from cosmo_kg.workspace import WorkspaceSettings, report_json, write_report
 
 EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
@@ -43,13 +42,12 @@ def _context_inputs(command: Any) -> Any:
 @click.option("-o", "--output", type=OUT_FILE, required=True, help="knowledge.parquet to write.")
 @click.option("--critic", "critic_dir", type=EXISTING_DIR,
               help="Trained critic directory (default: shipped).")
-@click.option("--min-plausibility", type=click.FloatRange(0, 1), default=0.5, show_default=True,
-              help="Keep knowledge whose critic plausibility is above this.")
+@settings_options(RefineSettings)
 @settings_options(FilterSettings)
 @settings_options(EmbeddingSettings)
 @settings_options(WorkspaceSettings)
 def refine_command(candidates: Path, pairs: Path, products: Path, output: Path, critic_dir: Path | None,
-                   min_plausibility: float, **params: Any) -> None:
+                   **params: Any) -> None:
     """Turn CANDIDATES (candidates.parquet, or the shard directory `cosmo-kg generate --out` wrote)
     into knowledge.parquet: rule filters (incomplete, copies
     of the query / product type / title, generic), the similarity filter (paraphrases of the
@@ -61,12 +59,13 @@ def refine_command(candidates: Path, pairs: Path, products: Path, output: Path, 
     workspace = pop_settings(WorkspaceSettings, params)
     config = RefineConfig(candidates=candidates, pairs=pairs, products=products, output=output,
                           rejects_dir=workspace.rejects_dir, critic_dir=critic_dir,
-                          min_plausibility=min_plausibility, filters=pop_settings(FilterSettings, params),
+                          settings=pop_settings(RefineSettings, params),
+                          filters=pop_settings(FilterSettings, params),
                           embedding=pop_settings(EmbeddingSettings, params))
     with progress_bar() as bar:
         task = bar.add_task("scoring candidates", total=None)
         report = run(config, progress=lambda done, total: bar.update(task, completed=done, total=total))
-    path = write_report(workspace, "refine", report.as_dict())
+    path = write_report(workspace, "refine", report)
     click.echo(f"Refined {report.candidates_in:,} candidates into {report.knowledge_out:,} knowledge rows "
                f"in {report.seconds:.1f}s -> {report.output}")
     click.echo("  steps:    " + ", ".join(f"{k} {v:,}" for k, v in report.steps.items()))
@@ -164,7 +163,7 @@ def critic_train(annotations: Path | None, task1: Path | None, output: Path, sou
     config = _train_config(annotations, task1, output, sources, test_fraction, seed, params)
     options = {"epochs": epochs} if critic_name == "cross-encoder" else {}
     report = train(replace(config, critic=critic_name, critic_options=options))
-    _print_critic_report(report, write_report(workspace, "critic-train", report.as_dict()))
+    _print_critic_report(report, write_report(workspace, "critic-train", report))
 
 
 @critic_group.command("eval")
@@ -183,7 +182,7 @@ def critic_eval(annotations: Path | None, task1: Path | None, output: Path, sour
     diagram = diagram or workspace.reports_dir / "critic-reliability.png"
     config = _train_config(annotations, task1, output, sources, test_fraction, seed, params)
     report = evaluate(replace(config, diagram=diagram))
-    _print_critic_report(report, write_report(workspace, "critic-eval", report.as_dict()), tables=True)
+    _print_critic_report(report, write_report(workspace, "critic-eval", report), tables=True)
     click.echo(f"  reliability diagram: {diagram}")
 
 
@@ -196,18 +195,11 @@ def critic_eval(annotations: Path | None, task1: Path | None, output: Path, sour
 def critic_score(candidates: Path, pairs: Path, products: Path, output: Path, critic_dir: Path | None,
                  **params: Any) -> None:
     """Score every candidate (no filters) with plausibility and typicality."""
-    from cosmo_kg.refinement.critic import load_critic
-    from cosmo_kg.refinement.runner import RefineConfig, load_context
-    from cosmo_kg.refinement.statements import statement_expr
+    from cosmo_kg.refinement.scoring import ScoreConfig, score_candidates
 
-    embedding = pop_settings(EmbeddingSettings, params)
-    config = RefineConfig(candidates=candidates, pairs=pairs, products=products, output=output,
-                          rejects_dir=Path("."), embedding=embedding)
-    context = load_context(config).filter(pl.col("kind").is_not_null()).with_columns(statement_expr())
-    scores = load_critic(critic_dir or _shipped("default"), embedding).score(context)
-    scored = context.select("candidate_id", "behavior_id", "relation", "tail").with_columns(scores)
-    scored.write_parquet(output)
-    click.echo(f"Scored {len(context):,} candidates -> {output}")
+    report = score_candidates(ScoreConfig(candidates, pairs, products, output, critic_dir,
+                                          pop_settings(EmbeddingSettings, params)))
+    click.echo(f"Scored {report.scored:,} candidates -> {report.output}")
 
 
 @click.group("annotate")
@@ -227,17 +219,10 @@ def annotate_sample(candidates: Path, pairs: Path, products: Path, size: int, se
                     output: Path) -> None:
     """Draw candidates for annotation, weighted by tail frequency x pair popularity and stratified
     by relation and domain; write them as tasks (.csv / .jsonl ready for annotators)."""
-    from cosmo_kg.refinement.annotation_loop import export_tasks, sample_tasks
-    from cosmo_kg.refinement.runner import RefineConfig, load_context
+    from cosmo_kg.refinement.annotation_loop import TaskSampleConfig, sample_to_file
 
-    config = RefineConfig(candidates=candidates, pairs=pairs, products=products, output=output,
-                          rejects_dir=Path("."))
-    tasks = sample_tasks(load_context(config).filter(pl.col("kind").is_not_null()), size, seed)
-    if output.suffix == ".parquet":
-        tasks.write_parquet(output)
-    else:
-        export_tasks(tasks, output)
-    click.echo(f"Sampled {len(tasks):,} tasks -> {output}")
+    drawn = sample_to_file(TaskSampleConfig(candidates, pairs, products, output, size, seed))
+    click.echo(f"Sampled {drawn:,} tasks -> {output}")
 
 
 @annotate_group.command("export")
@@ -245,9 +230,9 @@ def annotate_sample(candidates: Path, pairs: Path, products: Path, size: int, se
 @click.option("-o", "--output", type=OUT_FILE, required=True, help="Answer sheet: .csv or .jsonl.")
 def annotate_export(tasks: Path, output: Path) -> None:
     """Write TASKS (parquet from `annotate sample`) as an answer sheet with the five questions."""
-    from cosmo_kg.refinement.annotation_loop import export_tasks
+    from cosmo_kg.refinement.annotation_loop import export_task_file
 
-    export_tasks(pl.read_parquet(tasks), output)
+    export_task_file(tasks, output)
     click.echo(f"Exported tasks -> {output}. Questions: " + "; ".join(QUESTIONS.values()))
 
 
@@ -259,20 +244,14 @@ def annotate_export(tasks: Path, output: Path) -> None:
 def annotate_import(answers: tuple[Path, ...], output: Path, adjudicate: bool, **params: Any) -> None:
     """Read filled-in answer sheets (yes/no or 0-1 per question) into annotations; bad rows go to a
     rejects file with the reason."""
-    from cosmo_kg.refinement.annotation_loop import adjudicate as merge
-    from cosmo_kg.refinement.annotation_loop import import_answers
+    from cosmo_kg.refinement.annotation_loop import AnswersImportConfig, import_answer_files
 
     workspace = pop_settings(WorkspaceSettings, params)
-    result = import_answers(answers)
-    annotations = merge(result.annotations) if adjudicate else result.annotations
-    annotations.write_parquet(output)
-    click.echo(f"Imported {len(result.annotations):,} answers -> {output}")
-    if not result.rejected.is_empty():
-        workspace.rejects_dir.mkdir(parents=True, exist_ok=True)
-        rejects = workspace.rejects_dir / f"annotations-{output.stem}.rejects.parquet"
-        result.rejected.write_parquet(rejects)
-        counts = result.rejected["reason"].value_counts(sort=True).iter_rows()
-        click.echo("  rejected: " + ", ".join(f"{r} {n}" for r, n in counts) + f" -> {rejects}")
+    report = import_answer_files(AnswersImportConfig(answers, output, workspace.rejects_dir, adjudicate))
+    click.echo(f"Imported {report.answers:,} answers -> {report.output}")
+    if report.rejects_file:
+        click.echo("  rejected: " + ", ".join(f"{r} {n}" for r, n in report.rejected.items())
+                   + f" -> {report.rejects_file}")
 
 
 @annotate_group.command("agreement")
@@ -297,14 +276,12 @@ def annotate_agreement(annotations: Path) -> None:
 def annotate_import_public(data_dir: Path, output: Path, task1: Path | None) -> None:
     """Import FolkScope (silver Yes/No) and IntentionQA (human typicality; distractors as negatives)
     from DATA_DIR (folders folkscope_cobuy_intentions/ and intentionqa/)."""
-    from cosmo_kg.refinement.public_annotations import INTENTIONQA_FILES, import_public, intentionqa_task1
+    from cosmo_kg.refinement.public_annotations import import_public_files
 
-    frame = import_public(data_dir)
-    frame.write_parquet(output)
-    click.echo(f"Imported {len(frame):,} annotations -> {output}")
+    annotations, questions = import_public_files(data_dir, output, task1)
+    click.echo(f"Imported {annotations:,} annotations -> {output}")
     if task1 is not None:
-        intentionqa_task1(data_dir / INTENTIONQA_FILES[0]).write_parquet(task1)
-        click.echo(f"IntentionQA task 1 questions -> {task1}")
+        click.echo(f"IntentionQA task 1 questions ({questions:,}) -> {task1}")
 
 
 @click.command("discover")
@@ -330,5 +307,5 @@ def discover_command(source: Path, output: Path | None, clusters: int, per_relat
         click.echo(f"  {cluster.size:>5}  {dict(list(cluster.relations.items())[:3])}  e.g. "
                    f"{'; '.join(cluster.examples[:3])}{mark}")
     if output is not None:
-        output.write_text(json.dumps(report.as_dict(), indent=2), encoding="utf-8")
+        write_text_atomic(report_json(report), output)
         click.echo(f"Report -> {output}")

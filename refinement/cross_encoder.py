@@ -16,8 +16,8 @@ import numpy as np
 import polars as pl
 
 from cosmo_kg.embeddings import EmbeddingSettings, bundled_model_dir
+from cosmo_kg.refinement.clauses import context_sides
 from cosmo_kg.refinement.critic import LABELS, META_FILE, CriticMeta
-from cosmo_kg.refinement.statements import context_sides
 
 
 class CrossEncoderCritic:

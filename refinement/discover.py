@@ -9,15 +9,15 @@ its relation mix and the tails nearest its centre.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import polars as pl
 
 from cosmo_kg.embeddings import Embedder, EmbeddingSettings
 from cosmo_kg.errors import InputError
+from cosmo_kg.files import reading
 
 
 @dataclass(frozen=True)
@@ -48,9 +48,6 @@ class DiscoverReport:
     candidate_new_relations: list[Cluster]
     seconds: float
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def _clusters(tails: pl.DataFrame, vectors: np.ndarray, k: int, config: DiscoverConfig) -> list[Cluster]:
     from sklearn.cluster import KMeans
@@ -79,7 +76,8 @@ def discover(config: DiscoverConfig) -> DiscoverReport:
     started = time.perf_counter()
     if not config.source.is_file():
         raise InputError(f"{config.source} does not exist")
-    frame = pl.read_parquet(config.source)
+    with reading(config.source, "knowledge or candidates parquet file"):
+        frame = pl.read_parquet(config.source)
     if not {"relation", "tail"} <= set(frame.columns):
         raise InputError(f"{config.source}: needs relation and tail columns",
                          hint="pass a knowledge.parquet or candidates.parquet file")

@@ -3,7 +3,7 @@
 All work on whole columns (polars expressions, rapidfuzz ``cpdist`` in C++ threads); none loops
 over rows in Python. LLM tails repeat across behaviours ("daily use", "camping"), so text-only work
 runs once per distinct text (or text pair) and is joined back. Each returns a boolean column, true
-where the row is rejected; the runner turns the first failing filter into the row's reject reason.
+where the row is rejected; ``RULES`` name them and the first failing one is the row's reject reason.
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
+from cosmo_kg.refinement.informativeness import informativeness
+from cosmo_kg.schemas import RowRule, reason_expr
 from cosmo_kg.settings import SettingsGroup, setting
+from cosmo_kg.vocabulary import RELATIONS
 
 DANGLING_WORDS = ("a", "an", "the", "and", "or", "of", "to", "with", "for", "in", "on", "by", "as", "that",
                   "their", "his", "her", "is", "are", "be")
@@ -44,6 +47,22 @@ class FilterSettings(SettingsGroup):
     max_similarity: float = setting(0.9, "drop tails whose embedding cosine to the query or a title is at "
                                     "or above this (paraphrases of the context); 1 = off",
                                     env="COSMO_FILTERS_MAX_SIMILARITY")
+
+
+@dataclass(frozen=True)
+class RefineSettings(SettingsGroup):
+    section = "refine"
+
+    min_plausibility: float = setting(0.5, "keep knowledge whose critic plausibility is above this (0-1)",
+                                      env="COSMO_REFINE_MIN_PLAUSIBILITY")
+    chunk_rows: int = setting(20_000, "candidates per critic chunk; a killed run reuses finished chunks",
+                              env="COSMO_REFINE_CHUNK_ROWS")
+
+    def validate(self) -> None:
+        if not 0 <= self.min_plausibility <= 1:
+            raise self.bad_value("min_plausibility", "use a number from 0 to 1")
+        if self.chunk_rows < 1:
+            raise self.bad_value("chunk_rows", "use a positive number of rows")
 
 
 def _words(column: str) -> pl.Expr:
@@ -150,3 +169,32 @@ def generic(spread: pl.DataFrame, total_behaviors: int, settings: FilterSettings
         & (pl.col("behaviors") >= settings.generic_min_share * max(total_behaviors, 1))
         & (pl.col("entropy") >= settings.generic_min_entropy)
     ).select("tail_key", "behaviors", "entropy")
+
+
+# The checks run on helper columns that ``rule_reasons`` computes with the settings; a missing
+# value passes, as a candidate is only rejected for a reason it was found to have.
+RULES = [
+    RowRule("unknown_pair", pl.col("kind").is_null()),
+    RowRule("unknown_relation", ~pl.col("relation").is_in(list(RELATIONS)).fill_null(True)),
+    RowRule("incomplete", pl.col("_incomplete").fill_null(False)),
+    RowRule("copies_context", pl.col("_copies").fill_null(False)),
+    RowRule("restates_head", pl.col("_restates").fill_null(False)),
+    RowRule("generic", pl.col("_generic").fill_null(False)),
+]
+PERPLEXITY = "perplexity"
+RULE_REASONS = (*(rule.reason for rule in RULES), PERPLEXITY)
+
+
+def rule_reasons(frame: pl.DataFrame, settings: FilterSettings) -> pl.DataFrame:
+    """Add the ``reason`` of the first failing rule of ``RULES`` (null = passes the rules)."""
+    spread = tail_spread(frame.filter(pl.col("kind").is_not_null()))
+    generic_keys = generic(spread, frame["behavior_id"].n_unique(), settings)["tail_key"]
+    is_generic = pl.col("tail").str.to_lowercase().str.strip_chars().is_in(generic_keys.implode())
+    helpers = {
+        "_copies": copies_context(frame, settings),
+        "_restates": informativeness(frame) < settings.min_informativeness,
+        "_incomplete": per_distinct(frame, ["tail"], incomplete(settings)),
+        "_generic": per_distinct(frame, ["tail"], is_generic),
+    }
+    checks = frame.with_columns(**helpers)
+    return checks.with_columns(reason_expr(RULES)).drop(*helpers)

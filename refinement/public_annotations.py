@@ -18,6 +18,7 @@ from typing import Any
 import polars as pl
 
 from cosmo_kg.errors import InputError
+from cosmo_kg.files import write_parquet_atomic
 from cosmo_kg.refinement.annotations import ANNOTATIONS, pair_behavior_id
 from cosmo_kg.vocabulary import BehaviorKind, normalize_domain
 
@@ -121,6 +122,18 @@ def import_public(data_dir: Path) -> pl.DataFrame:
     rows += [r for path in folkscope for r in _folkscope_rows(path)]
     frame = pl.DataFrame(rows, schema=ANNOTATIONS.columns)
     return frame.unique("annotation_id", keep="first", maintain_order=True)
+
+
+def import_public_files(data_dir: Path, output: Path, task1: Path | None = None) -> tuple[int, int]:
+    """Write ``import_public(data_dir)`` to ``output`` (and task 1 questions to ``task1``); returns
+    the numbers of annotations and questions written."""
+    frame = import_public(data_dir)
+    write_parquet_atomic(frame, output)
+    if task1 is None:
+        return frame.height, 0
+    questions = intentionqa_task1(data_dir / INTENTIONQA_FILES[0])
+    write_parquet_atomic(questions, task1)
+    return frame.height, questions.height
 
 
 def intentionqa_task1(path: Path) -> pl.DataFrame:

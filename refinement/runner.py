@@ -14,30 +14,22 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import polars as pl
 
 from cosmo_kg.embeddings import Embedder, EmbeddingSettings
 from cosmo_kg.errors import InputError
+from cosmo_kg.files import write_parquet_atomic
+from cosmo_kg.refinement.clauses import statement_expr
 from cosmo_kg.refinement.critic import Critic, load_critic
-from cosmo_kg.refinement.filters import (
-    FilterSettings,
-    copies_context,
-    generic,
-    incomplete,
-    per_distinct,
-    tail_spread,
-)
-from cosmo_kg.refinement.informativeness import informativeness
+from cosmo_kg.refinement.filters import PERPLEXITY, RULE_REASONS, FilterSettings, RefineSettings, rule_reasons
 from cosmo_kg.refinement.similarity import context_similarity
-from cosmo_kg.refinement.statements import statement_expr
 from cosmo_kg.schemas import CANDIDATES, KNOWLEDGE, PAIRS, PRODUCTS, REASON_COLUMN
+from cosmo_kg.settings import load_settings
 from cosmo_kg.vocabulary import RELATIONS
 
 EXAMPLES_PER_STEP = 3
-RULE_REASONS = ("unknown_pair", "unknown_relation", "incomplete", "copies_context", "restates_head",
-                "generic", "perplexity")
 Progress = Callable[[int, int], None]
 
 
@@ -58,8 +50,7 @@ class RefineConfig:
     output: Path
     rejects_dir: Path
     critic_dir: Path | None = None
-    min_plausibility: float = 0.5
-    chunk_rows: int = 20_000
+    settings: RefineSettings = field(default_factory=lambda: load_settings(RefineSettings))
     filters: FilterSettings = field(default_factory=FilterSettings)
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
 
@@ -83,9 +74,6 @@ class RefineReport:
     chunks_reused: int
     seconds: float
 
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 def stage_files(path: Path) -> list[Path]:
     """A stage file, or every ``*.parquet`` shard of a directory (e.g. `cosmo-kg generate --out`)."""
@@ -108,7 +96,20 @@ def _read(path: Path, schema: Any) -> pl.LazyFrame:
     return schema.conform(frame)
 
 
-def load_context(config: RefineConfig) -> pl.DataFrame:
+class ContextFiles(Protocol):
+    """The three inputs a candidate's context is read from (a refine, score or sample config)."""
+
+    @property
+    def candidates(self) -> Path: ...
+
+    @property
+    def pairs(self) -> Path: ...
+
+    @property
+    def products(self) -> Path: ...
+
+
+def load_context(config: ContextFiles) -> pl.DataFrame:
     """Candidates joined with their pair (kind, query, products) and the product titles."""
     products = _read(config.products, PRODUCTS).select("product_id", "title", "product_type")
     pairs = _read(config.pairs, PAIRS).drop("product_type").join(
@@ -127,29 +128,8 @@ def run_id_of(config: RefineConfig) -> str:
         stat = path.stat()
         digest.update(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     critic = config.critic_dir or default_critic_dir()
-    digest.update(json.dumps([str(critic), config.chunk_rows, asdict(config.filters)]).encode())
+    digest.update(json.dumps([str(critic), config.settings.chunk_rows, asdict(config.filters)]).encode())
     return digest.hexdigest()
-
-
-def rule_reasons(frame: pl.DataFrame, settings: FilterSettings) -> pl.DataFrame:
-    """Add the ``reason`` of the first failing rule (null = passes the rules)."""
-    spread = tail_spread(frame.filter(pl.col("kind").is_not_null()))
-    generic_keys = generic(spread, frame["behavior_id"].n_unique(), settings)["tail_key"]
-    is_generic = pl.col("tail").str.to_lowercase().str.strip_chars().is_in(generic_keys.implode())
-    checks = frame.with_columns(
-        copies=copies_context(frame, settings),
-        restates=informativeness(frame) < settings.min_informativeness,
-        is_incomplete=per_distinct(frame, ["tail"], incomplete(settings)),
-        is_generic=per_distinct(frame, ["tail"], is_generic))
-    reason = (pl.when(pl.col("kind").is_null()).then(pl.lit("unknown_pair"))
-              .when(~pl.col("relation").is_in(list(RELATIONS))).then(pl.lit("unknown_relation"))
-              .when(pl.col("is_incomplete")).then(pl.lit("incomplete"))
-              .when(pl.col("copies")).then(pl.lit("copies_context"))
-              .when(pl.col("restates")).then(pl.lit("restates_head"))
-              .when(pl.col("is_generic")).then(pl.lit("generic"))
-              .otherwise(pl.lit(None, pl.String())))
-    helpers = ("copies", "restates", "is_incomplete", "is_generic")
-    return checks.with_columns(reason.alias(REASON_COLUMN)).drop(*helpers)
 
 
 def _perplexity_reasons(frame: pl.DataFrame, settings: FilterSettings,
@@ -161,7 +141,7 @@ def _perplexity_reasons(frame: pl.DataFrame, settings: FilterSettings,
     scores = PerplexityScorer(device=embedding.device).perplexity(
         [t for t, ok in zip(texts, passing, strict=True) if ok])
     flags = iter(scores > settings.max_perplexity)
-    return pl.Series([("perplexity" if next(flags) else None) if ok else reason
+    return pl.Series([(PERPLEXITY if next(flags) else None) if ok else reason
                       for ok, reason in zip(passing, frame[REASON_COLUMN], strict=True)], dtype=pl.String())
 
 
@@ -195,8 +175,7 @@ def score_chunks(rows: pl.DataFrame, critic: Critic, parts: Path, chunk_rows: in
         else:
             scores = critic.score(chunk.with_columns(statement_expr()))
             result = chunk.select("candidate_id").with_columns(scores)
-            result.write_parquet(part.with_suffix(".tmp"))
-            part.with_suffix(".tmp").replace(part)
+            write_parquet_atomic(result, part)
             fresh += 1
         scored.append(pl.read_parquet(part))
         if progress:
@@ -215,13 +194,6 @@ def to_knowledge(scored: pl.DataFrame, run_id: str) -> pl.DataFrame:
         tail_type=pl.col("relation").replace_strict(tail_types, default=None, return_dtype=pl.String()),
         run_id=pl.lit(run_id))
     return KNOWLEDGE.conform(frame.lazy()).collect()
-
-
-def _write_atomic(frame: pl.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    frame.write_parquet(temporary)
-    temporary.replace(path)
 
 
 def _examples(frame: pl.DataFrame, reason: str | None) -> list[str]:
@@ -244,9 +216,9 @@ def run(config: RefineConfig, progress: Progress | None = None) -> RefineReport:
     passing = tagged.filter(pl.col(REASON_COLUMN).is_null())
     critic = load_critic(config.critic_dir or default_critic_dir(), config.embedding)
     parts = config.output.with_name(config.output.name + ".parts") / run_id
-    scores, fresh, reused = score_chunks(passing, critic, parts, config.chunk_rows, progress)
+    scores, fresh, reused = score_chunks(passing, critic, parts, config.settings.chunk_rows, progress)
     scored = passing.join(scores, on="candidate_id", how="left", maintain_order="left")
-    low = pl.col("plausibility") <= config.min_plausibility
+    low = pl.col("plausibility") <= config.settings.min_plausibility
     tagged = tagged.join(scored.select("candidate_id", "plausibility", "typicality"), on="candidate_id",
                          how="left", maintain_order="left").with_columns(
         pl.when(pl.col(REASON_COLUMN).is_null() & low).then(pl.lit("low_plausibility"))
@@ -255,8 +227,8 @@ def run(config: RefineConfig, progress: Progress | None = None) -> RefineReport:
     knowledge = to_knowledge(kept, run_id)
     rejects = tagged.filter(pl.col(REASON_COLUMN).is_not_null())
     rejects_file = config.rejects_dir / f"refine-{run_id}.rejects.parquet"
-    _write_atomic(rejects, rejects_file)
-    _write_atomic(knowledge, config.output)
+    write_parquet_atomic(rejects, rejects_file)
+    write_parquet_atomic(knowledge, config.output)
     shutil.rmtree(parts, ignore_errors=True)
     reasons = rejects[REASON_COLUMN].value_counts(sort=True)
     typical = int((knowledge["typicality"] > 0.5).sum())

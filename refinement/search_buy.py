@@ -22,7 +22,7 @@ from __future__ import annotations
 import polars as pl
 
 from cosmo_kg.refinement.annotations import ANNOTATIONS
-from cosmo_kg.refinement.statements import statement_expr
+from cosmo_kg.refinement.clauses import statement_expr
 from cosmo_kg.vocabulary import BehaviorKind
 
 SOURCE = "wands"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import polars as pl
 
+from cosmo_kg.refinement.clauses import content_of
 from cosmo_kg.refinement.public_annotations import import_public
-from cosmo_kg.refinement.statements import content_of
 from cosmo_kg.schemas import CANDIDATES, PAIRS, PRODUCTS
 
 OUT = Path(__file__).resolve().parent.parent / "cosmo_kg" / "samples" / "refine"

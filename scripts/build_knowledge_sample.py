@@ -9,7 +9,6 @@ relations. The project never runs this at run time; the outputs are committed.
 
 from __future__ import annotations
 
-import glob
 import html
 import json
 import re
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from cosmo_kg.vocabulary import normalize_domain
+from cosmo_kg.refinement.public_annotations import folkscope_domains
 
 # FolkScope relation -> (COSMO relation, prefix of the assertion that precedes the tail)
 RELATION_MAP = {
@@ -39,19 +38,6 @@ def tail_of(assertion: str, prefix: str) -> str | None:
         return None
     tail = match.group(1).strip().rstrip(".").strip().strip('"').strip()
     return tail or None
-
-
-def folkscope_domains(shared: Path) -> dict[str, str]:
-    frames = [pl.read_csv(f, infer_schema_length=0)
-              for f in sorted(glob.glob(str(shared / "folkscope_cobuy_intentions" / "*.csv")))]
-    domains: dict[str, str] = {}
-    for frame in frames:
-        for slot in ("1", "2"):
-            for side in ("a", "b"):
-                for asin, cate in zip(frame[f"id_{side}_{slot}"], frame[f"item_{side}_cate_{slot}"],
-                                      strict=True):
-                    domains[asin] = normalize_domain(cate)
-    return domains
 
 
 def main(shared: Path) -> None:

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from cosmo_kg.cli import cli
 from cosmo_kg.embeddings import EmbeddingSettings
+from cosmo_kg.refinement.filters import RefineSettings
 from cosmo_kg.refinement.runner import RefineConfig, run
 from cosmo_kg.schemas import KNOWLEDGE
 
@@ -22,7 +23,7 @@ class Killed(Exception):
 
 def _config(tmp: Path, sample: dict[str, Path], embedding: EmbeddingSettings) -> RefineConfig:
     return RefineConfig(**sample, output=tmp / "knowledge.parquet", rejects_dir=tmp / "rejects",
-                        chunk_rows=100, embedding=embedding)
+                        settings=RefineSettings(chunk_rows=100), embedding=embedding)
 
 
 def test_refine_keeps_plausible_knowledge_and_rejects_the_rest_with_reasons(
