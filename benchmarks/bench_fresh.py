@@ -153,9 +153,30 @@ def measure(args: argparse.Namespace, port: int) -> dict[str, Any]:
         "deadline_s": args.deadline,
         "watch_round": {k: refreshed.get(k) for k in ("seconds", "served_after_seconds")},
         "knowledge_edges_loaded": (refreshed.get("refresh") or {}).get("load", {}).get("knowledge_edges"),
+        "yield": generation_yield(args.work / "ws"),
         "load_average_1m": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "cpus": os.cpu_count(),
         "served_seconds": served_at,
+    }
+
+
+def generation_yield(workspace: Path) -> dict[str, Any]:
+    """Where the new pairs' knowledge went: candidates generated, refinement's rejections by
+    reason, statements kept (the pairs without any kept statement are never served)."""
+    runs = sorted((workspace / "refresh").glob("run-*"))
+    if not runs:
+        return {}
+    candidates = pl.concat([pl.read_parquet(p) for p in (runs[-1] / "candidates").glob("*.parquet")])
+    kept_path = runs[-1] / "knowledge.parquet"
+    kept = pl.read_parquet(kept_path) if kept_path.exists() else pl.DataFrame({"behavior_id": []})
+    rejects = [pl.read_parquet(p) for p in (workspace / "rejects").glob("refine-*.rejects.parquet")]
+    reasons = pl.concat(rejects).group_by("reason").len().rows() if rejects else []
+    return {
+        "pairs_with_candidates": candidates["behavior_id"].n_unique(),
+        "candidates": candidates.height,
+        "rejected_by_reason": dict(sorted(reasons)),
+        "kept": kept.height,
+        "pairs_with_knowledge": kept["behavior_id"].n_unique(),
     }
 
 
