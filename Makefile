@@ -32,8 +32,10 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest
 
+# One linter, one formatter (ruff, settings in pyproject.toml) and mypy on the whole package.
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy cosmo_kg graph ingest generation refinement api
 
 bench: setup

@@ -312,8 +312,11 @@ def refresh_command(
         config = WatchConfig(watch_dir, poll_seconds=poll_seconds, preload_top=preload_top)
         for done in watch(config, settings, loader, say=lambda step: click.echo(f"· {step}", err=True)):
             path = write_report(settings.workspace, "refresh", done)
-            click.echo(f"Took {len(done.files)} file(s); served {done.served_after_seconds:.0f}s after the "
-                       f"first landed (refresh {done.seconds:.0f}s); report: {path}", nl=True)
+            click.echo(
+                f"Took {len(done.files)} file(s); served {done.served_after_seconds:.0f}s after the "
+                f"first landed (refresh {done.seconds:.0f}s); report: {path}",
+                nl=True,
+            )
         return
     config = refresh.RefreshConfig(knowledge, products, pairs, cache_only, preload_top, not no_index)
     report = refresh.run(config, settings, loader, progress=lambda step: click.echo(f"· {step}", err=True))

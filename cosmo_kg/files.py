@@ -41,8 +41,9 @@ def reading(path: str | Path, what: str = "file", hint: str | None = None) -> It
         yield
     except (OSError, pl.exceptions.PolarsError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
-        raise InputError(f"{path}: not a readable {what} ({reason})",
-                         hint=hint or f"give a readable, non-empty {what}") from None
+        raise InputError(
+            f"{path}: not a readable {what} ({reason})", hint=hint or f"give a readable, non-empty {what}"
+        ) from None
 
 
 def output_path(path: str | Path) -> Path:

@@ -7,7 +7,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 
 def progress_bar(*extra: ProgressColumn | str) -> Progress:
     """A transient bar: description, bar, done/total, ``extra`` columns, elapsed time."""
-    progress = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                        *extra, TimeElapsedColumn(), transient=True)
+    progress = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        *extra,
+        TimeElapsedColumn(),
+        transient=True,
+    )
     progress.disable = not progress.console.is_terminal
     return progress

@@ -133,18 +133,20 @@ def reason_expr(rules: Sequence[RowRule]) -> pl.Expr:
     # Each rule yields a small number, named once at the end: a chain of text literals would
     # cost a whole text column per rule.
     names = list(dict.fromkeys(rule.reason for rule in rules))
-    numbered = [(rule.bad.fill_null(True), pl.lit(names.index(rule.reason), dtype=pl.UInt16()))
-                for rule in rules]
+    numbered = [
+        (rule.bad.fill_null(True), pl.lit(names.index(rule.reason), dtype=pl.UInt16())) for rule in rules
+    ]
     chain: Any = pl.when(numbered[0][0]).then(numbered[0][1])
     for bad, number in numbered[1:]:
         chain = chain.when(bad).then(number)
-    return (chain.otherwise(None).replace_strict(dict(enumerate(names)), return_dtype=pl.String())
-            .alias(REASON_COLUMN))
+    return (
+        chain.otherwise(None)
+        .replace_strict(dict(enumerate(names)), return_dtype=pl.String())
+        .alias(REASON_COLUMN)
+    )
 
 
-def split_rows(
-    frame: pl.DataFrame, rules: Sequence[RowRule]
-) -> tuple[pl.DataFrame, pl.DataFrame]:
+def split_rows(frame: pl.DataFrame, rules: Sequence[RowRule]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Split into (good rows, rejected rows with a ``reason`` column)."""
     tagged = frame.with_columns(reason_expr(rules))
     good = tagged.filter(pl.col(REASON_COLUMN).is_null()).drop(REASON_COLUMN)

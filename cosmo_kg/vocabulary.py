@@ -49,36 +49,75 @@ def _relation(name: str, tail_type: str, example: str, question: str, phrase: st
 RELATIONS: dict[str, Relation] = {
     r.name: r
     for r in (
-        _relation("USED_FOR_FUNC", "function", "dry face",
-                  "what function is the product used for", "used for the function of"),
-        _relation("USED_FOR_EVE", "event", "walk the dog",
-                  "what event or activity is the product used for", "used for the activity of"),
-        _relation("USED_FOR_AUD", "audience", "daycare worker",
-                  "what audience is the product used for", "used for the audience of"),
-        _relation("CAPABLE_OF", "function", "hold snacks",
-                  "what is the product capable of", "capable of"),
-        _relation("USED_TO", "function", "build a fence",
-                  "what is the product used to do", "used to"),
-        _relation("USED_AS", "concept", "smart watch",
-                  "what is the product used as", "used as"),
-        _relation("IS_A", "concept", "normal suit",
-                  "what kind of thing is the product", "a type of"),
-        _relation("USED_ON", "time", "late winter",
-                  "at what time, season or event is the product used", "used on or during"),
-        _relation("USED_IN_LOC", "location", "bedroom",
-                  "in what location or facility is the product used", "used in the location of"),
-        _relation("USED_IN_BODY", "body_part", "sensitive skin",
-                  "on what part of the body is the product used", "used on the body part of"),
-        _relation("USED_WITH", "complement", "surface cover",
-                  "what is the product used together with", "used together with"),
-        _relation("USED_BY", "audience", "cat owner",
-                  "who uses the product", "used by"),
-        _relation("xINTERESTED_IN", "interest", "herbal medicine",
-                  "what is the customer interested in", "bought by someone interested in"),
-        _relation("xIS_A", "audience", "pregnant women",
-                  "what kind of person is the customer", "bought by"),
-        _relation("xWANT", "activity", "play tennis",
-                  "what does the customer want to do", "bought by someone who wants to"),
+        _relation(
+            "USED_FOR_FUNC",
+            "function",
+            "dry face",
+            "what function is the product used for",
+            "used for the function of",
+        ),
+        _relation(
+            "USED_FOR_EVE",
+            "event",
+            "walk the dog",
+            "what event or activity is the product used for",
+            "used for the activity of",
+        ),
+        _relation(
+            "USED_FOR_AUD",
+            "audience",
+            "daycare worker",
+            "what audience is the product used for",
+            "used for the audience of",
+        ),
+        _relation("CAPABLE_OF", "function", "hold snacks", "what is the product capable of", "capable of"),
+        _relation("USED_TO", "function", "build a fence", "what is the product used to do", "used to"),
+        _relation("USED_AS", "concept", "smart watch", "what is the product used as", "used as"),
+        _relation("IS_A", "concept", "normal suit", "what kind of thing is the product", "a type of"),
+        _relation(
+            "USED_ON",
+            "time",
+            "late winter",
+            "at what time, season or event is the product used",
+            "used on or during",
+        ),
+        _relation(
+            "USED_IN_LOC",
+            "location",
+            "bedroom",
+            "in what location or facility is the product used",
+            "used in the location of",
+        ),
+        _relation(
+            "USED_IN_BODY",
+            "body_part",
+            "sensitive skin",
+            "on what part of the body is the product used",
+            "used on the body part of",
+        ),
+        _relation(
+            "USED_WITH",
+            "complement",
+            "surface cover",
+            "what is the product used together with",
+            "used together with",
+        ),
+        _relation("USED_BY", "audience", "cat owner", "who uses the product", "used by"),
+        _relation(
+            "xINTERESTED_IN",
+            "interest",
+            "herbal medicine",
+            "what is the customer interested in",
+            "bought by someone interested in",
+        ),
+        _relation("xIS_A", "audience", "pregnant women", "what kind of person is the customer", "bought by"),
+        _relation(
+            "xWANT",
+            "activity",
+            "play tennis",
+            "what does the customer want to do",
+            "bought by someone who wants to",
+        ),
     )
 }
 
@@ -156,5 +195,8 @@ def normalize_domain_expr(column: str | pl.Expr) -> pl.Expr:
     """Polars twin of :func:`normalize_domain`, except that a missing or blank domain stays null
     (callers decide whether that means ``Others`` or "unknown yet")."""
     key = clean_text_expr(column).str.to_lowercase().replace("", None)
-    return pl.when(key.is_null()).then(None).otherwise(
-        key.replace_strict(_DOMAIN_BY_KEY, default=OTHER_DOMAIN, return_dtype=pl.String()))
+    return (
+        pl.when(key.is_null())
+        .then(None)
+        .otherwise(key.replace_strict(_DOMAIN_BY_KEY, default=OTHER_DOMAIN, return_dtype=pl.String()))
+    )

@@ -27,8 +27,7 @@ def machine_cache_dir() -> Path:
 class WorkspaceSettings(SettingsGroup):
     section = "workspace"
 
-    dir: str = setting(".cosmo-kg", "where run reports and rejects files are written",
-                       env="COSMO_WORKSPACE")
+    dir: str = setting(".cosmo-kg", "where run reports and rejects files are written", env="COSMO_WORKSPACE")
 
     @property
     def rejects_dir(self) -> Path:

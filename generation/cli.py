@@ -20,20 +20,30 @@ EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
 @click.command("generate")
-@click.option("--pairs", type=EXISTING_FILE, required=True,
-              help="pairs.parquet: the behaviour pairs to explain.")
-@click.option("--products", type=EXISTING_FILE, required=True,
-              help="products.parquet: the catalog the pairs' product ids refer to (for titles).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Directory of the sharded candidates-NNNNN.parquet files (and the resume state).")
+@click.option(
+    "--pairs", type=EXISTING_FILE, required=True, help="pairs.parquet: the behaviour pairs to explain."
+)
+@click.option(
+    "--products",
+    type=EXISTING_FILE,
+    required=True,
+    help="products.parquet: the catalog the pairs' product ids refer to (for titles).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory of the sharded candidates-NNNNN.parquet files (and the resume state).",
+)
 @click.option("--backend", type=click.Choice(BACKEND_NAMES), help="Shorthand for --generation-backend.")
 @click.option("--model", help="Shorthand for --generation-model.")
 @settings_options(GenerationSettings)
 @settings_options(OpenAISettings)
 @settings_options(VllmSettings)
 @settings_options(WorkspaceSettings)
-def generate_command(pairs: Path, products: Path, out: Path, backend: str | None, model: str | None,
-                     **params: Any) -> None:
+def generate_command(
+    pairs: Path, products: Path, out: Path, backend: str | None, model: str | None, **params: Any
+) -> None:
     """Explain behaviour pairs with a language model: one QA prompt per pair and relation,
     several candidate tails per prompt, written as candidates parquet shards to OUT.
 
@@ -57,11 +67,13 @@ def generate_command(pairs: Path, products: Path, out: Path, backend: str | None
     generation = pop_settings(GenerationSettings, params)
     generation = dataclasses.replace(generation, **overrides)
     generation.validate()
-    settings = BackendSettings(generation, pop_settings(OpenAISettings, params),
-                               pop_settings(VllmSettings, params))
+    settings = BackendSettings(
+        generation, pop_settings(OpenAISettings, params), pop_settings(VllmSettings, params)
+    )
     workspace = pop_settings(WorkspaceSettings, params)
-    config = GenerateConfig(pairs=pairs, products=products, out=out, rejects_dir=workspace.rejects_dir,
-                            backend=settings)
+    config = GenerateConfig(
+        pairs=pairs, products=products, out=out, rejects_dir=workspace.rejects_dir, backend=settings
+    )
     with progress_bar(TextColumn("{task.fields[rate]}")) as bar:
         task = bar.add_task("generating", total=None, rate="")
         report = run(config, progress=lambda p: _update(bar, task, p))
@@ -70,16 +82,22 @@ def generate_command(pairs: Path, products: Path, out: Path, backend: str | None
 
 def _update(bar: Progress, task: Any, p: GenerateProgress) -> None:
     seconds = max(p.seconds, 1e-9)
-    bar.update(task, completed=p.pairs_done, total=p.pairs_total,
-               rate=f"{p.pairs_done / seconds:,.2f} pairs/s {p.tokens / seconds:,.1f} tok/s")
+    bar.update(
+        task,
+        completed=p.pairs_done,
+        total=p.pairs_total,
+        rate=f"{p.pairs_done / seconds:,.2f} pairs/s {p.tokens / seconds:,.1f} tok/s",
+    )
 
 
 def print_report(report: GenerateReport, path: Path) -> None:
     """The short summary a user reads after a generation run."""
     resumed = f", {report.shards_resumed} resumed" if report.shards_resumed else ""
-    click.echo(f"Generated with {report.backend} / {report.model} ({report.prompt_format} prompts) "
-               f"in {report.seconds:.1f}s: {report.pairs_per_second:.2f} pairs/s, "
-               f"{report.tokens_per_second:.1f} tokens/s.")
+    click.echo(
+        f"Generated with {report.backend} / {report.model} ({report.prompt_format} prompts) "
+        f"in {report.seconds:.1f}s: {report.pairs_per_second:.2f} pairs/s, "
+        f"{report.tokens_per_second:.1f} tokens/s."
+    )
     click.echo(f"  pairs:      {report.pairs_in:,} in {report.shards_total} shard(s){resumed}")
     click.echo(f"  prompts:    {report.prompts:,}, parse failures {report.parse_failures:,}")
     click.echo(f"  candidates: {report.candidates:,} -> {report.out_dir}")

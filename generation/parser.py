@@ -36,7 +36,7 @@ def _after_opener(continuation: str, opener: str) -> str:
     (a prefilled prompt already holds the ``1.``, so the continuation starts with the item)."""
     body = _ANSWER_LABEL.sub("", continuation.lstrip(), count=1)
     if body.lower().startswith(opener.lower()):
-        body = body[len(opener):]
+        body = body[len(opener) :]
     body = body.lstrip(" \t")
     return body if _MARKER.match(body.lstrip()) else "1. " + body
 
@@ -49,7 +49,7 @@ def numbered_items(body: str) -> list[str]:
         if int(marker.group(1)) != expected:
             continue
         if start is not None:
-            items.append(body[start:marker.start()])
+            items.append(body[start : marker.start()])
         start, expected = marker.end(), expected + 1
     if start is not None:
         items.append(body[start:])
@@ -66,8 +66,9 @@ def clean_tail(item: str) -> str:
     return clean_text(item).strip(_STRIP).strip()
 
 
-def parse_tails(continuation: str, *, opener: str, echo_keys: Set[str], truncated: bool,
-                limits: TailLimits) -> list[str]:
+def parse_tails(
+    continuation: str, *, opener: str, echo_keys: Set[str], truncated: bool, limits: TailLimits
+) -> list[str]:
     """Candidate tails of one continuation, in the model's order, deduplicated.
 
     Args:
@@ -92,7 +93,7 @@ def parse_tails(continuation: str, *, opener: str, echo_keys: Set[str], truncate
             continue
         seen.add(key)
         tails.append(item)
-    return tails[:limits.max_tails]
+    return tails[: limits.max_tails]
 
 
 def _within(tail: str, limits: TailLimits) -> bool:

@@ -96,17 +96,28 @@ class RelationPrompt:
     tag: str = field(init=False)
 
     def __post_init__(self) -> None:
-        data = json.dumps([self.template.__dict__, self.relation.__dict__,
-                           [(e.id, e.context.__dict__, e.tails) for e in self.exemplars]],
-                          sort_keys=True, default=sorted)
+        data = json.dumps(
+            [
+                self.template.__dict__,
+                self.relation.__dict__,
+                [(e.id, e.context.__dict__, e.tails) for e in self.exemplars],
+            ],
+            sort_keys=True,
+            default=sorted,
+        )
         digest = hashlib.sha256(data.encode()).hexdigest()[:8]
-        object.__setattr__(self, "tag", f"{self.template.kind}.{self.relation.name}"
-                                        f"@v{self.template.version}.{self.version}+{digest}")
+        object.__setattr__(
+            self,
+            "tag",
+            f"{self.template.kind}.{self.relation.name}@v{self.template.version}.{self.version}+{digest}",
+        )
 
     def _context(self, pair: PairContext, max_title_words: int) -> str:
         return self.template.context.format(
-            query=pair.query or "", title=_short(pair.title, max_title_words),
-            title_b=_short(pair.title_b or "", max_title_words))
+            query=pair.query or "",
+            title=_short(pair.title, max_title_words),
+            title_b=_short(pair.title_b or "", max_title_words),
+        )
 
     def _question(self) -> str:
         return self.template.question.format(question=self.relation.search_buy_question)
@@ -126,8 +137,9 @@ class RelationPrompt:
         allowed = [e for e in self.exemplars if not e.overlaps(pair)]
         return sorted(allowed, key=order)[:count]
 
-    def render(self, pair: PairContext, *, exemplars: int = 3, seed: int = 0,
-               max_title_words: int = 12) -> RenderedPrompt:
+    def render(
+        self, pair: PairContext, *, exemplars: int = 3, seed: int = 0, max_title_words: int = 12
+    ) -> RenderedPrompt:
         """Render this prompt for one pair, with ``exemplars`` worked examples."""
         shown = self.choose_exemplars(pair, exemplars, seed)
         opener = self.opener()
@@ -138,16 +150,25 @@ class RelationPrompt:
             context = self._context(ex.context, max_title_words)
             answer = opener + "\n" + "\n".join(f"{i}. {tail}" for i, tail in enumerate(ex.tails, 1))
             blocks.append(f"{context}\n{question}\nAnswer: {answer}")
-            messages += [{"role": "user", "content": f"{context}\n{question}"},
-                         {"role": "assistant", "content": answer}]
+            messages += [
+                {"role": "user", "content": f"{context}\n{question}"},
+                {"role": "assistant", "content": answer},
+            ]
         context = self._context(pair, max_title_words)
         prefill = f"{opener}\n1."
         blocks.append(f"{context}\n{question}\nAnswer: {prefill}")
         messages.append({"role": "user", "content": f"{context}\n{question}"})
-        return RenderedPrompt(pair=pair, relation=self.relation.name, version=self.tag,
-                              exemplar_ids=tuple(e.id for e in shown), text="\n\n".join(blocks),
-                              messages=tuple(messages), prefill=prefill, opener=opener,
-                              echo_keys=frozenset(_shown_keys(pair, shown)))
+        return RenderedPrompt(
+            pair=pair,
+            relation=self.relation.name,
+            version=self.tag,
+            exemplar_ids=tuple(e.id for e in shown),
+            text="\n\n".join(blocks),
+            messages=tuple(messages),
+            prefill=prefill,
+            opener=opener,
+            echo_keys=frozenset(_shown_keys(pair, shown)),
+        )
 
 
 def _shown_keys(pair: PairContext, shown: list[Exemplar]) -> set[str]:
@@ -162,16 +183,25 @@ def _read_toml(name: str) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
     except (FileNotFoundError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"prompt file prompts/{name} is missing or not valid TOML: {exc}",
-                          hint="reinstall cosmo-kg or fix the file") from exc
+        raise ConfigError(
+            f"prompt file prompts/{name} is missing or not valid TOML: {exc}",
+            hint="reinstall cosmo-kg or fix the file",
+        ) from exc
 
 
 def _exemplar(kind: BehaviorKind, relation: str, index: int, raw: dict[str, Any]) -> Exemplar:
     ids = frozenset(str(raw[k]) for k in ("product_id", "product_id_b") if raw.get(k))
-    context = PairContext(behavior_id=raw.get("id", ""), kind=kind, title=raw["title"],
-                          query=raw.get("query"), title_b=raw.get("title_b"), product_ids=ids)
-    return Exemplar(id=raw.get("id") or f"{kind}.{relation}.{index}", context=context,
-                    tails=tuple(raw["tails"]))
+    context = PairContext(
+        behavior_id=raw.get("id", ""),
+        kind=kind,
+        title=raw["title"],
+        query=raw.get("query"),
+        title_b=raw.get("title_b"),
+        product_ids=ids,
+    )
+    return Exemplar(
+        id=raw.get("id") or f"{kind}.{relation}.{index}", context=context, tails=tuple(raw["tails"])
+    )
 
 
 def _pool(data: dict[str, Any], kind: BehaviorKind, relation: str) -> Iterable[Exemplar]:
@@ -189,8 +219,10 @@ class PromptLibrary:
         try:
             return self.prompts[(kind, relation)]
         except KeyError:
-            raise ConfigError(f"no prompt for {kind} / {relation}",
-                              hint=f"add [relations.{relation}] to generation/prompts/{kind}.toml") from None
+            raise ConfigError(
+                f"no prompt for {kind} / {relation}",
+                hint=f"add [relations.{relation}] to generation/prompts/{kind}.toml",
+            ) from None
 
     def versions(self) -> dict[str, str]:
         return {f"{kind}.{relation}": p.tag for (kind, relation), p in sorted(self.prompts.items())}
@@ -204,13 +236,20 @@ def load_library() -> PromptLibrary:
     for name in PROMPT_FILES:
         data = _read_toml(name)
         kind = BehaviorKind(data["kind"])
-        template = KindTemplate(kind=kind, version=int(data["version"]), task=data["task"],
-                                context=data["context"], question=data["question"], answer=data["answer"])
+        template = KindTemplate(
+            kind=kind,
+            version=int(data["version"]),
+            task=data["task"],
+            context=data["context"],
+            question=data["question"],
+            answer=data["answer"],
+        )
         for relation, entry in data["relations"].items():
             pool = list(_pool(data, kind, relation))
             for more in extra:
                 if more["kind"] == kind:
                     pool += _pool(more, kind, relation)
-            prompts[(kind, relation)] = RelationPrompt(template, RELATIONS[relation], int(entry["version"]),
-                                                       tuple(pool))
+            prompts[(kind, relation)] = RelationPrompt(
+                template, RELATIONS[relation], int(entry["version"]), tuple(pool)
+            )
     return PromptLibrary(prompts)

@@ -94,8 +94,13 @@ class GenerateReport:
 def run_key(config: GenerateConfig, library: PromptLibrary, model: str) -> str:
     """Hash of everything that decides the candidates: inputs, model, prompts, output settings."""
     settings = {k: v for k, v in asdict(config.backend.generation).items() if k not in SPEED_ONLY}
-    payload = {"pairs": file_digest(config.pairs), "products": file_digest(config.products),
-               "model": model, "settings": settings, "prompts": library.versions()}
+    payload = {
+        "pairs": file_digest(config.pairs),
+        "products": file_digest(config.products),
+        "model": model,
+        "settings": settings,
+        "prompts": library.versions(),
+    }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -112,8 +117,10 @@ def _claim_out_dir(out: Path, key: str) -> None:
     if manifest.exists():
         found = json.loads(manifest.read_text(encoding="utf-8")).get("run_key")
         if found != key:
-            raise ConfigError(f"{out} holds candidates of another run ({found}), not {key}",
-                              hint="use a new --out directory, or the same inputs and settings to resume")
+            raise ConfigError(
+                f"{out} holds candidates of another run ({found}), not {key}",
+                hint="use a new --out directory, or the same inputs and settings to resume",
+            )
         return
     write_text_atomic(json.dumps({"run_key": key}), manifest)
 
@@ -132,29 +139,43 @@ def _pair_rules() -> list[RowRule]:
         RowRule("missing behavior_id", pl.col("behavior_id").is_null()),
         RowRule("unknown kind", ~kind.is_in([k.value for k in BehaviorKind])),
         RowRule("unknown product", pl.col("title").is_null()),
-        RowRule("search-buy pair without query",
-                (kind == BehaviorKind.SEARCH_BUY) & (query.is_null() | (query == ""))),
-        RowRule("co-buy pair with unknown product_id_b",
-                (kind == BehaviorKind.CO_BUY) & pl.col("title_b").is_null()),
+        RowRule(
+            "search-buy pair without query",
+            (kind == BehaviorKind.SEARCH_BUY) & (query.is_null() | (query == "")),
+        ),
+        RowRule(
+            "co-buy pair with unknown product_id_b",
+            (kind == BehaviorKind.CO_BUY) & pl.col("title_b").is_null(),
+        ),
     ]
 
 
 def _with_titles(shard: pl.DataFrame, products: Path) -> pl.DataFrame:
     ids = pl.concat([shard["product_id"], shard["product_id_b"]]).drop_nulls().unique()
-    titles = (pl.scan_parquet(products).select("product_id", "title")
-              .filter(pl.col("product_id").is_in(ids.implode())).unique("product_id").collect())
-    return (shard.join(titles, on="product_id", how="left")
-            .join(titles.rename({"product_id": "product_id_b", "title": "title_b"}), on="product_id_b",
-                  how="left"))
+    titles = (
+        pl.scan_parquet(products)
+        .select("product_id", "title")
+        .filter(pl.col("product_id").is_in(ids.implode()))
+        .unique("product_id")
+        .collect()
+    )
+    return shard.join(titles, on="product_id", how="left").join(
+        titles.rename({"product_id": "product_id_b", "title": "title_b"}), on="product_id_b", how="left"
+    )
 
 
 def _contexts(good: pl.DataFrame) -> Iterator[PairContext]:
     for row in good.iter_rows(named=True):
         ids = frozenset(i for i in (row["product_id"], row["product_id_b"]) if i)
         kind = BehaviorKind(row["kind"])
-        yield PairContext(behavior_id=row["behavior_id"], kind=kind, title=row["title"],
-                          query=row["query"] if kind == BehaviorKind.SEARCH_BUY else None,
-                          title_b=row["title_b"] if kind == BehaviorKind.CO_BUY else None, product_ids=ids)
+        yield PairContext(
+            behavior_id=row["behavior_id"],
+            kind=kind,
+            title=row["title"],
+            query=row["query"] if kind == BehaviorKind.SEARCH_BUY else None,
+            title_b=row["title_b"] if kind == BehaviorKind.CO_BUY else None,
+            product_ids=ids,
+        )
 
 
 class _ShardRun:
@@ -162,44 +183,58 @@ class _ShardRun:
 
     def __init__(self, library: PromptLibrary, backend: LLMBackend, settings: BackendSettings) -> None:
         self.library, self.backend, self.s = library, backend, settings.generation
-        self.limits = TailLimits(self.s.min_tail_chars, self.s.max_tail_chars, self.s.max_tail_words,
-                                 self.s.max_tails)
+        self.limits = TailLimits(
+            self.s.min_tail_chars, self.s.max_tail_chars, self.s.max_tail_words, self.s.max_tails
+        )
         chosen = set(self.s.relation_names())
-        self.relations = {kind: [r.name for r in relations_for(kind) if not chosen or r.name in chosen]
-                          for kind in BehaviorKind}
+        self.relations = {
+            kind: [r.name for r in relations_for(kind) if not chosen or r.name in chosen]
+            for kind in BehaviorKind
+        }
 
     def prompts(self, pairs: list[PairContext]) -> list[RenderedPrompt]:
         exemplars = self.s.exemplar_count()
-        rendered = [self.library.get(p.kind, rel).render(p, exemplars=exemplars, seed=self.s.seed,
-                                                         max_title_words=self.s.max_title_words)
-                    for p in pairs for rel in self.relations[p.kind]]
+        rendered = [
+            self.library.get(p.kind, rel).render(
+                p, exemplars=exemplars, seed=self.s.seed, max_title_words=self.s.max_title_words
+            )
+            for p in pairs
+            for rel in self.relations[p.kind]
+        ]
         # Similar lengths in one batch waste less padding; the order is a pure function of the shard.
         return sorted(rendered, key=lambda p: (len(p.text), p.pair.behavior_id, p.relation))
 
-    def candidates(self, prompt: RenderedPrompt, texts: tuple[str, ...], truncated: tuple[bool, ...],
-                   stats: ShardStats) -> list[dict[str, Any]]:
+    def candidates(
+        self, prompt: RenderedPrompt, texts: tuple[str, ...], truncated: tuple[bool, ...], stats: ShardStats
+    ) -> list[dict[str, Any]]:
         tails: list[str] = []
         for text, cut in zip(texts, truncated, strict=True):
             seen = prompt.echo_keys | {text_key(t) for t in tails}
-            for tail in parse_tails(text, opener=prompt.opener, echo_keys=seen, truncated=cut,
-                                    limits=self.limits):
+            for tail in parse_tails(
+                text, opener=prompt.opener, echo_keys=seen, truncated=cut, limits=self.limits
+            ):
                 tails.append(tail)
         if not tails:
             stats.parse_failures += 1
             log.debug("no candidates for %s %s: %r", prompt.pair.behavior_id, prompt.relation, texts)
             if self.s.on_error == "raise":
-                raise BackendError(f"malformed model output for {prompt.pair.behavior_id} / "
-                                   f"{prompt.relation}: {texts[0][:200]!r}",
-                                   hint="use --generation-on-error skip to count such prompts and go on")
-        return [_candidate_row(prompt, tail, rank, self.backend.model_name)
-                for rank, tail in enumerate(tails[:self.limits.max_tails], 1)]
+                raise BackendError(
+                    f"malformed model output for {prompt.pair.behavior_id} / "
+                    f"{prompt.relation}: {texts[0][:200]!r}",
+                    hint="use --generation-on-error skip to count such prompts and go on",
+                )
+        return [
+            _candidate_row(prompt, tail, rank, self.backend.model_name)
+            for rank, tail in enumerate(tails[: self.limits.max_tails], 1)
+        ]
 
-    def generate(self, pairs: list[PairContext], stats: ShardStats,
-                 on_batch: Callable[[int], None]) -> list[dict[str, Any]]:
+    def generate(
+        self, pairs: list[PairContext], stats: ShardStats, on_batch: Callable[[int], None]
+    ) -> list[dict[str, Any]]:
         prompts, rows = self.prompts(pairs), []
         stats.prompts += len(prompts)
         for start in range(0, len(prompts), self.s.batch_size):
-            batch = prompts[start:start + self.s.batch_size]
+            batch = prompts[start : start + self.s.batch_size]
             completions = self.backend.generate(batch)
             for prompt, completion in zip(batch, completions, strict=True):
                 stats.tokens += completion.tokens
@@ -210,9 +245,16 @@ class _ShardRun:
 
 def _candidate_row(prompt: RenderedPrompt, tail: str, rank: int, model: str) -> dict[str, Any]:
     key = f"{prompt.pair.behavior_id}|{prompt.relation}|{tail.lower()}"
-    return {"candidate_id": hashlib.sha256(key.encode()).hexdigest()[:20],
-            "behavior_id": prompt.pair.behavior_id, "relation": prompt.relation, "tail": tail, "rank": rank,
-            "model": model, "prompt_version": prompt.version, EXEMPLARS_COLUMN: ";".join(prompt.exemplar_ids)}
+    return {
+        "candidate_id": hashlib.sha256(key.encode()).hexdigest()[:20],
+        "behavior_id": prompt.pair.behavior_id,
+        "relation": prompt.relation,
+        "tail": tail,
+        "rank": rank,
+        "model": model,
+        "prompt_version": prompt.version,
+        EXEMPLARS_COLUMN: ";".join(prompt.exemplar_ids),
+    }
 
 
 def _order_rows(rows: list[dict[str, Any]]) -> pl.DataFrame:
@@ -229,8 +271,12 @@ def _load_stats(out: Path, shards: int) -> list[ShardStats]:
     return found
 
 
-def run(config: GenerateConfig, *, progress: Callable[[GenerateProgress], None] | None = None,
-        backend: LLMBackend | None = None) -> GenerateReport:
+def run(
+    config: GenerateConfig,
+    *,
+    progress: Callable[[GenerateProgress], None] | None = None,
+    backend: LLMBackend | None = None,
+) -> GenerateReport:
     """Generate candidates for every pair; resume a killed run in the same ``out`` directory.
 
     Args:
@@ -298,12 +344,21 @@ class _Meter:
 
     def _emit(self) -> None:
         if self.progress is not None:
-            self.progress(GenerateProgress(self.skipped + self.pairs, self.total,
-                                           self.tokens + self.pending_tokens, self.elapsed()))
+            self.progress(
+                GenerateProgress(
+                    self.skipped + self.pairs, self.total, self.tokens + self.pending_tokens, self.elapsed()
+                )
+            )
 
 
-def _run_shard(index: int, raw: pl.DataFrame, config: GenerateConfig, shard: _ShardRun, rejects: Path,
-               on_batch: Callable[[int], None]) -> ShardStats:
+def _run_shard(
+    index: int,
+    raw: pl.DataFrame,
+    config: GenerateConfig,
+    shard: _ShardRun,
+    rejects: Path,
+    on_batch: Callable[[int], None],
+) -> ShardStats:
     started = time.perf_counter()
     frame = _with_titles(PAIRS.conform(raw.lazy()).collect(), config.products)
     good, rejected = split_rows(frame, _pair_rules())
@@ -318,8 +373,16 @@ def _run_shard(index: int, raw: pl.DataFrame, config: GenerateConfig, shard: _Sh
     return stats
 
 
-def _summarise(config: GenerateConfig, key: str, model: str, library: PromptLibrary, shards: int,
-               resumed: int, seconds: float, meter: _Meter) -> GenerateReport:
+def _summarise(
+    config: GenerateConfig,
+    key: str,
+    model: str,
+    library: PromptLibrary,
+    shards: int,
+    resumed: int,
+    seconds: float,
+    meter: _Meter,
+) -> GenerateReport:
     all_stats = _load_stats(config.out, shards)
     rejected: dict[str, int] = {}
     for stats in all_stats:
@@ -327,11 +390,22 @@ def _summarise(config: GenerateConfig, key: str, model: str, library: PromptLibr
             rejected[reason] = rejected.get(reason, 0) + count
     settings = config.backend.generation
     return GenerateReport(
-        run_key=key, backend=settings.backend, model=model, prompt_format=settings.prompt_format,
-        prompt_versions=library.versions(), shards_total=shards, shards_resumed=resumed,
-        pairs_in=sum(s.pairs_in for s in all_stats), pairs_rejected=rejected,
-        prompts=sum(s.prompts for s in all_stats), candidates=sum(s.candidates for s in all_stats),
-        parse_failures=sum(s.parse_failures for s in all_stats), tokens=sum(s.tokens for s in all_stats),
-        seconds=seconds, pairs_per_second=meter.pairs / meter.elapsed(),
+        run_key=key,
+        backend=settings.backend,
+        model=model,
+        prompt_format=settings.prompt_format,
+        prompt_versions=library.versions(),
+        shards_total=shards,
+        shards_resumed=resumed,
+        pairs_in=sum(s.pairs_in for s in all_stats),
+        pairs_rejected=rejected,
+        prompts=sum(s.prompts for s in all_stats),
+        candidates=sum(s.candidates for s in all_stats),
+        parse_failures=sum(s.parse_failures for s in all_stats),
+        tokens=sum(s.tokens for s in all_stats),
+        seconds=seconds,
+        pairs_per_second=meter.pairs / meter.elapsed(),
         tokens_per_second=meter.tokens / meter.elapsed(),
-        out_dir=str(config.out), rejects_dir=str(config.rejects_dir / f"generate-{key}"))
+        out_dir=str(config.out),
+        rejects_dir=str(config.rejects_dir / f"generate-{key}"),
+    )

@@ -34,15 +34,20 @@ class TransformersBackend:
     def _input_text(self, prompt: RenderedPrompt) -> str:
         if self.settings.prompt_format == "raw":
             return prompt.text
-        chat = self.tokenizer.apply_chat_template(list(prompt.messages), tokenize=False,
-                                                  add_generation_prompt=True)
+        chat = self.tokenizer.apply_chat_template(
+            list(prompt.messages), tokenize=False, add_generation_prompt=True
+        )
         return chat + prompt.prefill
 
     def _generate_kwargs(self) -> dict[str, Any]:
         s = self.settings
-        kwargs: dict[str, Any] = {"max_new_tokens": s.max_new_tokens, "num_return_sequences": s.samples,
-                                  "stop_strings": [STOP], "tokenizer": self.tokenizer,
-                                  "pad_token_id": self.tokenizer.pad_token_id}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": s.max_new_tokens,
+            "num_return_sequences": s.samples,
+            "stop_strings": [STOP],
+            "tokenizer": self.tokenizer,
+            "pad_token_id": self.tokenizer.pad_token_id,
+        }
         if s.greedy:
             return kwargs | {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
         return kwargs | {"do_sample": True, "temperature": s.temperature, "top_p": s.top_p, "top_k": None}
@@ -56,9 +61,11 @@ class TransformersBackend:
         torch.manual_seed(self.settings.seed)  # every call starts from the seed: resumable runs agree
         with torch.inference_mode():
             output = self.model.generate(**batch, **self._generate_kwargs())
-        new_tokens = output[:, batch["input_ids"].shape[1]:].tolist()
-        return [self._completion(new_tokens[i:i + self.settings.samples])
-                for i in range(0, len(new_tokens), self.settings.samples)]
+        new_tokens = output[:, batch["input_ids"].shape[1] :].tolist()
+        return [
+            self._completion(new_tokens[i : i + self.settings.samples])
+            for i in range(0, len(new_tokens), self.settings.samples)
+        ]
 
     def _completion(self, sequences: list[list[int]]) -> Completion:
         texts, truncated, count = [], [], 0

@@ -93,29 +93,61 @@ class _ImportWriter:
         self._ids: list[pl.DataFrame] = []
         self._next_id = 0
 
-    def nodes(self, frame: pl.DataFrame, label: NodeLabel, key: str, stem: str,
-              types: dict[str, str] | None = None) -> None:
+    def nodes(
+        self, frame: pl.DataFrame, label: NodeLabel, key: str, stem: str, types: dict[str, str] | None = None
+    ) -> None:
         ids = pl.int_range(self._next_id, self._next_id + frame.height, dtype=pl.Int64)
         self._next_id += frame.height
-        self._ids.append(frame.select(pl.lit(label.value).alias("label"), pl.col(key).alias("key"),
-                                      ids.alias("id")))
-        self._write("nodes", label.value, stem,
-                    frame.select(ids.alias(":ID"), pl.all()).rename(_typed_header(frame, types or {})))
+        self._ids.append(
+            frame.select(pl.lit(label.value).alias("label"), pl.col(key).alias("key"), ids.alias("id"))
+        )
+        self._write(
+            "nodes",
+            label.value,
+            stem,
+            frame.select(ids.alias(":ID"), pl.all()).rename(_typed_header(frame, types or {})),
+        )
 
-    def relationships(self, frame: pl.DataFrame, ends: list[pl.Expr], properties: list[str], stem: str,
-                      rel_type: str | None = None, types: dict[str, str] | None = None) -> None:
+    def relationships(
+        self,
+        frame: pl.DataFrame,
+        ends: list[pl.Expr],
+        properties: list[str],
+        stem: str,
+        rel_type: str | None = None,
+        types: dict[str, str] | None = None,
+    ) -> None:
         """Relationships of ``rel_type`` (or of each row's ``:TYPE`` among ``ends``) between the
         nodes that ``ends`` (see ``_ends``) name by label and key, with ``properties`` of ``frame``."""
         ids = pl.concat(self._ids)
-        located = (frame.select(ends)
-                   .join(ids.rename({"label": "start_label", "key": "start_key", "id": ":START_ID"}),
-                         on=["start_label", "start_key"], how="left", maintain_order="left")
-                   .join(ids.rename({"label": "end_label", "key": "end_key", "id": ":END_ID"}),
-                         on=["end_label", "end_key"], how="left", maintain_order="left"))
+        located = (
+            frame.select(ends)
+            .join(
+                ids.rename({"label": "start_label", "key": "start_key", "id": ":START_ID"}),
+                on=["start_label", "start_key"],
+                how="left",
+                maintain_order="left",
+            )
+            .join(
+                ids.rename({"label": "end_label", "key": "end_key", "id": ":END_ID"}),
+                on=["end_label", "end_key"],
+                how="left",
+                maintain_order="left",
+            )
+        )
         values = frame.select(properties)
-        self._write("relationships", rel_type, stem, pl.concat(
-            [located.select(":START_ID", ":END_ID", *([] if rel_type else [":TYPE"])),
-             values.rename(_typed_header(values, types or {}))], how="horizontal"))
+        self._write(
+            "relationships",
+            rel_type,
+            stem,
+            pl.concat(
+                [
+                    located.select(":START_ID", ":END_ID", *([] if rel_type else [":TYPE"])),
+                    values.rename(_typed_header(values, types or {})),
+                ],
+                how="horizontal",
+            ),
+        )
 
     def _write(self, kind: str, name: str | None, stem: str, frame: pl.DataFrame) -> None:
         path = self.directory / f"{stem}.csv"
@@ -126,8 +158,12 @@ class _ImportWriter:
 def _ends(start_label: str | pl.Expr, start_key: str, end_label: str, end_key: str) -> list[pl.Expr]:
     """The (label, key) of both ends of a relationship, as ``_ImportWriter.relationships`` wants them."""
     label = pl.lit(start_label) if isinstance(start_label, str) else start_label
-    return [label.alias("start_label"), pl.col(start_key).alias("start_key"),
-            pl.lit(end_label).alias("end_label"), pl.col(end_key).alias("end_key")]
+    return [
+        label.alias("start_label"),
+        pl.col(start_key).alias("start_key"),
+        pl.lit(end_label).alias("end_label"),
+        pl.col(end_key).alias("end_key"),
+    ]
 
 
 def write_import_files(graph: PreparedGraph, seen_at: datetime, directory: Path) -> list[ImportFile]:
@@ -142,33 +178,68 @@ def write_import_files(graph: PreparedGraph, seen_at: datetime, directory: Path)
     writer.nodes(catalog.select(list(PRODUCTS.columns)), NodeLabel.PRODUCT, "product_id", "products")
     writer.nodes(graph.product_keys, NodeLabel.PRODUCT, "product_id", "product_keys")
     writer.nodes(graph.queries, NodeLabel.QUERY, "text", "queries")
-    writer.nodes(graph.intentions.with_columns(pl.col("tail_types").list.join(ARRAY_DELIMITER)),
-                 NodeLabel.INTENTION, "text", "intentions", {"tail_types": "string[]"})
-    writer.relationships(catalog, _ends(product, "product_id", NodeLabel.DOMAIN.value, "domain"), [],
-                         "in_domain", "IN_DOMAIN")
-    writer.relationships(catalog.drop_nulls("product_type"),
-                         _ends(product, "product_id", NodeLabel.PRODUCT_TYPE.value, "product_type"), [],
-                         "of_type", "OF_TYPE")
-    writer.relationships(graph.search_buy_edges, _ends(NodeLabel.QUERY.value, "query", product, "product_id"),
-                         ["count"], "search_buy", "SEARCH_BUY")
-    writer.relationships(graph.co_buy_edges, _ends(product, "product_id", product, "product_id_b"),
-                         ["count"], "co_buy", "CO_BUY")
+    writer.nodes(
+        graph.intentions.with_columns(pl.col("tail_types").list.join(ARRAY_DELIMITER)),
+        NodeLabel.INTENTION,
+        "text",
+        "intentions",
+        {"tail_types": "string[]"},
+    )
+    writer.relationships(
+        catalog, _ends(product, "product_id", NodeLabel.DOMAIN.value, "domain"), [], "in_domain", "IN_DOMAIN"
+    )
+    writer.relationships(
+        catalog.drop_nulls("product_type"),
+        _ends(product, "product_id", NodeLabel.PRODUCT_TYPE.value, "product_type"),
+        [],
+        "of_type",
+        "OF_TYPE",
+    )
+    writer.relationships(
+        graph.search_buy_edges,
+        _ends(NodeLabel.QUERY.value, "query", product, "product_id"),
+        ["count"],
+        "search_buy",
+        "SEARCH_BUY",
+    )
+    writer.relationships(
+        graph.co_buy_edges,
+        _ends(product, "product_id", product, "product_id_b"),
+        ["count"],
+        "co_buy",
+        "CO_BUY",
+    )
     writer.relationships(
         checked_knowledge_edges(graph.knowledge_edges).with_columns(first_seen=stamp, last_seen=stamp),
         [*_ends(pl.col("head_label"), "head", intention, "tail"), pl.col("relation").alias(":TYPE")],
         ["plausibility", "typicality", "support", "model", "run_id", "first_seen", "last_seen"],
-        "knowledge", types={"first_seen": "datetime", "last_seen": "datetime"})
+        "knowledge",
+        types={"first_seen": "datetime", "last_seen": "datetime"},
+    )
     return writer.files
 
 
 def import_command(local: LocalNeo4jSettings, files: list[ImportFile], database: str) -> list[str]:
     lib = server.ensure_jars(local)
-    return ["java", f"-Xmx{local.heap}", *server.class_sharing_flags(local), "-cp", f"{lib}/*", ADMIN_TOOL,
-            "database", "import", "full", database, "--id-type=actual",
-            f"--array-delimiter=U+{ord(ARRAY_DELIMITER):04X}", "--overwrite-destination=true",
-            "--skip-bad-relationships=false", "--bad-tolerance=0",
-            f"--report-file={local.home_path / 'logs' / 'import.report'}",
-            *(f.argument for f in files if f.rows)]
+    return [
+        "java",
+        f"-Xmx{local.heap}",
+        *server.class_sharing_flags(local),
+        "-cp",
+        f"{lib}/*",
+        ADMIN_TOOL,
+        "database",
+        "import",
+        "full",
+        database,
+        "--id-type=actual",
+        f"--array-delimiter=U+{ord(ARRAY_DELIMITER):04X}",
+        "--overwrite-destination=true",
+        "--skip-bad-relationships=false",
+        "--bad-tolerance=0",
+        f"--report-file={local.home_path / 'logs' / 'import.report'}",
+        *(f.argument for f in files if f.rows),
+    ]
 
 
 def imported_count(files: list[ImportFile], kind: str) -> int:
@@ -176,8 +247,12 @@ def imported_count(files: list[ImportFile], kind: str) -> int:
     return sum(f.rows for f in files if f.kind == kind)
 
 
-def run_import(local: LocalNeo4jSettings, files: list[ImportFile], database: str,
-               step: Callable[[str], AbstractContextManager[object]] = lambda _: nullcontext()) -> None:
+def run_import(
+    local: LocalNeo4jSettings,
+    files: list[ImportFile],
+    database: str,
+    step: Callable[[str], AbstractContextManager[object]] = lambda _: nullcontext(),
+) -> None:
     """Stop the local server, import ``files`` as ``database`` and start the server again (with
     the memory settings it ran with). ``step(name)`` wraps each part: ``stop_server``,
     ``import``, ``start_server`` (the loader times them)."""
@@ -190,13 +265,20 @@ def run_import(local: LocalNeo4jSettings, files: list[ImportFile], database: str
     env = {**os.environ, "NEO4J_HOME": str(local.home_path), "NEO4J_CONF": str(local.home_path / "conf")}
     log = local.home_path / "logs" / "import.log"
     with step("import"), log.open("w", encoding="utf-8") as output:
-        result = subprocess.run(import_command(local, files, database), env=env, stdout=output,
-                                stderr=subprocess.STDOUT, check=False, cwd=local.home_path)
+        result = subprocess.run(
+            import_command(local, files, database),
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            check=False,
+            cwd=local.home_path,
+        )
     if result.returncode != 0:
         tail = "\n".join(log.read_text(encoding="utf-8", errors="replace").splitlines()[-15:])
-        raise GraphError(f"neo4j-admin import failed:\n{tail}",
-                         hint=f"see {log}; running the same load again rolls the failed import back "
-                              "and retries")
+        raise GraphError(
+            f"neo4j-admin import failed:\n{tail}",
+            hint=f"see {log}; running the same load again rolls the failed import back and retries",
+        )
     with step("start_server"):
         server.start(local)
 

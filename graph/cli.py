@@ -82,8 +82,10 @@ def neo4j_password(reset: bool, **params: Any) -> None:
         server.reset_password(settings, echo=lambda m: click.echo(m, err=True))
     password = local_auth.read_password(settings.home_path)
     if not password:
-        raise InputError(f"the local Neo4j in {settings.home_path} has no password yet",
-                         hint="`cosmo-kg neo4j start` creates it")
+        raise InputError(
+            f"the local Neo4j in {settings.home_path} has no password yet",
+            hint="`cosmo-kg neo4j start` creates it",
+        )
     click.echo(f"user:     {local_auth.USER}")
     click.echo(f"password: {password}")
     click.echo(f"browser:  {settings.browser_url}  (connect URL {settings.bolt_uri})")
@@ -113,8 +115,10 @@ def graph_init(**params: Any) -> None:
     settings = pop_settings(Neo4jSettings, params)
     with connect(settings) as driver:
         report = apply_schema(driver, settings.database)
-    click.echo(f"Schema applied: {report.statements} statements; "
-               f"{report.constraints} constraints, {report.indexes} indexes online.")
+    click.echo(
+        f"Schema applied: {report.statements} statements; "
+        f"{report.constraints} constraints, {report.indexes} indexes online."
+    )
 
 
 @graph_group.command("stats")
@@ -126,12 +130,14 @@ def graph_stats_command(as_json: bool, **params: Any) -> None:
     with connect(settings) as driver:
         stats = graph_stats(driver, settings.database)
     if as_json:
-        click.echo(json.dumps({"nodes": stats.nodes, "relationships": stats.relationships},
-                              indent=2, sort_keys=True))
+        click.echo(
+            json.dumps({"nodes": stats.nodes, "relationships": stats.relationships}, indent=2, sort_keys=True)
+        )
         return
-    for title, counts, total in (("label", stats.nodes, stats.total_nodes),
-                                 ("relationship type", stats.relationships,
-                                  stats.total_relationships)):
+    for title, counts, total in (
+        ("label", stats.nodes, stats.total_nodes),
+        ("relationship type", stats.relationships, stats.total_relationships),
+    ):
         table = Table(title=None)
         table.add_column(title)
         table.add_column("count", justify="right")
@@ -143,13 +149,20 @@ def graph_stats_command(as_json: bool, **params: Any) -> None:
 
 @graph_group.command("query")
 @click.argument("name", required=False)
-@click.option("--param", "-p", "param_pairs", multiple=True, metavar="NAME=VALUE",
-              help="A query parameter; repeat for several.")
+@click.option(
+    "--param",
+    "-p",
+    "param_pairs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A query parameter; repeat for several.",
+)
 @click.option("--list", "list_only", is_flag=True, help="List the saved queries and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print rows as JSON.")
 @settings_options(Neo4jSettings)
-def graph_query(name: str | None, param_pairs: tuple[str, ...], list_only: bool, as_json: bool,
-                **params: Any) -> None:
+def graph_query(
+    name: str | None, param_pairs: tuple[str, ...], list_only: bool, as_json: bool, **params: Any
+) -> None:
     """Run a saved query from cypher/queries (read-only), e.g.
 
     cosmo-kg graph query top_intentions_of_product -p product_id=B00000J1U8
@@ -168,18 +181,29 @@ def graph_query(name: str | None, param_pairs: tuple[str, ...], list_only: bool,
 
 
 @click.command("cypher")
-@click.option("-e", "--execute", "statements", multiple=True, metavar="STATEMENT",
-              help="Run STATEMENT and exit (repeat for several, run in order).")
-@click.option("-f", "--file", "script", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Run the statements (and :commands) of FILE and exit.")
-@click.option("--write", is_flag=True,
-              help="Allow statements that write; each asks for confirmation first.")
+@click.option(
+    "-e",
+    "--execute",
+    "statements",
+    multiple=True,
+    metavar="STATEMENT",
+    help="Run STATEMENT and exit (repeat for several, run in order).",
+)
+@click.option(
+    "-f",
+    "--file",
+    "script",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Run the statements (and :commands) of FILE and exit.",
+)
+@click.option("--write", is_flag=True, help="Allow statements that write; each asks for confirmation first.")
 @click.option("--yes", "-y", is_flag=True, help="With --write: run writes without asking (scripts).")
 @settings_options(Neo4jSettings)
 @settings_options(ConsoleSettings)
 @settings_options(WorkspaceSettings)
-def cypher_command(statements: tuple[str, ...], script: Path | None, write: bool, yes: bool,
-                   **params: Any) -> None:
+def cypher_command(
+    statements: tuple[str, ...], script: Path | None, write: bool, yes: bool, **params: Any
+) -> None:
     """A Cypher console on the knowledge graph, read-only unless --write.
 
     \b

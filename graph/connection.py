@@ -16,9 +16,7 @@ from neo4j.exceptions import AuthError, ConfigurationError, DriverError, Neo4jEr
 from cosmo_kg.errors import ConfigError, GraphError
 from cosmo_kg.settings import SettingsGroup, setting
 
-UNREACHABLE_HINT = (
-    "start the local server with `cosmo-kg neo4j start`, or point NEO4J_URI at a running Neo4j"
-)
+UNREACHABLE_HINT = "start the local server with `cosmo-kg neo4j start`, or point NEO4J_URI at a running Neo4j"
 FAILED_HINT = "see `cosmo-kg neo4j status` and `cosmo-kg neo4j logs`; a killed load resumes when run again"
 
 
@@ -26,19 +24,26 @@ FAILED_HINT = "see `cosmo-kg neo4j status` and `cosmo-kg neo4j logs`; a killed l
 class Neo4jSettings(SettingsGroup):
     section = "neo4j"
 
-    uri: str = setting("bolt://127.0.0.1:7687", "Neo4j URI (bolt:// one server, neo4j:// routing)",
-                       env="NEO4J_URI")
+    uri: str = setting(
+        "bolt://127.0.0.1:7687", "Neo4j URI (bolt:// one server, neo4j:// routing)", env="NEO4J_URI"
+    )
     user: str = setting("neo4j", "Neo4j user name", env="NEO4J_USER")
-    password: str = setting("", "Neo4j password; empty: the local server's own password for its "
-                            "Bolt port (`cosmo-kg neo4j password`), else no authentication",
-                            env="NEO4J_PASSWORD", secret=True)
+    password: str = setting(
+        "",
+        "Neo4j password; empty: the local server's own password for its "
+        "Bolt port (`cosmo-kg neo4j password`), else no authentication",
+        env="NEO4J_PASSWORD",
+        secret=True,
+    )
     database: str = setting("neo4j", "database name", env="NEO4J_DATABASE")
-    connect_timeout: float = setting(5.0, "seconds to wait for a connection",
-                                     env="COSMO_NEO4J_CONNECT_TIMEOUT")
+    connect_timeout: float = setting(
+        5.0, "seconds to wait for a connection", env="COSMO_NEO4J_CONNECT_TIMEOUT"
+    )
 
     def validate(self) -> None:
-        if not self.uri.startswith(("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://",
-                                    "neo4j+ssc://")):
+        if not self.uri.startswith(
+            ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
+        ):
             raise self.bad_value("uri", "use bolt://HOST:PORT or neo4j://HOST:PORT")
 
 
@@ -60,7 +65,9 @@ def create_driver(settings: Neo4jSettings) -> neo4j.Driver:
     auth = credentials(settings)
     try:
         driver = neo4j.GraphDatabase.driver(
-            settings.uri, auth=auth, connection_timeout=settings.connect_timeout,
+            settings.uri,
+            auth=auth,
+            connection_timeout=settings.connect_timeout,
             max_transaction_retry_time=30.0,
             notifications_min_severity=neo4j.NotificationMinimumSeverity.OFF,
         )
@@ -70,9 +77,10 @@ def create_driver(settings: Neo4jSettings) -> neo4j.Driver:
         driver.verify_connectivity()
     except AuthError as exc:
         driver.close()
-        raise CredentialsError(f"Neo4j at {settings.uri} refused the credentials",
-                               hint="check NEO4J_USER / NEO4J_PASSWORD; the local server's password: "
-                                    "`cosmo-kg neo4j password`") from exc
+        raise CredentialsError(
+            f"Neo4j at {settings.uri} refused the credentials",
+            hint="check NEO4J_USER / NEO4J_PASSWORD; the local server's password: `cosmo-kg neo4j password`",
+        ) from exc
     except (ServiceUnavailable, OSError, Neo4jError) as exc:
         driver.close()
         raise GraphError(f"Neo4j is not reachable at {settings.uri}", hint=UNREACHABLE_HINT) from exc

@@ -30,22 +30,30 @@ FORMATS = ("table", "csv", "json")
 EXPLAIN = "EXPLAIN "
 _POSITION_SUFFIX = re.compile(r"\s*\(line \d+, column \d+ \(offset: \d+\)\)")
 CONSTRAINTS = "SHOW CONSTRAINTS YIELD name, type, labelsOrTypes, properties RETURN * ORDER BY name"
-INDEXES = ("SHOW INDEXES YIELD name, type, labelsOrTypes, properties, state "
-           "RETURN * ORDER BY name")
-FIND_OWN = ("SHOW TRANSACTIONS YIELD transactionId, metaData "
-            "WHERE metaData.cosmo_console = $token RETURN transactionId")
+INDEXES = "SHOW INDEXES YIELD name, type, labelsOrTypes, properties, state RETURN * ORDER BY name"
+FIND_OWN = (
+    "SHOW TRANSACTIONS YIELD transactionId, metaData "
+    "WHERE metaData.cosmo_console = $token RETURN transactionId"
+)
 
 
 @dataclass(frozen=True)
 class ConsoleSettings(SettingsGroup):
     section = "console"
 
-    history_file: str = setting("", "history of `cosmo-kg cypher` (default: cypher_history in the "
-                                "workspace)", env="COSMO_CONSOLE_HISTORY_FILE")
-    row_limit: int = setting(1000, "rows a statement shows at most (the rest are counted, not shown)",
-                             env="COSMO_CONSOLE_ROW_LIMIT")
-    timeout: float = setting(0.0, "seconds a statement may run (0: no limit; Ctrl-C cancels)",
-                             env="COSMO_CONSOLE_TIMEOUT")
+    history_file: str = setting(
+        "",
+        "history of `cosmo-kg cypher` (default: cypher_history in the workspace)",
+        env="COSMO_CONSOLE_HISTORY_FILE",
+    )
+    row_limit: int = setting(
+        1000,
+        "rows a statement shows at most (the rest are counted, not shown)",
+        env="COSMO_CONSOLE_ROW_LIMIT",
+    )
+    timeout: float = setting(
+        0.0, "seconds a statement may run (0: no limit; Ctrl-C cancels)", env="COSMO_CONSOLE_TIMEOUT"
+    )
     format: str = setting("table", "result format: table, csv or json", env="COSMO_CONSOLE_FORMAT")
 
     def validate(self) -> None:
@@ -58,8 +66,9 @@ class ConsoleSettings(SettingsGroup):
 class StatementError(CosmoKGError):
     """A statement failed; ``position`` is its (line, column) in the script when Neo4j gave one."""
 
-    def __init__(self, message: str, *, position: tuple[int, int] | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, position: tuple[int, int] | None = None, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.position = position
 
@@ -102,8 +111,15 @@ class CypherSession:
         confirm: asked before a write; the default refuses.
     """
 
-    def __init__(self, driver: neo4j.Driver, database: str, settings: ConsoleSettings, *,
-                 write: bool = False, confirm: Callable[[Statement, str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        driver: neo4j.Driver,
+        database: str,
+        settings: ConsoleSettings,
+        *,
+        write: bool = False,
+        confirm: Callable[[Statement, str], bool] | None = None,
+    ) -> None:
         self.driver = driver
         self.database = database
         self.settings = settings
@@ -145,14 +161,23 @@ class CypherSession:
 
     def _walk(self, plan: Mapping[str, Any], depth: int, found: list[tuple[int, str, str, float]]) -> None:
         args = plan.get("args", {})
-        found.append((depth, str(plan.get("operatorType", "")).split("@")[0], str(args.get("Details", "")),
-                      float(args.get("EstimatedRows", 0.0))))
+        found.append(
+            (
+                depth,
+                str(plan.get("operatorType", "")).split("@")[0],
+                str(args.get("Details", "")),
+                float(args.get("EstimatedRows", 0.0)),
+            )
+        )
         for child in plan.get("children", ()):
             self._walk(child, depth + 1, found)
 
     def _session(self, mode: str) -> neo4j.Session:
-        return self.driver.session(database=self.database, default_access_mode=mode,
-                                   fetch_size=min(self.settings.row_limit + 1, 10_000))
+        return self.driver.session(
+            database=self.database,
+            default_access_mode=mode,
+            fetch_size=min(self.settings.row_limit + 1, 10_000),
+        )
 
     def _plan(self, statement: Statement, params: dict[str, Any]) -> neo4j.ResultSummary:
         try:
@@ -178,24 +203,28 @@ class CypherSession:
     def _run_cancellable(self, statement: Statement, params: dict[str, Any], mode: str) -> StatementResult:
         token = uuid.uuid4().hex
         outcome: dict[str, Any] = {}
-        worker = threading.Thread(target=self._execute_into, daemon=True,
-                                  args=(statement, params, mode, token, outcome))
+        worker = threading.Thread(
+            target=self._execute_into, daemon=True, args=(statement, params, mode, token, outcome)
+        )
         worker.start()
         try:
             while worker.is_alive():
                 worker.join(0.05)
         except KeyboardInterrupt:
             if not self._terminate(token):
-                raise CancelledError("cancelled here, but the server may finish the statement",
-                                     hint="stopping it needs the TERMINATE TRANSACTION privilege") from None
+                raise CancelledError(
+                    "cancelled here, but the server may finish the statement",
+                    hint="stopping it needs the TERMINATE TRANSACTION privilege",
+                ) from None
             worker.join(30)
             raise CancelledError("cancelled: the statement was stopped on the server") from None
         if "error" in outcome:
             raise outcome["error"]
         return outcome["result"]
 
-    def _execute_into(self, statement: Statement, params: dict[str, Any], mode: str, token: str,
-                      outcome: dict[str, Any]) -> None:
+    def _execute_into(
+        self, statement: Statement, params: dict[str, Any], mode: str, token: str, outcome: dict[str, Any]
+    ) -> None:
         try:
             outcome["result"] = self._execute(statement, params, mode, token)
         except Neo4jError as exc:
@@ -205,11 +234,13 @@ class CypherSession:
         except (OverflowError, TypeError, ValueError) as exc:
             outcome["error"] = InputError(f"a parameter cannot be sent to Neo4j: {exc}")
 
-    def _execute(self, statement: Statement, params: dict[str, Any], mode: str,
-                 token: str) -> StatementResult:
+    def _execute(
+        self, statement: Statement, params: dict[str, Any], mode: str, token: str
+    ) -> StatementResult:
         started = time.perf_counter()
-        query = neo4j.Query(statement.text, metadata={"cosmo_console": token},
-                            timeout=self.settings.timeout or None)
+        query = neo4j.Query(
+            statement.text, metadata={"cosmo_console": token}, timeout=self.settings.timeout or None
+        )
         with self._session(mode) as session:
             result = session.run(query, params)
             columns = list(result.keys())
@@ -220,10 +251,14 @@ class CypherSession:
                 if len(rows) < self.settings.row_limit:
                     rows.append(list(record.values()))
             summary = result.consume()
-        counters = {k: v for k, v in vars(summary.counters).items() if isinstance(v, int) and v and
-                    not k.startswith("_")}
-        return StatementResult(columns, rows, time.perf_counter() - started, total,
-                               summary.query_type or "", counters)
+        counters = {
+            k: v
+            for k, v in vars(summary.counters).items()
+            if isinstance(v, int) and v and not k.startswith("_")
+        }
+        return StatementResult(
+            columns, rows, time.perf_counter() - started, total, summary.query_type or "", counters
+        )
 
     def _terminate(self, token: str) -> bool:
         """Stop this console's running transaction on the server; False if that was refused."""
@@ -244,11 +279,13 @@ def _statement_error(exc: Neo4jError, statement: Statement, *, explained: bool =
     if "Terminated" in code:
         return CancelledError("cancelled: the statement was stopped on the server")
     if "TransactionTimedOut" in code:
-        return StatementError("the statement ran past its time limit",
-                              hint="raise --console-timeout, or 0 for none")
+        return StatementError(
+            "the statement ran past its time limit", hint="raise --console-timeout, or 0 for none"
+        )
     if explained and "conflicting values for execution mode" in message:
-        return StatementError("PROFILE runs the statement and is not available here",
-                              hint="use :explain STATEMENT for its plan")
+        return StatementError(
+            "PROFILE runs the statement and is not available here", hint="use :explain STATEMENT for its plan"
+        )
     first = message.strip().splitlines()[0] if message.strip() else code
     first = _POSITION_SUFFIX.sub("", first).strip()
     prefix = len(EXPLAIN) if explained else 0

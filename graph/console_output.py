@@ -88,11 +88,16 @@ def _table(columns: list[str], rows: list[list[str]], title: str | None = None) 
 
 
 def render_schema(schema: SchemaReport, console: Console) -> None:
-    console.print(_table(["label", "nodes"], [[k, f"{v:,}"] for k, v in schema.labels.items()],
-                         "Node labels"))
-    console.print(_table(["relationship type", "count"],
-                         [[k, f"{v:,}"] for k, v in schema.relationship_types.items()],
-                         "Relationship types"))
+    console.print(
+        _table(["label", "nodes"], [[k, f"{v:,}"] for k, v in schema.labels.items()], "Node labels")
+    )
+    console.print(
+        _table(
+            ["relationship type", "count"],
+            [[k, f"{v:,}"] for k, v in schema.relationship_types.items()],
+            "Relationship types",
+        )
+    )
     for title, rows in (("Constraints", schema.constraints), ("Indexes", schema.indexes)):
         columns = list(rows[0]) if rows else ["(none)"]
         console.print(_table(columns, [[cell(r[c]) for c in columns] for r in rows], title))

@@ -37,7 +37,7 @@ class Splitter:
         done: list[Statement] = []
         index = 0
         while index < len(text):
-            char, following = text[index], text[index + 1: index + 2]
+            char, following = text[index], text[index + 1 : index + 2]
             step = self._consume(char, following)
             if step == 0:  # the end of a statement
                 statement = self._finish()
@@ -45,8 +45,8 @@ class Splitter:
                     done.append(statement)
                 step = 1
             else:
-                self.pending += text[index: index + step]
-            self._advance(text[index: index + step])
+                self.pending += text[index : index + step]
+            self._advance(text[index : index + step])
             index += step
         return done
 

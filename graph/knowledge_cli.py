@@ -24,8 +24,15 @@ from cosmo_kg.workspace import WorkspaceSettings, write_report
 @click.option("--batch-size", default=10_000, show_default=True, help="Edges deleted per transaction.")
 @settings_options(Neo4jSettings)
 @settings_options(WorkspaceSettings)
-def retract_command(run_id: str | None, model: str | None, relation: str | None, domain: str | None,
-                    dry_run: bool, batch_size: int, **params: Any) -> None:
+def retract_command(
+    run_id: str | None,
+    model: str | None,
+    relation: str | None,
+    domain: str | None,
+    dry_run: bool,
+    batch_size: int,
+    **params: Any,
+) -> None:
     """Take knowledge back out of the graph: delete the knowledge edges the filters select (they
     combine) and the intentions left with no edge. Killed, run it again: it finishes. A serving
     API sees the new graph version and stops serving cached answers from before it.
@@ -34,8 +41,9 @@ def retract_command(run_id: str | None, model: str | None, relation: str | None,
     """
     settings = pop_settings(Neo4jSettings, params)
     workspace = pop_settings(WorkspaceSettings, params)
-    config = RetractConfig(run_id, model, relation, normalize_domain_name(domain), dry_run,
-                           settings.database, batch_size)
+    config = RetractConfig(
+        run_id, model, relation, normalize_domain_name(domain), dry_run, settings.database, batch_size
+    )
     config.validate()
     with connect(settings) as driver:
         report = retract(config, driver)
@@ -46,18 +54,27 @@ def print_retract_report(report: RetractReport, path: Path | None) -> None:
     """The short summary a user reads after a retraction (or a dry run)."""
     verb = "would retract" if report.dry_run else "retracted"
     per_relation = ", ".join(f"{name} {count:,}" for name, count in sorted(report.edges.items()))
-    click.echo(f"{'Dry run: ' if report.dry_run else ''}{verb} {report.edges_total:,} knowledge edges"
-               f"{f' ({per_relation})' if per_relation else ''} and {report.intentions_removed:,} "
-               f"intentions left without an edge; filter {report.filter}.")
+    click.echo(
+        f"{'Dry run: ' if report.dry_run else ''}{verb} {report.edges_total:,} knowledge edges"
+        f"{f' ({per_relation})' if per_relation else ''} and {report.intentions_removed:,} "
+        f"intentions left without an edge; filter {report.filter}."
+    )
     if path is not None:
         resumed = " (finished an interrupted run)" if report.resumed else ""
-        click.echo(f"  {report.edges_per_second:,.0f} edges/s in {report.seconds:.1f}s{resumed}; "
-                   f"report: {path}")
+        click.echo(
+            f"  {report.edges_per_second:,.0f} edges/s in {report.seconds:.1f}s{resumed}; report: {path}"
+        )
 
 
 @click.command("export")
-@click.option("-o", "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
-              help="Directory for the Parquet files (created; files in it are replaced).")
+@click.option(
+    "-o",
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory for the Parquet files (created; files in it are replaced).",
+)
 @click.option("--batch-size", default=50_000, show_default=True, help="Rows per Parquet row group.")
 @settings_options(Neo4jSettings)
 @settings_options(WorkspaceSettings)
@@ -72,8 +89,10 @@ def export_command(out_dir: Path, batch_size: int, **params: Any) -> None:
     with connect(settings) as driver:
         report = export_graph(ExportConfig(out_dir, settings.database, batch_size), driver)
     path = write_report(workspace, "export", report)
-    click.echo(f"Exported to {out_dir} in {report.seconds:.1f}s ({report.rows_per_second:,.0f} rows/s): "
-               + ", ".join(f"{name} {count:,}" for name, count in report.rows.items()))
+    click.echo(
+        f"Exported to {out_dir} in {report.seconds:.1f}s ({report.rows_per_second:,.0f} rows/s): "
+        + ", ".join(f"{name} {count:,}" for name, count in report.rows.items())
+    )
     click.echo(f"  report: {path}")
 
 
@@ -87,5 +106,7 @@ def import_command(directory: Path, batch_size: int, **params: Any) -> None:
     settings = pop_settings(Neo4jSettings, params)
     with connect(settings) as driver:
         report = import_graph(directory, driver, settings.database, batch_size)
-    click.echo(f"Imported {directory} in {report.seconds:.1f}s: "
-               + ", ".join(f"{name} {count:,}" for name, count in report.rows.items()))
+    click.echo(
+        f"Imported {directory} in {report.seconds:.1f}s: "
+        + ", ".join(f"{name} {count:,}" for name, count in report.rows.items())
+    )

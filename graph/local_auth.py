@@ -71,13 +71,28 @@ def set_initial_password(home: Path, lib: Path, password: str, java_flags: list[
     env = {**os.environ, "NEO4J_HOME": str(home), "NEO4J_CONF": str(home / "conf")}
     try:
         result = subprocess.run(
-            ["java", *java_flags, "-cp", f"{lib}/*", ADMIN_TOOL, "dbms", "set-initial-password",
-             f"@{arguments}"], env=env, capture_output=True, text=True, check=False)
+            [
+                "java",
+                *java_flags,
+                "-cp",
+                f"{lib}/*",
+                ADMIN_TOOL,
+                "dbms",
+                "set-initial-password",
+                f"@{arguments}",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     finally:
         arguments.unlink(missing_ok=True)
     if result.returncode != 0:
-        raise GraphError(f"neo4j-admin could not set the local server's password: "
-                         f"{(result.stdout + result.stderr).strip()[-600:]}")
+        raise GraphError(
+            f"neo4j-admin could not set the local server's password: "
+            f"{(result.stdout + result.stderr).strip()[-600:]}"
+        )
 
 
 def alter_password(driver: neo4j.Driver, password: str) -> None:

@@ -55,9 +55,10 @@ def read_stage_file(path: Path, schema: FileSchema) -> pl.DataFrame:
         schema.check_columns(frame, path)
         return schema.conform(frame).collect()
     except (pl.exceptions.ComputeError, OSError) as exc:
-        raise InputError(f"{path}: not a readable Parquet file ({exc})",
-                         hint=f"give the {schema.name} file written by cosmo-kg, or convert it to Parquet"
-                         ) from exc
+        raise InputError(
+            f"{path}: not a readable Parquet file ({exc})",
+            hint=f"give the {schema.name} file written by cosmo-kg, or convert it to Parquet",
+        ) from exc
 
 
 def _blank(column: str) -> pl.Expr:
@@ -71,8 +72,9 @@ def _score_is_bad(column: str) -> pl.Expr:
 
 def _canonical_co_buy(frame: pl.DataFrame) -> pl.DataFrame:
     a, b = pl.col("product_id"), pl.col("product_id_b")
-    return frame.with_columns(pl.min_horizontal(a, b).alias("product_id"),
-                              pl.max_horizontal(a, b).alias("product_id_b"))
+    return frame.with_columns(
+        pl.min_horizontal(a, b).alias("product_id"), pl.max_horizontal(a, b).alias("product_id_b")
+    )
 
 
 def prepare_products(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -85,11 +87,14 @@ def prepare_products(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
         clean_text_expr("brand").replace("", None).alias("brand"),
         clean_text_expr("description").alias("description"),
     )
-    return split_rows(normal, [
-        RowRule("missing_product_id", _blank("product_id")),
-        RowRule("missing_title", _blank("title")),
-        RowRule("duplicate_product_id", ~pl.col("product_id").is_first_distinct()),
-    ])
+    return split_rows(
+        normal,
+        [
+            RowRule("missing_product_id", _blank("product_id")),
+            RowRule("missing_title", _blank("title")),
+            RowRule("duplicate_product_id", ~pl.col("product_id").is_first_distinct()),
+        ],
+    )
 
 
 def _behaviour_rules(known_products: pl.Series | None) -> list[RowRule]:
@@ -103,8 +108,9 @@ def _behaviour_rules(known_products: pl.Series | None) -> list[RowRule]:
     ]
     if known_products is not None:
         unknown_b = (kind == CO_BUY) & ~pl.col("product_id_b").is_in(known_products.implode())
-        rules.append(RowRule("unknown_product",
-                             ~pl.col("product_id").is_in(known_products.implode()) | unknown_b))
+        rules.append(
+            RowRule("unknown_product", ~pl.col("product_id").is_in(known_products.implode()) | unknown_b)
+        )
     return rules
 
 
@@ -117,21 +123,22 @@ def _normal_behaviour_columns() -> list[pl.Expr]:
     ]
 
 
-def prepare_pairs(frame: pl.DataFrame, known_products: pl.Series | None
-                  ) -> tuple[pl.DataFrame, pl.DataFrame]:
+def prepare_pairs(frame: pl.DataFrame, known_products: pl.Series | None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Validate behaviour pairs (SPEC pairs.parquet)."""
     normal = frame.with_columns(_normal_behaviour_columns())
     rules = [
         *_behaviour_rules(known_products),
         RowRule("bad_count", pl.col("count").is_null() | (pl.col("count") < 1)),
-        RowRule("duplicate_row", ~pl.struct("kind", "query", "product_id", "product_id_b")
-                .is_first_distinct()),
+        RowRule(
+            "duplicate_row", ~pl.struct("kind", "query", "product_id", "product_id_b").is_first_distinct()
+        ),
     ]
     return split_rows(normal, rules)
 
 
-def prepare_knowledge(frame: pl.DataFrame, known_products: pl.Series | None, max_tail_chars: int
-                      ) -> tuple[pl.DataFrame, pl.DataFrame]:
+def prepare_knowledge(
+    frame: pl.DataFrame, known_products: pl.Series | None, max_tail_chars: int
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Validate knowledge rows (SPEC knowledge.parquet); tails become intention keys."""
     normal = frame.with_columns(
         *_normal_behaviour_columns(),
@@ -148,8 +155,10 @@ def prepare_knowledge(frame: pl.DataFrame, known_products: pl.Series | None, max
         RowRule("bad_plausibility", _score_is_bad("plausibility")),
         RowRule("bad_typicality", _score_is_bad("typicality")),
         RowRule("bad_support", pl.col("support") < 0),
-        RowRule("duplicate_row", ~pl.struct("kind", "query", "product_id", "product_id_b",
-                                            "relation", "tail").is_first_distinct()),
+        RowRule(
+            "duplicate_row",
+            ~pl.struct("kind", "query", "product_id", "product_id_b", "relation", "tail").is_first_distinct(),
+        ),
     ]
     return split_rows(normal, rules)
 
@@ -159,8 +168,12 @@ def _relation_kind_rules() -> list[RowRule]:
     for kind in BehaviorKind:
         excluded = [name for name, r in RELATIONS.items() if kind not in r.kinds]
         if excluded:
-            rules.append(RowRule("relation_not_for_kind",
-                                 (pl.col("kind") == kind.value) & pl.col("relation").is_in(excluded)))
+            rules.append(
+                RowRule(
+                    "relation_not_for_kind",
+                    (pl.col("kind") == kind.value) & pl.col("relation").is_in(excluded),
+                )
+            )
     return rules
 
 
@@ -172,28 +185,38 @@ def knowledge_edges(knowledge: pl.DataFrame) -> pl.DataFrame:
     search_buy = knowledge.filter(pl.col("kind") == SEARCH_BUY)
     co_buy = knowledge.filter(pl.col("kind") == CO_BUY)
     heads = [
-        search_buy.select(pl.lit(NodeLabel.QUERY.value).alias("head_label"),
-                          pl.col("query").alias("head"), *scores),
-        search_buy.select(pl.lit(NodeLabel.PRODUCT.value).alias("head_label"),
-                          pl.col("product_id").alias("head"), *scores),
-        co_buy.select(pl.lit(NodeLabel.PRODUCT.value).alias("head_label"),
-                      pl.col("product_id").alias("head"), *scores),
-        co_buy.select(pl.lit(NodeLabel.PRODUCT.value).alias("head_label"),
-                      pl.col("product_id_b").alias("head"), *scores),
+        search_buy.select(
+            pl.lit(NodeLabel.QUERY.value).alias("head_label"), pl.col("query").alias("head"), *scores
+        ),
+        search_buy.select(
+            pl.lit(NodeLabel.PRODUCT.value).alias("head_label"), pl.col("product_id").alias("head"), *scores
+        ),
+        co_buy.select(
+            pl.lit(NodeLabel.PRODUCT.value).alias("head_label"), pl.col("product_id").alias("head"), *scores
+        ),
+        co_buy.select(
+            pl.lit(NodeLabel.PRODUCT.value).alias("head_label"), pl.col("product_id_b").alias("head"), *scores
+        ),
     ]
     return (
         pl.concat(heads)
         .group_by(EDGE_KEY, maintain_order=True)
-        .agg(pl.col("plausibility").max(), pl.col("typicality").max(),
-             pl.col("support").sum(), pl.col("model").first(), pl.col("run_id").first())
+        .agg(
+            pl.col("plausibility").max(),
+            pl.col("typicality").max(),
+            pl.col("support").sum(),
+            pl.col("model").first(),
+            pl.col("run_id").first(),
+        )
         .sort(["head_label", "relation", "head", "tail"])
     )
 
 
 def knowledge_edge_groups(edges: pl.DataFrame) -> Iterator[tuple[NodeLabel, str, pl.DataFrame]]:
     """The knowledge edges by (head label, relation), in order; each a vocabulary pair."""
-    for (label, relation), rows in edges.partition_by(["head_label", "relation"], as_dict=True,
-                                                      maintain_order=True).items():
+    for (label, relation), rows in edges.partition_by(
+        ["head_label", "relation"], as_dict=True, maintain_order=True
+    ).items():
         yield _vocabulary_pair(label, relation), str(relation), rows
 
 
@@ -215,32 +238,42 @@ def _intentions(knowledge: pl.DataFrame) -> pl.DataFrame:
     relation_tail_type = {name: r.tail_type for name, r in RELATIONS.items()}
     return (
         knowledge.with_columns(
-            pl.col("tail_type").fill_null(pl.col("relation").replace_strict(
-                relation_tail_type, default=None, return_dtype=pl.String())))
+            pl.col("tail_type").fill_null(
+                pl.col("relation").replace_strict(relation_tail_type, default=None, return_dtype=pl.String())
+            )
+        )
         .group_by(pl.col("tail").alias("text"))
         .agg(pl.col("tail_type").drop_nulls().unique().sort().alias("tail_types"))
         .sort("text")
     )
 
 
-def _behaviour_edges(knowledge: pl.DataFrame, pairs: pl.DataFrame
-                     ) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _behaviour_edges(knowledge: pl.DataFrame, pairs: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     cols = ["query", "product_id", "product_id_b"]
-    both = pl.concat([
-        knowledge.select("kind", *cols, pl.lit(None, dtype=pl.Int64()).alias("count")),
-        pairs.select("kind", *cols, pl.col("count").cast(pl.Int64())),
-    ])
-    search_buy = (both.filter(pl.col("kind") == SEARCH_BUY)
-                  .group_by("query", "product_id").agg(pl.col("count").max())
-                  .sort("query", "product_id"))
-    co_buy = (_canonical_co_buy(both.filter(pl.col("kind") == CO_BUY))
-              .group_by("product_id", "product_id_b").agg(pl.col("count").max())
-              .sort("product_id", "product_id_b"))
+    both = pl.concat(
+        [
+            knowledge.select("kind", *cols, pl.lit(None, dtype=pl.Int64()).alias("count")),
+            pairs.select("kind", *cols, pl.col("count").cast(pl.Int64())),
+        ]
+    )
+    search_buy = (
+        both.filter(pl.col("kind") == SEARCH_BUY)
+        .group_by("query", "product_id")
+        .agg(pl.col("count").max())
+        .sort("query", "product_id")
+    )
+    co_buy = (
+        _canonical_co_buy(both.filter(pl.col("kind") == CO_BUY))
+        .group_by("product_id", "product_id_b")
+        .agg(pl.col("count").max())
+        .sort("product_id", "product_id_b")
+    )
     return search_buy, co_buy
 
 
-def prepare_graph(knowledge: pl.DataFrame, products: pl.DataFrame | None,
-                  pairs: pl.DataFrame | None, *, max_tail_chars: int) -> PreparedGraph:
+def prepare_graph(
+    knowledge: pl.DataFrame, products: pl.DataFrame | None, pairs: pl.DataFrame | None, *, max_tail_chars: int
+) -> PreparedGraph:
     """Validate all inputs and derive every node and edge table of one load."""
     rows_in = {"knowledge": knowledge.height} if knowledge.height else {}
     rejects: dict[str, pl.DataFrame] = {}
@@ -259,11 +292,12 @@ def prepare_graph(knowledge: pl.DataFrame, products: pl.DataFrame | None,
     referenced = pl.concat([search_buy["product_id"], co_buy["product_id"], co_buy["product_id_b"]])
     return PreparedGraph(
         domains=catalog.select(pl.col("domain").alias("name")).unique().sort("name"),
-        product_types=catalog.select(pl.col("product_type").alias("name")).drop_nulls()
-        .unique().sort("name"),
+        product_types=catalog.select(pl.col("product_type").alias("name")).drop_nulls().unique().sort("name"),
         products=catalog,
-        product_keys=pl.DataFrame({"product_id": referenced}).unique()
-        .filter(~pl.col("product_id").is_in(catalog["product_id"].implode())).sort("product_id"),
+        product_keys=pl.DataFrame({"product_id": referenced})
+        .unique()
+        .filter(~pl.col("product_id").is_in(catalog["product_id"].implode()))
+        .sort("product_id"),
         queries=search_buy.select(pl.col("query").alias("text")).unique().sort("text"),
         intentions=_intentions(good_knowledge),
         knowledge_edges=knowledge_edges(good_knowledge),
@@ -274,8 +308,9 @@ def prepare_graph(knowledge: pl.DataFrame, products: pl.DataFrame | None,
     )
 
 
-def read_inputs(knowledge: Path | None, products: Path | None, pairs: Path | None
-                ) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]:
+def read_inputs(
+    knowledge: Path | None, products: Path | None, pairs: Path | None
+) -> tuple[pl.DataFrame, pl.DataFrame | None, pl.DataFrame | None]:
     """Read the stage files a load takes; each is optional (no knowledge → an empty table)."""
     return (
         read_stage_file(knowledge, KNOWLEDGE) if knowledge else KNOWLEDGE.empty(),

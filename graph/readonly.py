@@ -51,8 +51,9 @@ def operator_name(operator: Mapping[str, Any]) -> str:
     return str(operator.get("operatorType", "")).split("@")[0]
 
 
-def refusal(query_type: str | None, plan: Mapping[str, Any] | None,
-            procedure_mode: Callable[[str], str]) -> WriteRefusedError | None:
+def refusal(
+    query_type: str | None, plan: Mapping[str, Any] | None, procedure_mode: Callable[[str], str]
+) -> WriteRefusedError | None:
     """Why a planned statement is not read-only, or None when it is.
 
     Args:
@@ -65,7 +66,8 @@ def refusal(query_type: str | None, plan: Mapping[str, Any] | None,
         return WriteRefusedError(
             f"the console is read-only; this statement is {reason} "
             "(writes, schema and admin commands are refused)",
-            hint="use MATCH ... RETURN ...", reason=reason,
+            hint="use MATCH ... RETURN ...",
+            reason=reason,
         )
     for operator in operators(plan or {}):
         name = operator_name(operator)

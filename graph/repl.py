@@ -185,8 +185,9 @@ def interactive(shell: Shell, history: Path) -> CypherReport:
     prompt: PromptSession[str] = PromptSession(history=FileHistory(str(history)))
     shell.session.confirm = lambda statement, why: _ask(prompt, why)
     shell.report.interactive = True
-    shell.out.print("cosmo-kg cypher: statements end with ;  (:help for commands, :exit to leave)",
-                    highlight=False)
+    shell.out.print(
+        "cosmo-kg cypher: statements end with ;  (:help for commands, :exit to leave)", highlight=False
+    )
     splitter = Splitter()
     while True:
         try:
@@ -223,15 +224,22 @@ def script_lines(config: CypherConfig) -> Iterable[str] | None:
         try:
             return config.file.read_text(encoding="utf-8").splitlines(keepends=True)
         except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read {config.file}: {exc}",
-                             hint="give a UTF-8 text file of Cypher statements ending in ;") from exc
+            raise InputError(
+                f"cannot read {config.file}: {exc}",
+                hint="give a UTF-8 text file of Cypher statements ending in ;",
+            ) from exc
     if not sys.stdin.isatty():
         return sys.stdin.read().splitlines(keepends=True)
     return None
 
 
-def run_console(config: CypherConfig, neo4j_settings: Neo4jSettings, settings: ConsoleSettings,
-                out: Console | None = None, err: Console | None = None) -> CypherReport:
+def run_console(
+    config: CypherConfig,
+    neo4j_settings: Neo4jSettings,
+    settings: ConsoleSettings,
+    out: Console | None = None,
+    err: Console | None = None,
+) -> CypherReport:
     """Run ``cosmo-kg cypher``: a script when one is given, else the interactive console.
 
     Raises ``GraphError`` when Neo4j cannot be reached; statement errors are in the report.
@@ -240,8 +248,13 @@ def run_console(config: CypherConfig, neo4j_settings: Neo4jSettings, settings: C
     out = out or Console(highlight=False, soft_wrap=lines is not None)
     err = err or Console(stderr=True, highlight=False, soft_wrap=True)
     with connect(neo4j_settings) as driver:
-        session = CypherSession(driver, neo4j_settings.database, settings, write=config.write,
-                                confirm=(lambda statement, why: True) if config.yes else None)
+        session = CypherSession(
+            driver,
+            neo4j_settings.database,
+            settings,
+            write=config.write,
+            confirm=(lambda statement, why: True) if config.yes else None,
+        )
         shell = Shell(session, settings.format, out, err)
         if lines is not None:
             if config.write and not config.yes:

@@ -51,15 +51,18 @@ class SavedQuery:
         known = {p.name: p for p in self.params}
         unknown = sorted(set(given) - set(known))
         if unknown:
-            raise InputError(f"query {self.name} has no parameter {', '.join(unknown)}",
-                             hint=f"its parameters: {', '.join(known) or 'none'}")
+            raise InputError(
+                f"query {self.name} has no parameter {', '.join(unknown)}",
+                hint=f"its parameters: {', '.join(known) or 'none'}",
+            )
         bound = {}
         for param in self.params:
             if param.name in given:
                 bound[param.name] = param.convert(given[param.name])
             elif param.required:
-                raise InputError(f"query {self.name} needs parameter {param.name}",
-                                 hint=f"add --param {param.name}=VALUE")
+                raise InputError(
+                    f"query {self.name} needs parameter {param.name}", hint=f"add --param {param.name}=VALUE"
+                )
             else:
                 bound[param.name] = param.default
         return bound
@@ -103,25 +106,29 @@ def parse_saved_query(text: str, source: str) -> SavedQuery:
 def saved_queries() -> dict[str, SavedQuery]:
     """Every shipped saved query by name, in name order."""
     folder = resources.files("cosmo_kg.cypher").joinpath("queries")
-    found = [parse_saved_query(f.read_text(encoding="utf-8"), f.name)
-             for f in folder.iterdir() if f.name.endswith(".cypher")]
+    found = [
+        parse_saved_query(f.read_text(encoding="utf-8"), f.name)
+        for f in folder.iterdir()
+        if f.name.endswith(".cypher")
+    ]
     return {q.name: q for q in sorted(found, key=lambda q: q.name)}
 
 
 def get_saved_query(name: str) -> SavedQuery:
     queries = saved_queries()
     if name not in queries:
-        raise InputError(f"no saved query named {name!r}",
-                         hint="`cosmo-kg graph query --list` shows them")
+        raise InputError(f"no saved query named {name!r}", hint="`cosmo-kg graph query --list` shows them")
     return queries[name]
 
 
-def run_saved_query(driver: neo4j.Driver, query: SavedQuery, params: dict[str, Any],
-                    database: str = "neo4j") -> list[dict[str, Any]]:
+def run_saved_query(
+    driver: neo4j.Driver, query: SavedQuery, params: dict[str, Any], database: str = "neo4j"
+) -> list[dict[str, Any]]:
     """Run a saved query in a READ session and return its rows as dicts."""
     try:
-        records, _, _ = driver.execute_query(query.text, params, database_=database,
-                                             routing_=neo4j.RoutingControl.READ)
+        records, _, _ = driver.execute_query(
+            query.text, params, database_=database, routing_=neo4j.RoutingControl.READ
+        )
     except Neo4jError as exc:
         raise GraphError(f"query {query.name} failed: {exc.message}") from exc
     return [_plain(record.data()) for record in records]

@@ -48,19 +48,24 @@ _MEMORY = re.compile(r"^\d+[kmgKMG]$")
 class LocalNeo4jSettings(SettingsGroup):
     section = "local_neo4j"
 
-    home: str = setting(".cosmo-kg/neo4j", "data directory of the local server (conf, data, logs)",
-                        env="COSMO_NEO4J_HOME")
+    home: str = setting(
+        ".cosmo-kg/neo4j", "data directory of the local server (conf, data, logs)", env="COSMO_NEO4J_HOME"
+    )
     bolt_port: int = setting(7687, "Bolt port on 127.0.0.1", env="COSMO_NEO4J_BOLT_PORT")
-    http_port: int = setting(7474, "HTTP port on 127.0.0.1 (Neo4j Browser at /browser/)",
-                             env="COSMO_NEO4J_HTTP_PORT")
+    http_port: int = setting(
+        7474, "HTTP port on 127.0.0.1 (Neo4j Browser at /browser/)", env="COSMO_NEO4J_HTTP_PORT"
+    )
     heap: str = setting("1g", "JVM heap (-Xms/-Xmx), e.g. 512m, 4g", env="COSMO_NEO4J_HEAP")
     pagecache: str = setting("512m", "page cache size", env="COSMO_NEO4J_PAGECACHE")
-    version: str = setting("5.26.19", "Neo4j Community version fetched from Maven Central",
-                           env="COSMO_NEO4J_VERSION")
-    cache_dir: str = setting("", "where the Neo4j jars are cached (default ~/.cache/cosmo-kg)",
-                             env="COSMO_CACHE_DIR")
-    start_timeout: float = setting(180.0, "seconds to wait for the server to answer",
-                                   env="COSMO_NEO4J_START_TIMEOUT")
+    version: str = setting(
+        "5.26.19", "Neo4j Community version fetched from Maven Central", env="COSMO_NEO4J_VERSION"
+    )
+    cache_dir: str = setting(
+        "", "where the Neo4j jars are cached (default ~/.cache/cosmo-kg)", env="COSMO_CACHE_DIR"
+    )
+    start_timeout: float = setting(
+        180.0, "seconds to wait for the server to answer", env="COSMO_NEO4J_START_TIMEOUT"
+    )
 
     def validate(self) -> None:
         for key in ("heap", "pagecache"):
@@ -110,8 +115,10 @@ def java_major_version() -> int:
 def _java_version_text() -> str:
     java = shutil.which("java")
     if java is None:
-        raise ConfigError("Java is not installed (the local Neo4j needs Java 17)",
-                          hint="install a JDK 17, e.g. `apt-get install openjdk-17-jre-headless`")
+        raise ConfigError(
+            "Java is not installed (the local Neo4j needs Java 17)",
+            hint="install a JDK 17, e.g. `apt-get install openjdk-17-jre-headless`",
+        )
     return _version_output(java)
 
 
@@ -171,22 +178,34 @@ def ensure_jars(settings: LocalNeo4jSettings, *, echo: object = print) -> Path:
     if (lib / ".complete").exists():
         return lib
     if shutil.which("mvn") is None:
-        raise ConfigError("Maven is not installed and the Neo4j jars are not cached yet",
-                          hint="install Maven (`apt-get install maven`) once; the jars are then cached")
+        raise ConfigError(
+            "Maven is not installed and the Neo4j jars are not cached yet",
+            hint="install Maven (`apt-get install maven`) once; the jars are then cached",
+        )
     echo(f"Fetching Neo4j {settings.version} jars from Maven Central into {lib} (once per machine)...")  # type: ignore[operator]
     lib.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix="lib-", dir=lib.parent))
     pom = resources.files("cosmo_kg.graph").joinpath("neo4j/pom.xml").read_text(encoding="utf-8")
     (staging / "pom.xml").write_text(pom, encoding="utf-8")
-    command = ["mvn", "-q", "-B", "-f", str(staging / "pom.xml"), f"-Dneo4j.version={settings.version}",
-               "dependency:copy-dependencies", "-DincludeScope=runtime",
-               f"-DoutputDirectory={staging / 'lib'}"]
+    command = [
+        "mvn",
+        "-q",
+        "-B",
+        "-f",
+        str(staging / "pom.xml"),
+        f"-Dneo4j.version={settings.version}",
+        "dependency:copy-dependencies",
+        "-DincludeScope=runtime",
+        f"-DoutputDirectory={staging / 'lib'}",
+    ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         shutil.rmtree(staging, ignore_errors=True)
-        raise GraphError(f"Maven could not fetch Neo4j {settings.version}: "
-                         f"{(result.stdout + result.stderr).strip()[-800:]}",
-                         hint="check network access to Maven Central and the version setting")
+        raise GraphError(
+            f"Maven could not fetch Neo4j {settings.version}: "
+            f"{(result.stdout + result.stderr).strip()[-800:]}",
+            hint="check network access to Maven Central and the version setting",
+        )
     shutil.rmtree(lib, ignore_errors=True)
     (staging / "lib").rename(lib)
     shutil.rmtree(staging, ignore_errors=True)
@@ -196,37 +215,40 @@ def ensure_jars(settings: LocalNeo4jSettings, *, echo: object = print) -> Path:
 
 def client_settings(settings: LocalNeo4jSettings, **overrides: object) -> Neo4jSettings:
     """Client settings for this local server, with its password."""
-    return Neo4jSettings(uri=settings.bolt_uri, password=local_auth.read_password(settings.home_path),
-                         **overrides)
+    return Neo4jSettings(
+        uri=settings.bolt_uri, password=local_auth.read_password(settings.home_path), **overrides
+    )
 
 
 def render_conf(settings: LocalNeo4jSettings, *, auth: bool = True) -> str:
     """The neo4j.conf of the local server (unknown keys would stop Neo4j: keep to real ones)."""
     home = settings.home_path
-    return "\n".join([
-        "server.default_listen_address=127.0.0.1",
-        "server.default_advertised_address=127.0.0.1",
-        f"server.bolt.listen_address=127.0.0.1:{settings.bolt_port}",
-        f"server.bolt.advertised_address=127.0.0.1:{settings.bolt_port}",
-        "server.http.enabled=true",
-        f"server.http.listen_address=127.0.0.1:{settings.http_port}",
-        f"server.http.advertised_address=127.0.0.1:{settings.http_port}",
-        "server.https.enabled=false",
-        f"dbms.security.auth_enabled={str(auth).lower()}",
-        "dbms.usage_report.enabled=false",
-        f"server.memory.pagecache.size={settings.pagecache}",
-        "db.transaction.timeout=0",
-        # Bolt otherwise idles 5 s twice after the databases are checkpointed and closed: a stop
-        # took 10.5 s instead of 0.6 s (and the offline importer stops the server once per load).
-        "internal.server.bolt.thread_pool_shutdown_wait_time=0s",
-        "internal.server.bolt.connection_shutdown_wait_time=0s",
-        f"server.directories.data={home / 'data'}",
-        f"server.directories.logs={home / 'logs'}",
-        f"server.directories.run={home / 'run'}",
-        f"server.directories.plugins={home / 'plugins'}",
-        f"server.directories.import={home / 'import'}",
-        "",
-    ])
+    return "\n".join(
+        [
+            "server.default_listen_address=127.0.0.1",
+            "server.default_advertised_address=127.0.0.1",
+            f"server.bolt.listen_address=127.0.0.1:{settings.bolt_port}",
+            f"server.bolt.advertised_address=127.0.0.1:{settings.bolt_port}",
+            "server.http.enabled=true",
+            f"server.http.listen_address=127.0.0.1:{settings.http_port}",
+            f"server.http.advertised_address=127.0.0.1:{settings.http_port}",
+            "server.https.enabled=false",
+            f"dbms.security.auth_enabled={str(auth).lower()}",
+            "dbms.usage_report.enabled=false",
+            f"server.memory.pagecache.size={settings.pagecache}",
+            "db.transaction.timeout=0",
+            # Bolt otherwise idles 5 s twice after the databases are checkpointed and closed: a stop
+            # took 10.5 s instead of 0.6 s (and the offline importer stops the server once per load).
+            "internal.server.bolt.thread_pool_shutdown_wait_time=0s",
+            "internal.server.bolt.connection_shutdown_wait_time=0s",
+            f"server.directories.data={home / 'data'}",
+            f"server.directories.logs={home / 'logs'}",
+            f"server.directories.run={home / 'run'}",
+            f"server.directories.plugins={home / 'plugins'}",
+            f"server.directories.import={home / 'import'}",
+            "",
+        ]
+    )
 
 
 def _pid_file(settings: LocalNeo4jSettings) -> Path:
@@ -257,12 +279,18 @@ def settings_in_use(settings: LocalNeo4jSettings) -> LocalNeo4jSettings:
         return settings
     arguments = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     heap = next((a.removeprefix("-Xmx") for a in arguments if a.startswith("-Xmx")), settings.heap)
-    conf = dict(line.split("=", 1) for line in
-                (settings.home_path / "conf" / "neo4j.conf").read_text(encoding="utf-8").splitlines()
-                if "=" in line)
+    conf = dict(
+        line.split("=", 1)
+        for line in (settings.home_path / "conf" / "neo4j.conf").read_text(encoding="utf-8").splitlines()
+        if "=" in line
+    )
     http_port = int(conf.get("server.http.listen_address", f":{settings.http_port}").rsplit(":", 1)[1])
-    return replace(settings, heap=heap, http_port=http_port,
-                   pagecache=conf.get("server.memory.pagecache.size", settings.pagecache))
+    return replace(
+        settings,
+        heap=heap,
+        http_port=http_port,
+        pagecache=conf.get("server.memory.pagecache.size", settings.pagecache),
+    )
 
 
 def _port_in_use(port: int) -> bool:
@@ -278,8 +306,7 @@ def _port_in_use(port: int) -> bool:
 def status(settings: LocalNeo4jSettings) -> ServerStatus:
     """Whether the local server of this data directory is running."""
     pid = _alive_pid(settings)
-    return ServerStatus(pid is not None, pid, settings.bolt_uri, settings.browser_url,
-                        settings.home_path)
+    return ServerStatus(pid is not None, pid, settings.bolt_uri, settings.browser_url, settings.home_path)
 
 
 def start(settings: LocalNeo4jSettings, *, echo: object = print) -> ServerStatus:
@@ -297,15 +324,17 @@ def start(settings: LocalNeo4jSettings, *, echo: object = print) -> ServerStatus
         echo("The local Neo4j runs without authentication: restarting it with a password...")  # type: ignore[operator]
         stop(settings)
     if java_major_version() < MIN_JAVA:
-        raise ConfigError(f"Neo4j 5 needs Java {MIN_JAVA} or newer",
-                          hint="install openjdk-17 and put it first on PATH")
+        raise ConfigError(
+            f"Neo4j 5 needs Java {MIN_JAVA} or newer", hint="install openjdk-17 and put it first on PATH"
+        )
     lib = ensure_jars(settings, echo=echo)
     for key in ("bolt_port", "http_port"):
         port = getattr(settings, key)
         if _port_in_use(port):
-            raise GraphError(f"port {port} on 127.0.0.1 is already in use",
-                             hint=f"stop what uses it or choose another with "
-                                  f"{LocalNeo4jSettings.option_name(key)}")
+            raise GraphError(
+                f"port {port} on 127.0.0.1 is already in use",
+                hint=f"stop what uses it or choose another with {LocalNeo4jSettings.option_name(key)}",
+            )
     home = settings.home_path
     for sub in ("conf", "data", "logs", "run", "plugins", "import"):
         (home / sub).mkdir(parents=True, exist_ok=True)
@@ -344,10 +373,19 @@ def reset_password(settings: LocalNeo4jSettings, *, echo: object = print) -> Ser
 def _launch(settings: LocalNeo4jSettings, lib: Path, *, auth: bool) -> None:
     home = settings.home_path
     (home / "conf" / "neo4j.conf").write_text(render_conf(settings, auth=auth), encoding="utf-8")
-    command = ["java", f"-Xms{settings.heap}", f"-Xmx{settings.heap}", *JVM_FLAGS,
-               *class_sharing_flags(settings, record=True),
-               "-cp", f"{lib}/*", ENTRY_POINT, f"--home-dir={home}", f"--config-dir={home / 'conf'}",
-               "--console-mode"]
+    command = [
+        "java",
+        f"-Xms{settings.heap}",
+        f"-Xmx{settings.heap}",
+        *JVM_FLAGS,
+        *class_sharing_flags(settings, record=True),
+        "-cp",
+        f"{lib}/*",
+        ENTRY_POINT,
+        f"--home-dir={home}",
+        f"--config-dir={home / 'conf'}",
+        "--console-mode",
+    ]
     pid = _launch_detached(command, _console_log(settings), home)
     _pid_file(settings).write_text(str(pid), encoding="utf-8")
     _wait_until_ready(settings, local_auth.read_password(home) if auth else "")
@@ -360,8 +398,12 @@ def _launch_detached(command: list[str], log: Path, cwd: Path) -> int:
     """
     launcher = subprocess.run(
         ["sh", "-c", 'exec "$@" >>"$COSMO_LOG" 2>&1 </dev/null & echo $!', "sh", *command],
-        env={**os.environ, "COSMO_LOG": str(log)}, capture_output=True, text=True, check=True,
-        start_new_session=True, cwd=cwd,
+        env={**os.environ, "COSMO_LOG": str(log)},
+        capture_output=True,
+        text=True,
+        check=True,
+        start_new_session=True,
+        cwd=cwd,
     )
     return int(launcher.stdout.strip())
 
@@ -372,19 +414,25 @@ def _wait_until_ready(settings: LocalNeo4jSettings, password: str) -> None:
     while time.monotonic() < deadline:
         if _alive_pid(settings) is None:
             _pid_file(settings).unlink(missing_ok=True)
-            raise GraphError(f"Neo4j exited during start-up:\n{tail_log(settings, 15)}",
-                             hint=f"see {_console_log(settings)}")
+            raise GraphError(
+                f"Neo4j exited during start-up:\n{tail_log(settings, 15)}",
+                hint=f"see {_console_log(settings)}",
+            )
         try:
             create_driver(client).close()
             return
         except CredentialsError:
-            raise GraphError(f"the local Neo4j in {settings.home_path} refuses the password in "
-                             f"{local_auth.password_path(settings.home_path)}",
-                             hint=local_auth.RESET_HINT) from None
+            raise GraphError(
+                f"the local Neo4j in {settings.home_path} refuses the password in "
+                f"{local_auth.password_path(settings.home_path)}",
+                hint=local_auth.RESET_HINT,
+            ) from None
         except GraphError:
             time.sleep(0.5)
-    raise GraphError(f"Neo4j did not answer on {settings.bolt_uri} within {settings.start_timeout:.0f}s",
-                     hint=f"see {_console_log(settings)}; it may still be starting")
+    raise GraphError(
+        f"Neo4j did not answer on {settings.bolt_uri} within {settings.start_timeout:.0f}s",
+        hint=f"see {_console_log(settings)}; it may still be starting",
+    )
 
 
 def stop(settings: LocalNeo4jSettings, *, timeout: float = 90.0) -> bool:

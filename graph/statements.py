@@ -39,6 +39,7 @@ WHERE (moved:IN_DOMAIN AND old.name <> row.domain)
 DELETE moved
 """
 
+
 def _catalog_edge(rel_type: EdgeType, target: NodeLabel, column: str, write: str) -> str:
     """A product's navigation edge to the Domain or ProductType named by the row's ``column``;
     ``write`` is MERGE, or CREATE on a first load."""
@@ -175,4 +176,3 @@ def knowledge_edge_statement(head: NodeLabel, relation_name: str, *, first_load:
         raise ValueError(f"not a knowledge head label: {head!r}")
     template = _KNOWLEDGE_EDGE_FIRST_LOAD if first_load else _KNOWLEDGE_EDGE
     return template.format(label=head.value, key=HEAD_KEYS[head], rel_type=relation_name)
-

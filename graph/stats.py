@@ -28,10 +28,14 @@ class GraphStats:
 def count_statement(labels: Sequence[str], types: Sequence[str]) -> str:
     """One statement counting nodes per label and relationships per type, each a count-store
     lookup: rows ``kind`` (node or edge), ``i`` (the position in ``labels`` / ``types``), ``n``."""
-    parts = [f"MATCH (n:{_quoted(label)}) RETURN 'node' AS kind, {i} AS i, count(n) AS n"
-             for i, label in enumerate(labels)]
-    parts += [f"MATCH ()-[r:{_quoted(t)}]->() RETURN 'edge' AS kind, {i} AS i, count(r) AS n"
-              for i, t in enumerate(types)]
+    parts = [
+        f"MATCH (n:{_quoted(label)}) RETURN 'node' AS kind, {i} AS i, count(n) AS n"
+        for i, label in enumerate(labels)
+    ]
+    parts += [
+        f"MATCH ()-[r:{_quoted(t)}]->() RETURN 'edge' AS kind, {i} AS i, count(r) AS n"
+        for i, t in enumerate(types)
+    ]
     if not parts:
         return "RETURN 'node' AS kind, 0 AS i, 0 AS n LIMIT 0"
     return "CALL () {\n  " + "\n  UNION ALL\n  ".join(parts) + "\n}\nRETURN kind, i, n"

@@ -45,16 +45,21 @@ def ingest_group() -> None:
 @click.argument("knowledge", type=EXISTING_FILE)
 @click.option("--products", type=EXISTING_FILE, help="products.parquet: the catalog of the heads.")
 @click.option("--pairs", type=EXISTING_FILE, help="pairs.parquet: behaviour pairs with counts.")
-@click.option("--seen-at", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
-              help="Time stamped as first_seen/last_seen (default: when this load first began).")
-@click.option("--force", is_flag=True,
-              help="Apply the files again even if this exact load already completed.")
+@click.option(
+    "--seen-at",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]),
+    help="Time stamped as first_seen/last_seen (default: when this load first began).",
+)
+@click.option(
+    "--force", is_flag=True, help="Apply the files again even if this exact load already completed."
+)
 @settings_options(Neo4jSettings)
 @settings_options(LoaderSettings)
 @settings_options(LocalNeo4jSettings)
 @settings_options(WorkspaceSettings)
-def ingest_knowledge(knowledge: Path, products: Path | None, pairs: Path | None,
-                     seen_at: Any, force: bool, **params: Any) -> None:
+def ingest_knowledge(
+    knowledge: Path, products: Path | None, pairs: Path | None, seen_at: Any, force: bool, **params: Any
+) -> None:
     """Load KNOWLEDGE (knowledge.parquet) with its products, queries, intentions and the
     relation-typed edges, plus SEARCH_BUY / CO_BUY behaviour edges.
 
@@ -67,20 +72,32 @@ def ingest_knowledge(knowledge: Path, products: Path | None, pairs: Path | None,
     loader_settings = pop_settings(LoaderSettings, params)
     local = local_server_behind(neo4j_settings, pop_settings(LocalNeo4jSettings, params))
     workspace = pop_settings(WorkspaceSettings, params)
-    config = LoadConfig(rejects_dir=workspace.rejects_dir, knowledge=knowledge, products=products,
-                        pairs=pairs, database=neo4j_settings.database,
-                        seen_at=seen_at.astimezone() if seen_at else None, force=force)
+    config = LoadConfig(
+        rejects_dir=workspace.rejects_dir,
+        knowledge=knowledge,
+        products=products,
+        pairs=pairs,
+        database=neo4j_settings.database,
+        seen_at=seen_at.astimezone() if seen_at else None,
+        force=force,
+    )
     if local is not None and bulk_import.recover(local, neo4j_settings.database):
         click.echo("An interrupted bulk import was rolled back; loading again.", err=True)
     with connect(neo4j_settings) as driver, progress_bar() as bar:
         task = bar.add_task("loading batches", total=None)
-        report = load(config, driver, loader_settings, local=local,
-                      progress=lambda done, total: bar.update(task, completed=done, total=total))
+        report = load(
+            config,
+            driver,
+            loader_settings,
+            local=local,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     print_load_report(report, write_report(workspace, "load", report))
 
 
-def local_server_behind(neo4j_settings: Neo4jSettings, local: LocalNeo4jSettings
-                        ) -> LocalNeo4jSettings | None:
+def local_server_behind(
+    neo4j_settings: Neo4jSettings, local: LocalNeo4jSettings
+) -> LocalNeo4jSettings | None:
     """The local server NEO4J_URI points at, if it is ours (running, or left stopped by an
     interrupted import) — the only server a load may stop for the offline importer."""
     if not bulk_import.serves(local, neo4j_settings.uri):
@@ -91,15 +108,21 @@ def local_server_behind(neo4j_settings: Neo4jSettings, local: LocalNeo4jSettings
 def print_load_report(report: LoadReport, path: Path) -> None:
     """The short summary a user reads after a load."""
     if report.already_loaded:
-        click.echo(f"Load {report.load_id} already completed (seen at {report.seen_at}); nothing "
-                   "to do. Use --force to apply it again.")
+        click.echo(
+            f"Load {report.load_id} already completed (seen at {report.seen_at}); nothing "
+            "to do. Use --force to apply it again."
+        )
         return
     state = f"resumed after {report.batches_skipped} committed batches" if report.resumed else "done"
-    click.echo(f"Load {report.load_id} {state} by {report.method} in {report.seconds:.1f}s "
-               f"({report.edges_per_second:,.0f} edges/s).")
+    click.echo(
+        f"Load {report.load_id} {state} by {report.method} in {report.seconds:.1f}s "
+        f"({report.edges_per_second:,.0f} edges/s)."
+    )
     click.echo("  rows in:  " + ", ".join(f"{k} {v:,}" for k, v in report.rows_in.items()))
-    click.echo(f"  written:  {report.knowledge_edges:,} knowledge edges; created "
-               f"{report.nodes_created:,} nodes and {report.relationships_created:,} relationships")
+    click.echo(
+        f"  written:  {report.knowledge_edges:,} knowledge edges; created "
+        f"{report.nodes_created:,} nodes and {report.relationships_created:,} relationships"
+    )
     for name, reasons in report.rejected.items():
         detail = ", ".join(f"{reason} {count:,}" for reason, count in reasons.items())
         click.echo(f"  rejected {name}: {detail} -> {report.rejects_files[name]}")
@@ -109,17 +132,37 @@ def print_load_report(report: LoadReport, path: Path) -> None:
 def source_options(command: Any) -> Any:
     """The options that say how to read an input file (shared by every behaviour command)."""
     options = [
-        click.option("--format", "fmt", type=click.Choice([f.value for f in Format]),
-                     help="File format (default: from the extension; .gz is decompressed)."),
-        click.option("--delimiter", help="CSV field separator: a character or comma|tab|semicolon|pipe "
-                                         "(default: comma, tab for .tsv)."),
-        click.option("--map", "mapping", multiple=True, metavar="THEIRS=OURS",
-                     help="Rename a column, e.g. --map asin=product_id --map qty=count (repeatable)."),
+        click.option(
+            "--format",
+            "fmt",
+            type=click.Choice([f.value for f in Format]),
+            help="File format (default: from the extension; .gz is decompressed).",
+        ),
+        click.option(
+            "--delimiter",
+            help="CSV field separator: a character or comma|tab|semicolon|pipe "
+            "(default: comma, tab for .tsv).",
+        ),
+        click.option(
+            "--map",
+            "mapping",
+            multiple=True,
+            metavar="THEIRS=OURS",
+            help="Rename a column, e.g. --map asin=product_id --map qty=count (repeatable).",
+        ),
         click.option("--columns", help="Comma-separated column names for a file without a header line."),
-        click.option("--day", help="Label of this increment (e.g. 2024-05-01): re-ingesting a day replaces "
-                                   "it. Default: the content of the file(s) identifies the increment."),
-        click.option("--graph/--no-graph", "to_graph", default=True, show_default=True,
-                     help="Also load the increment into Neo4j through the bulk loader."),
+        click.option(
+            "--day",
+            help="Label of this increment (e.g. 2024-05-01): re-ingesting a day replaces "
+            "it. Default: the content of the file(s) identifies the increment.",
+        ),
+        click.option(
+            "--graph/--no-graph",
+            "to_graph",
+            default=True,
+            show_default=True,
+            help="Also load the increment into Neo4j through the bulk loader.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -128,24 +171,37 @@ def source_options(command: Any) -> Any:
     return command
 
 
-def _ingest_config(files: Sequence[Path], params: dict[str, Any], adapter: str | None = None) -> tuple[
-        IngestConfig, Neo4jSettings, LoaderSettings, WorkspaceSettings]:
+def _ingest_config(
+    files: Sequence[Path], params: dict[str, Any], adapter: str | None = None
+) -> tuple[IngestConfig, Neo4jSettings, LoaderSettings, WorkspaceSettings]:
     ingest = pop_settings(IngestSettings, params)
     neo4j_settings = pop_settings(Neo4jSettings, params)
     loader = pop_settings(LoaderSettings, params)
     workspace = pop_settings(WorkspaceSettings, params)
     spec = SourceSpec(
-        files[0], fmt=Format(params["fmt"]) if params["fmt"] else None,
+        files[0],
+        fmt=Format(params["fmt"]) if params["fmt"] else None,
         delimiter=parse_delimiter(params["delimiter"]) if params["delimiter"] else None,
         mapping=parse_mapping(params["mapping"]),
-        columns=tuple(c.strip() for c in params["columns"].split(",")) if params["columns"] else ())
-    config = IngestConfig(spec, Path(workspace.dir), adapter=adapter, day=params["day"], settings=ingest,
-                          more_files=tuple(files[1:]))
+        columns=tuple(c.strip() for c in params["columns"].split(",")) if params["columns"] else (),
+    )
+    config = IngestConfig(
+        spec,
+        Path(workspace.dir),
+        adapter=adapter,
+        day=params["day"],
+        settings=ingest,
+        more_files=tuple(files[1:]),
+    )
     return config, neo4j_settings, loader, workspace
 
 
-def _run_ingest(runner: Callable[..., IngestReport], files: Sequence[Path], params: dict[str, Any],
-                adapter: str | None = None) -> None:
+def _run_ingest(
+    runner: Callable[..., IngestReport],
+    files: Sequence[Path],
+    params: dict[str, Any],
+    adapter: str | None = None,
+) -> None:
     config, neo4j_settings, loader, workspace = _ingest_config(files, params, adapter)
     with progress_bar() as bar:
         more = f" and {len(files) - 1} more" if len(files) > 1 else ""
@@ -167,10 +223,13 @@ def _run_ingest(runner: Callable[..., IngestReport], files: Sequence[Path], para
 def print_ingest_report(report: IngestReport, path: Path) -> None:
     """The short summary a user reads after an ingest."""
     state = "replaced an increment with the same id" if report.replaced_increment else "new increment"
-    click.echo(f"Ingest {report.command} {report.increment_id} ({state}) in {report.seconds:.1f}s "
-               f"({report.rows_per_second:,.0f} rows/s).")
-    click.echo(f"  rows in {report.rows_in:,}, kept {report.rows_kept:,}, rejected "
-               f"{sum(report.rejected.values()):,}")
+    click.echo(
+        f"Ingest {report.command} {report.increment_id} ({state}) in {report.seconds:.1f}s "
+        f"({report.rows_per_second:,.0f} rows/s)."
+    )
+    click.echo(
+        f"  rows in {report.rows_in:,}, kept {report.rows_kept:,}, rejected {sum(report.rejected.values()):,}"
+    )
     if report.rejected:
         click.echo("  rejected: " + ", ".join(f"{reason} {n:,}" for reason, n in report.rejected.items()))
         for rejects in report.rejects_files:
@@ -199,8 +258,11 @@ def ingest_products(file: Path, **params: Any) -> None:
 
 @ingest_group.command("search-buy")
 @click.argument("file", type=EXISTING_FILE)
-@click.option("--adapter", type=click.Choice(["wands"]),
-              help="Read a public format: wands = WANDS query.csv paired with catalog products by class.")
+@click.option(
+    "--adapter",
+    type=click.Choice(["wands"]),
+    help="Read a public format: wands = WANDS query.csv paired with catalog products by class.",
+)
 @source_options
 def ingest_search_buy(file: Path, adapter: str | None, **params: Any) -> None:
     """Ingest search-buy behaviour: FILE with query, product_id and count (without a count
@@ -212,8 +274,11 @@ def ingest_search_buy(file: Path, adapter: str | None, **params: Any) -> None:
 
 @ingest_group.command("co-buy")
 @click.argument("file", type=EXISTING_FILE)
-@click.option("--adapter", type=click.Choice(["folkscope", "intentionqa"]),
-              help="Read a public format (its product titles are ingested as catalog rows too).")
+@click.option(
+    "--adapter",
+    type=click.Choice(["folkscope", "intentionqa"]),
+    help="Read a public format (its product titles are ingested as catalog rows too).",
+)
 @source_options
 def ingest_co_buy(file: Path, adapter: str | None, **params: Any) -> None:
     """Ingest co-buy behaviour: FILE with product_id_a, product_id_b and count (without a count
@@ -242,10 +307,17 @@ def ingest_events(files: tuple[Path, ...], **params: Any) -> None:
 
 
 @click.command("sample")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write pairs.parquet.")
-@click.option("--products-out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write products.parquet with the catalog rows of the sampled pairs.")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Where to write pairs.parquet.",
+)
+@click.option(
+    "--products-out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write products.parquet with the catalog rows of the sampled pairs.",
+)
 @settings_options(SampleSettings)
 @settings_options(WorkspaceSettings)
 def sample_command(out: Path, products_out: Path | None, **params: Any) -> None:

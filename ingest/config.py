@@ -23,16 +23,28 @@ INGEST_VERSION = "1"
 class IngestSettings(SettingsGroup):
     section = "ingest"
 
-    window_minutes: float = setting(30.0, "events: a purchase up to this many minutes after the click "
-                                    "makes a search-buy", env="COSMO_INGEST_WINDOW_MINUTES")
-    max_basket: int = setting(50, "events: baskets with more distinct products are skipped for co-buy",
-                              env="COSMO_INGEST_MAX_BASKET")
-    bucket_rows: int = setting(1_000_000, "events: rows read at a time, and about the rows of one session "
-                               "bucket while deriving (bounds memory)", env="COSMO_INGEST_BUCKET_ROWS")
-    max_query_chars: int = setting(200, "longer queries are rejected as absurd",
-                                   env="COSMO_INGEST_MAX_QUERY_CHARS")
-    max_title_chars: int = setting(1000, "longer product titles are rejected as absurd",
-                                   env="COSMO_INGEST_MAX_TITLE_CHARS")
+    window_minutes: float = setting(
+        30.0,
+        "events: a purchase up to this many minutes after the click makes a search-buy",
+        env="COSMO_INGEST_WINDOW_MINUTES",
+    )
+    max_basket: int = setting(
+        50,
+        "events: baskets with more distinct products are skipped for co-buy",
+        env="COSMO_INGEST_MAX_BASKET",
+    )
+    bucket_rows: int = setting(
+        1_000_000,
+        "events: rows read at a time, and about the rows of one session "
+        "bucket while deriving (bounds memory)",
+        env="COSMO_INGEST_BUCKET_ROWS",
+    )
+    max_query_chars: int = setting(
+        200, "longer queries are rejected as absurd", env="COSMO_INGEST_MAX_QUERY_CHARS"
+    )
+    max_title_chars: int = setting(
+        1000, "longer product titles are rejected as absurd", env="COSMO_INGEST_MAX_TITLE_CHARS"
+    )
 
     def validate(self) -> None:
         for name in ("window_minutes", "max_basket", "bucket_rows", "max_query_chars", "max_title_chars"):
@@ -111,8 +123,12 @@ def increment_id(command: str, config: IngestConfig, options: dict[str, Any]) ->
     if config.day:
         label = re.sub(r"[^A-Za-z0-9._-]+", "_", config.day)
         return f"{command}-day-{label}"
-    described = {**(config.source.describe() if not config.adapter else {}), "path": None,
-                 "adapter": config.adapter, **options}
+    described = {
+        **(config.source.describe() if not config.adapter else {}),
+        "path": None,
+        "adapter": config.adapter,
+        **options,
+    }
     digests = "|".join(file_digest(spec.path) for spec in config.sources)
     text = f"{INGEST_VERSION}|{command}|{sorted(described.items())!r}|{digests}"
     return f"{command}-{hashlib.blake2b(text.encode(), digest_size=10).hexdigest()}"

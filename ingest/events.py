@@ -70,8 +70,14 @@ def bucket_count(estimated_rows: int, bucket_rows: int) -> int:
     return max(1, -(-estimated_rows // max(bucket_rows, 1)))
 
 
-def spread_chunk(validated: pl.DataFrame, number: int, buckets: int, bucket_dir: Path, rejects_dir: Path,
-                 rejects_view: Callable[[pl.LazyFrame], pl.LazyFrame]) -> dict[str | None, int]:
+def spread_chunk(
+    validated: pl.DataFrame,
+    number: int,
+    buckets: int,
+    bucket_dir: Path,
+    rejects_dir: Path,
+    rejects_view: Callable[[pl.LazyFrame], pl.LazyFrame],
+) -> dict[str | None, int]:
     """Write one validated chunk: good events into session buckets, bad rows into a rejects part.
 
     Returns the rows of the chunk per reason (``None``: good rows).
@@ -126,15 +132,24 @@ def bucket_files(bucket_dir: Path) -> list[list[Path]]:
     return [sorted(folder.glob("*.ipc")) for folder in sorted(bucket_dir.glob("*")) if folder.is_dir()]
 
 
-def derive(bucket_dir: Path, options: DeriveOptions, duplicates_path: Path,
-           on_bucket: Callable[[int, int], None] | None = None
-           ) -> tuple[pl.DataFrame, pl.DataFrame, DeriveStats]:
+def derive(
+    bucket_dir: Path,
+    options: DeriveOptions,
+    duplicates_path: Path,
+    on_bucket: Callable[[int, int], None] | None = None,
+) -> tuple[pl.DataFrame, pl.DataFrame, DeriveStats]:
     """Derive (search-buy counts, co-buy counts, stats) bucket by bucket."""
     stats = DeriveStats()
     search_buy, co_buy, duplicates = [], [], []
     buckets = bucket_files(bucket_dir)
-    ordered = read_ahead(lambda number: sessions_in_order(_read_once(buckets[number])),
-                         last=lambda number, _: number == len(buckets) - 1) if buckets else iter([])
+    ordered = (
+        read_ahead(
+            lambda number: sessions_in_order(_read_once(buckets[number])),
+            last=lambda number, _: number == len(buckets) - 1,
+        )
+        if buckets
+        else iter([])
+    )
     for number, bucket in enumerate(ordered, start=1):
         if on_bucket:
             on_bucket(number, len(buckets))
@@ -163,8 +178,9 @@ def _read_once(files: list[Path]) -> pl.DataFrame:
 def _without_repeats(events: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(events without exact repeats, the repeats as ``duplicate_row`` rejects)."""
     first = first_occurrences(events)
-    repeated = (events.filter(~first).drop(SESSION_NR)
-                .with_columns(pl.lit("duplicate_row").alias(REASON_COLUMN)))
+    repeated = (
+        events.filter(~first).drop(SESSION_NR).with_columns(pl.lit("duplicate_row").alias(REASON_COLUMN))
+    )
     return (events if repeated.is_empty() else events.filter(first)), repeated
 
 
@@ -209,9 +225,9 @@ def first_occurrences(events: pl.DataFrame) -> pl.Series:
     (session, time); only rows of runs longer than one are compared column by column.
     """
     same_moment = (pl.col(SESSION_NR) == pl.col(SESSION_NR).shift(1)) & (
-        pl.col("timestamp") == pl.col("timestamp").shift(1))
-    candidate = events.select(
-        (same_moment | same_moment.shift(-1)).fill_null(False)).to_series()
+        pl.col("timestamp") == pl.col("timestamp").shift(1)
+    )
+    candidate = events.select((same_moment | same_moment.shift(-1)).fill_null(False)).to_series()
     first = pl.Series(pl.repeat(True, events.height, eager=True))
     if candidate.any():
         exact = events.filter(candidate).select(pl.struct(EVENT_KEY).is_first_distinct()).to_series()
@@ -235,25 +251,39 @@ def search_buy_counts(events: pl.DataFrame, window_ms: int, stats: DeriveStats) 
     # without a group-by; the text is looked up only for the matches.
     has_query = action.is_in([SEARCH, CLICK]) & pl.col("query").is_not_null()
     clicks = events.select(
-        SESSION_NR, "product_id", "timestamp", (action == CLICK).alias("is_click"),
-        pl.when(has_query).then(pl.int_range(pl.len(), dtype=pl.UInt32())).forward_fill()
+        SESSION_NR,
+        "product_id",
+        "timestamp",
+        (action == CLICK).alias("is_click"),
+        pl.when(has_query)
+        .then(pl.int_range(pl.len(), dtype=pl.UInt32()))
+        .forward_fill()
         .alias("context_row"),
         pl.when(has_query).then(session).forward_fill().alias("context_session"),
     ).filter(pl.col("is_click") & (pl.col("context_session") == session))
-    buys = (events.select(SESSION_NR, "product_id", pl.col("timestamp").alias("bought_at"), action)
-            .filter(action == PURCHASE).drop("action"))
+    buys = (
+        events.select(SESSION_NR, "product_id", pl.col("timestamp").alias("bought_at"), action)
+        .filter(action == PURCHASE)
+        .drop("action")
+    )
     stats.clicks += clicks.height
     stats.purchases += buys.height
     elapsed = (pl.col("bought_at") - pl.col("timestamp")).dt.total_milliseconds()
-    matched = (clicks.join(buys, on=[SESSION_NR, "product_id"])
-               .filter((elapsed >= 0) & (elapsed <= window_ms))
-               .select(SESSION_NR, "context_row", "product_id").unique())
+    matched = (
+        clicks.join(buys, on=[SESSION_NR, "product_id"])
+        .filter((elapsed >= 0) & (elapsed <= window_ms))
+        .select(SESSION_NR, "context_row", "product_id")
+        .unique()
+    )
     contexts = matched.with_columns(events["query"].gather(matched["context_row"]).alias("context"))
     # Queries repeat a lot: normalise each distinct text once (NFKC is the costly part).
     keys = contexts.select(pl.col("context").unique()).with_columns(text_key_expr("context").alias("query"))
-    keyed = (contexts.join(keys, on="context").select(SESSION_NR, "query", "product_id")
-             .filter(pl.col("query") != "")
-             .unique())
+    keyed = (
+        contexts.join(keys, on="context")
+        .select(SESSION_NR, "query", "product_id")
+        .filter(pl.col("query") != "")
+        .unique()
+    )
     stats.search_buy_sessions += keyed.height
     return keyed.group_by("query", "product_id").agg(pl.len().cast(pl.Int64()).alias("count"))
 
@@ -262,18 +292,23 @@ def co_buy_counts(events: pl.DataFrame, max_basket: int, stats: DeriveStats) -> 
     """(product_id_a, product_id_b, count) of one bucket, ``events`` from ``sessions_in_order``."""
     # A basket is its order, else its session, numbered: sessions keep their number and orders
     # follow (numbers join faster than text).
-    purchases = (events.select("order_id", SESSION_NR, "product_id", "action")
-                 .filter(pl.col("action") == PURCHASE))
+    purchases = events.select("order_id", SESSION_NR, "product_id", "action").filter(
+        pl.col("action") == PURCHASE
+    )
     after_sessions = int(events[SESSION_NR].max() or 0)  # type: ignore[arg-type]
-    basket = (pl.when(pl.col("order_id").is_null()).then(pl.col(SESSION_NR).cast(pl.UInt64()))
-              .otherwise(pl.col("order_id").rank("dense").cast(pl.UInt64()) + after_sessions).alias("basket"))
+    basket = (
+        pl.when(pl.col("order_id").is_null())
+        .then(pl.col(SESSION_NR).cast(pl.UInt64()))
+        .otherwise(pl.col("order_id").rank("dense").cast(pl.UInt64()) + after_sessions)
+        .alias("basket")
+    )
     items = purchases.select(basket, "product_id").unique()
     sizes = items.group_by("basket").len("size")
     stats.baskets += sizes.height
     stats.baskets_oversized += sizes.filter(pl.col("size") > max_basket).height
     paired = sizes.filter((pl.col("size") > 1) & (pl.col("size") <= max_basket))
     items = items.join(paired, on="basket", how="semi")
-    pairs = (items.join(items, on="basket", suffix="_b")
-             .filter(pl.col("product_id") < pl.col("product_id_b")))
-    return (pairs.group_by(pl.col("product_id").alias("product_id_a"), "product_id_b")
-            .agg(pl.len().cast(pl.Int64()).alias("count")))
+    pairs = items.join(items, on="basket", suffix="_b").filter(pl.col("product_id") < pl.col("product_id_b"))
+    return pairs.group_by(pl.col("product_id").alias("product_id_a"), "product_id_b").agg(
+        pl.len().cast(pl.Int64()).alias("count")
+    )

@@ -46,9 +46,17 @@ class Format(StrEnum):
     JSONL = "jsonl"
 
 
-_SUFFIX_FORMATS = {".csv": Format.CSV, ".tsv": Format.TSV, ".tab": Format.TSV, ".txt": Format.TSV,
-                   ".parquet": Format.PARQUET, ".pq": Format.PARQUET, ".jsonl": Format.JSONL,
-                   ".ndjson": Format.JSONL, ".json": Format.JSONL}
+_SUFFIX_FORMATS = {
+    ".csv": Format.CSV,
+    ".tsv": Format.TSV,
+    ".tab": Format.TSV,
+    ".txt": Format.TSV,
+    ".parquet": Format.PARQUET,
+    ".pq": Format.PARQUET,
+    ".jsonl": Format.JSONL,
+    ".ndjson": Format.JSONL,
+    ".json": Format.JSONL,
+}
 
 
 def parse_delimiter(value: str) -> str:
@@ -56,8 +64,10 @@ def parse_delimiter(value: str) -> str:
     by_name = {name: char for char, name in DELIMITER_NAMES.items()}
     char = by_name.get(value.lower(), value.replace("\\t", "\t"))
     if len(char) != 1:
-        raise InputError(f"delimiter {value!r} is not one character",
-                         hint="use one of: comma, tab, semicolon, pipe, or a single character")
+        raise InputError(
+            f"delimiter {value!r} is not one character",
+            hint="use one of: comma, tab, semicolon, pipe, or a single character",
+        )
     return char
 
 
@@ -67,8 +77,10 @@ def parse_mapping(pairs: Sequence[str]) -> dict[str, str]:
     for pair in pairs:
         source, sep, target = pair.partition("=")
         if not sep or not source.strip() or not target.strip():
-            raise InputError(f"column mapping {pair!r} is not THEIR_NAME=OUR_NAME",
-                             hint="e.g. --map asin=product_id --map search_term=query")
+            raise InputError(
+                f"column mapping {pair!r} is not THEIR_NAME=OUR_NAME",
+                hint="e.g. --map asin=product_id --map search_term=query",
+            )
         mapping[source.strip()] = target.strip()
     return mapping
 
@@ -94,8 +106,10 @@ class SourceSpec:
         suffixes = [s.lower() for s in self.path.suffixes if s.lower() != ".gz"]
         if suffixes and suffixes[-1] in _SUFFIX_FORMATS:
             return _SUFFIX_FORMATS[suffixes[-1]]
-        raise InputError(f"{self.path}: cannot tell the format from the file name",
-                         hint="pass --format csv|tsv|parquet|jsonl")
+        raise InputError(
+            f"{self.path}: cannot tell the format from the file name",
+            hint="pass --format csv|tsv|parquet|jsonl",
+        )
 
     @property
     def separator(self) -> str:
@@ -104,8 +118,13 @@ class SourceSpec:
         return "\t" if self.format is Format.TSV else ","
 
     def describe(self) -> dict[str, object]:
-        return {"path": str(self.path), "format": self.format.value, "delimiter": self.separator,
-                "mapping": dict(self.mapping), "columns": list(self.columns)}
+        return {
+            "path": str(self.path),
+            "format": self.format.value,
+            "delimiter": self.separator,
+            "mapping": dict(self.mapping),
+            "columns": list(self.columns),
+        }
 
 
 @dataclass(frozen=True)
@@ -129,20 +148,25 @@ def _is_gzip(path: Path) -> bool:
 
 def _head(path: Path) -> bytes:
     try:
-        with (gzip.open(path, "rb") if _is_gzip(path) else path.open("rb")) as handle:
+        with gzip.open(path, "rb") if _is_gzip(path) else path.open("rb") as handle:
             return handle.read(SNIFF_BYTES)
     except (OSError, EOFError) as exc:
-        raise InputError(f"{path}: not a readable gzip file ({exc})",
-                         hint="re-compress it with gzip, or give the uncompressed file") from exc
+        raise InputError(
+            f"{path}: not a readable gzip file ({exc})",
+            hint="re-compress it with gzip, or give the uncompressed file",
+        ) from exc
 
 
 def _check_not_binary(spec: SourceSpec, head: bytes) -> None:
     if head.startswith(PARQUET_MAGIC):
-        raise InputError(f"{spec.path}: is a Parquet file, not {spec.format.value} text",
-                         hint="pass --format parquet")
+        raise InputError(
+            f"{spec.path}: is a Parquet file, not {spec.format.value} text", hint="pass --format parquet"
+        )
     if b"\x00" in head or head.decode("utf-8", errors="replace").count("\ufffd") > len(head) // 10:
-        raise InputError(f"{spec.path}: looks like a binary file, not {spec.format.value} text",
-                         hint="give a CSV, TSV or JSON Lines text file (gzip is fine) or a Parquet file")
+        raise InputError(
+            f"{spec.path}: looks like a binary file, not {spec.format.value} text",
+            hint="give a CSV, TSV or JSON Lines text file (gzip is fine) or a Parquet file",
+        )
 
 
 def _present_columns(spec: SourceSpec, head: bytes) -> list[str]:
@@ -160,8 +184,10 @@ def _jsonl_keys(spec: SourceSpec, first_line: str) -> list[str]:
     except ValueError:
         first = None
     if not isinstance(first, dict):
-        raise InputError(f"{spec.path}: the first line is not a JSON object, so this is not JSON Lines",
-                         hint="give one JSON object per line, or pass --format csv|tsv|parquet")
+        raise InputError(
+            f"{spec.path}: the first line is not a JSON object, so this is not JSON Lines",
+            hint="give one JSON object per line, or pass --format csv|tsv|parquet",
+        )
     return list(first)
 
 
@@ -181,8 +207,10 @@ def _renamed(names: Sequence[str], spec: SourceSpec, wanted: ColumnSet) -> dict[
 def _check_columns(spec: SourceSpec, names: list[str], wanted: ColumnSet) -> dict[str, str]:
     unknown = sorted(set(spec.mapping.values()) - set(wanted.names))
     if unknown:
-        raise InputError(f"--map names unknown {wanted.kind} column(s) {', '.join(unknown)}",
-                         hint=f"{wanted.kind} columns are {', '.join(wanted.names)}")
+        raise InputError(
+            f"--map names unknown {wanted.kind} column(s) {', '.join(unknown)}",
+            hint=f"{wanted.kind} columns are {', '.join(wanted.names)}",
+        )
     renames = _renamed(names, spec, wanted)
     missing = [c for c in wanted.required if c not in renames.values()]
     if not missing:
@@ -204,14 +232,16 @@ def _explain_bad_header(spec: SourceSpec, names: list[str], wanted: ColumnSet) -
                 raise InputError(
                     f"{spec.path}: the header has one column, and it contains {name}s: the file is "
                     f"{name}-separated, not {DELIMITER_NAMES.get(spec.separator, spec.separator)}-separated",
-                    hint=f"pass --delimiter {name}")
+                    hint=f"pass --delimiter {name}",
+                )
     known = set(wanted.names) | set(spec.mapping) | set(wanted.aliases)
     if not known & set(names):
         raise InputError(
             f"{spec.path}: the first line {spec.separator.join(names)[:80]!r} does not name the "
             f"columns, so the file seems to have no header",
             hint=f"add a header line, or name the columns in order with --columns "
-                 f"{','.join(wanted.required)},...")
+            f"{','.join(wanted.required)},...",
+        )
 
 
 def check_source(spec: SourceSpec, wanted: ColumnSet) -> dict[str, str]:
@@ -231,8 +261,9 @@ def _parquet_columns(path: Path) -> list[str]:
     with reading(path, "Parquet file"):
         with path.open("rb") as handle:
             if handle.read(4) != PARQUET_MAGIC:
-                raise InputError(f"{path}: not a Parquet file",
-                                 hint="pass --format csv|tsv|jsonl if it is text")
+                raise InputError(
+                    f"{path}: not a Parquet file", hint="pass --format csv|tsv|jsonl if it is text"
+                )
         return pl.scan_parquet(path).collect_schema().names()
 
 
@@ -249,8 +280,10 @@ def plain_file(spec: SourceSpec, tmp_dir: Path) -> Iterator[Path]:
             shutil.copyfileobj(source, sink, 1 << 20)
     except (OSError, EOFError) as exc:
         target.unlink(missing_ok=True)
-        raise InputError(f"{spec.path}: the gzip stream is damaged ({exc})",
-                         hint="re-compress the file, or give it uncompressed") from exc
+        raise InputError(
+            f"{spec.path}: the gzip stream is damaged ({exc})",
+            hint="re-compress the file, or give it uncompressed",
+        ) from exc
     try:
         yield target
     finally:
@@ -275,10 +308,17 @@ def scan(spec: SourceSpec, plain: Path, renames: dict[str, str], wanted: ColumnS
         return _select(frame, renames, wanted)
     if spec.format is Format.JSONL:
         return _scan_jsonl(plain, renames, wanted)
-    frame = pl.scan_csv(plain, separator=spec.separator, has_header=not spec.columns,
-                        new_columns=list(spec.columns) or None, infer_schema=False,
-                        encoding="utf8-lossy", row_index_name=ROW_NR, row_index_offset=1,
-                        missing_columns="insert")
+    frame = pl.scan_csv(
+        plain,
+        separator=spec.separator,
+        has_header=not spec.columns,
+        new_columns=list(spec.columns) or None,
+        infer_schema=False,
+        encoding="utf8-lossy",
+        row_index_name=ROW_NR,
+        row_index_offset=1,
+        missing_columns="insert",
+    )
     return _select(frame, renames, wanted)
 
 
@@ -298,8 +338,16 @@ def confirm_whole(spec: SourceSpec, plain: Path, frame: pl.LazyFrame, rows: int)
 
 
 def _line_count(plain: Path) -> int:
-    lines = pl.scan_csv(plain, has_header=False, separator="\x01", quote_char=None, new_columns=["line"],
-                        infer_schema=False, encoding="utf8-lossy", truncate_ragged_lines=True)
+    lines = pl.scan_csv(
+        plain,
+        has_header=False,
+        separator="\x01",
+        quote_char=None,
+        new_columns=["line"],
+        infer_schema=False,
+        encoding="utf8-lossy",
+        truncate_ragged_lines=True,
+    )
     return int(lines.select(pl.len()).collect().item())
 
 
@@ -308,17 +356,28 @@ def _check_flat(frame: pl.LazyFrame, renames: dict[str, str]) -> None:
     schema = frame.collect_schema()
     nested = [name for name in renames if schema[name].is_nested()]
     if nested:
-        raise InputError(f"column(s) {', '.join(nested)} hold lists or structs, not values",
-                         hint="flatten them into one value per row before ingesting")
+        raise InputError(
+            f"column(s) {', '.join(nested)} hold lists or structs, not values",
+            hint="flatten them into one value per row before ingesting",
+        )
 
 
 def _scan_jsonl(plain: Path, renames: dict[str, str], wanted: ColumnSet) -> pl.LazyFrame:
     # One JSON object per physical line: read lines as one text column (a raw control character
     # cannot occur in valid JSON, so \x01 never splits a good line) and pull fields by JSON path,
     # so a malformed line becomes a rejected row instead of a failed run.
-    lines = pl.scan_csv(plain, has_header=False, separator="\x01", quote_char=None,
-                        new_columns=[RAW_LINE], infer_schema=False, encoding="utf8-lossy",
-                        truncate_ragged_lines=True, row_index_name=ROW_NR, row_index_offset=1)
+    lines = pl.scan_csv(
+        plain,
+        has_header=False,
+        separator="\x01",
+        quote_char=None,
+        new_columns=[RAW_LINE],
+        infer_schema=False,
+        encoding="utf8-lossy",
+        truncate_ragged_lines=True,
+        row_index_name=ROW_NR,
+        row_index_offset=1,
+    )
     line = pl.col(RAW_LINE)
     fields = [line.str.json_path_match(f"$['{source}']").alias(target) for source, target in renames.items()]
     present = set(renames.values())
@@ -327,12 +386,15 @@ def _scan_jsonl(plain: Path, renames: dict[str, str], wanted: ColumnSet) -> pl.L
         *fields,
         *(pl.lit(None, dtype=pl.String()).alias(c) for c in wanted.names if c not in present),
         pl.when(line.str.json_path_match("$").is_null() | ~line.str.strip_chars_start().str.starts_with("{"))
-        .then(pl.lit("malformed_json")).otherwise(None).alias(PARSE_ERROR),
+        .then(pl.lit("malformed_json"))
+        .otherwise(None)
+        .alias(PARSE_ERROR),
     )
 
 
-def tolerant_csv(spec: SourceSpec, plain: Path, renames: dict[str, str], wanted: ColumnSet,
-                 staging: Path) -> pl.LazyFrame:
+def tolerant_csv(
+    spec: SourceSpec, plain: Path, renames: dict[str, str], wanted: ColumnSet, staging: Path
+) -> pl.LazyFrame:
     """Parse a CSV that polars refused, line by line, into Parquet chunks under ``staging``.
 
     A line that does not parse alone (open quote, wrong number of fields) becomes a row with
@@ -353,7 +415,8 @@ def tolerant_csv(spec: SourceSpec, plain: Path, renames: dict[str, str], wanted:
         pl.col(ROW_NR).cast(pl.Int64()),
         *(pl.col(source).alias(target) for source, target in renames.items()),
         *(pl.lit(None, dtype=pl.String()).alias(c) for c in wanted.names if c not in present),
-        pl.col(PARSE_ERROR), pl.col(RAW_LINE),
+        pl.col(PARSE_ERROR),
+        pl.col(RAW_LINE),
     )
 
 

@@ -60,8 +60,9 @@ class _Source:
 
 
 @contextmanager
-def _open(config: IngestConfig, wanted: ColumnSet, staging: Path, store: BehaviourStore,
-          catalog: pl.Series | None) -> Iterator[_Source]:
+def _open(
+    config: IngestConfig, wanted: ColumnSet, staging: Path, store: BehaviourStore, catalog: pl.Series | None
+) -> Iterator[_Source]:
     if config.adapter:
         found = adapters.adapter(config.adapter, wanted.kind)
         spec = SourceSpec(config.source.path, fmt=found.fmt)
@@ -71,8 +72,9 @@ def _open(config: IngestConfig, wanted: ColumnSet, staging: Path, store: Behavio
         return
     spec = config.source
     with opened(spec, check_source(spec, wanted), wanted, staging) as source:
-        yield _Source(source.frame, source.tolerant, has_count="count" in source.renames.values(),
-                      path=source.plain)
+        yield _Source(
+            source.frame, source.tolerant, has_count="count" in source.renames.values(), path=source.plain
+        )
 
 
 def _with_raw(frame: pl.LazyFrame, names: tuple[str, ...]) -> pl.LazyFrame:
@@ -84,12 +86,16 @@ def _rejects_view(frame: pl.LazyFrame, names: tuple[str, ...]) -> pl.LazyFrame:
     present = frame.collect_schema().names()
     extra = [pl.col(RAW_LINE)] if RAW_LINE in present else []
     return frame.filter(pl.col(REASON_COLUMN).is_not_null()).select(
-        pl.col(ROW_NR), *(pl.col(f"raw_{c}").cast(pl.String(), strict=False).alias(c) for c in names),
-        *extra, pl.col(REASON_COLUMN))
+        pl.col(ROW_NR),
+        *(pl.col(f"raw_{c}").cast(pl.String(), strict=False).alias(c) for c in names),
+        *extra,
+        pl.col(REASON_COLUMN),
+    )
 
 
-def _validated(frame: pl.LazyFrame, names: tuple[str, ...], normal: list[pl.Expr],
-               rules: list[RowRule]) -> pl.LazyFrame:
+def _validated(
+    frame: pl.LazyFrame, names: tuple[str, ...], normal: list[pl.Expr], rules: list[RowRule]
+) -> pl.LazyFrame:
     return with_reasons(_with_raw(frame, names).with_columns(normal), rules)
 
 
@@ -99,8 +105,10 @@ def _run_with_fallback(source: _Source, run: Callable[[pl.LazyFrame], Any]) -> t
         return run(source.frame), False
     except pl.exceptions.ComputeError as exc:
         if source.tolerant is None:
-            raise InputError(f"cannot read the input ({str(exc).splitlines()[0]})",
-                             hint="check the file format and encoding") from exc
+            raise InputError(
+                f"cannot read the input ({str(exc).splitlines()[0]})",
+                hint="check the file format and encoding",
+            ) from exc
         return run(source.tolerant()), True
 
 
@@ -129,24 +137,36 @@ class _Validated:
     rejects_file: str | None
 
 
-def _validate_all(frame: pl.LazyFrame, names: tuple[str, ...],
-                  good_view: Callable[[pl.LazyFrame], pl.LazyFrame], rejects_tmp: Path
-                  ) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _validate_all(
+    frame: pl.LazyFrame,
+    names: tuple[str, ...],
+    good_view: Callable[[pl.LazyFrame], pl.LazyFrame],
+    rejects_tmp: Path,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     rejects_tmp.parent.mkdir(parents=True, exist_ok=True)
-    good, counts, _ = pl.collect_all([
-        good_view(frame.filter(pl.col(REASON_COLUMN).is_null())),
-        frame.group_by(REASON_COLUMN).len(),
-        _rejects_view(frame, names).sink_parquet(rejects_tmp, lazy=True),
-    ])
+    good, counts, _ = pl.collect_all(
+        [
+            good_view(frame.filter(pl.col(REASON_COLUMN).is_null())),
+            frame.group_by(REASON_COLUMN).len(),
+            _rejects_view(frame, names).sink_parquet(rejects_tmp, lazy=True),
+        ]
+    )
     return good, counts
 
 
-def _check(config: IngestConfig, suffix: str, source: _Source, names: tuple[str, ...],
-           build: Callable[[pl.LazyFrame], pl.LazyFrame],
-           good_view: Callable[[pl.LazyFrame], pl.LazyFrame], staging: Path) -> tuple[_Validated, bool]:
+def _check(
+    config: IngestConfig,
+    suffix: str,
+    source: _Source,
+    names: tuple[str, ...],
+    build: Callable[[pl.LazyFrame], pl.LazyFrame],
+    good_view: Callable[[pl.LazyFrame], pl.LazyFrame],
+    staging: Path,
+) -> tuple[_Validated, bool]:
     tmp = staging / "rejects.parquet"
     (good, counts), tolerant = _run_with_fallback(
-        source, lambda frame: _validate_all(build(frame), names, good_view, tmp))
+        source, lambda frame: _validate_all(build(frame), names, good_view, tmp)
+    )
     rows_in, kept, rejected = _reason_counts(counts)
     final = config.rejects_dir / f"{staging.name}{suffix}.rejects.parquet"
     return _Validated(good, rows_in, kept, rejected, _finish_rejects(tmp, final, rejected)), tolerant
@@ -165,6 +185,7 @@ def _products_view(frame: pl.LazyFrame) -> pl.LazyFrame:
 def _pairs_view(key: tuple[str, ...]) -> Callable[[pl.LazyFrame], pl.LazyFrame]:
     def view(frame: pl.LazyFrame) -> pl.LazyFrame:
         return frame.group_by(*key).agg(pl.col("count").sum()).sort(*key)
+
     return view
 
 
@@ -183,13 +204,17 @@ class _Run:
         self.staging = self.store.staging_dir(self.increment_id)
         shutil.rmtree(self.staging, ignore_errors=True)
         self.staging.mkdir(parents=True)
-        described = ({"path": str(config.source.path)} if config.adapter else config.source.describe())
+        described = {"path": str(config.source.path)} if config.adapter else config.source.describe()
         described |= {"adapter": config.adapter, "day": config.day}
         if config.more_files:
             described["files"] = [str(spec.path) for spec in config.sources]
-        self.report = IngestReport(command, described, self.increment_id,
-                                   replaced_increment=self.store.find(self.increment_id) is not None,
-                                   unknown_products_checked=self.catalog is not None)
+        self.report = IngestReport(
+            command,
+            described,
+            self.increment_id,
+            replaced_increment=self.store.find(self.increment_id) is not None,
+            unknown_products_checked=self.catalog is not None,
+        )
 
     def lap(self, name: str) -> None:
         spent = time.perf_counter() - self.started - sum(self.report.timings.values())
@@ -211,8 +236,9 @@ class _Run:
         self.report.written = {part: frame.height for part, frame in parts.items()}
         self.lap("commit")
         if graph is not None:
-            self.report.load = export_increment(self.store, self.increment_id, parts, graph,
-                                                self.config.rejects_dir)
+            self.report.load = export_increment(
+                self.store, self.increment_id, parts, graph, self.config.rejects_dir
+            )
             self.lap("load")
         self.report.store = self.store.totals()
         shutil.rmtree(self.staging, ignore_errors=True)
@@ -230,26 +256,43 @@ def run_products(config: IngestConfig, graph: GraphTarget | None = None) -> Inge
     limits = config.settings.limits
     with _open(config, PRODUCT_COLUMNS, run.staging, run.store, None) as source:
         checked, run.report.tolerant_parse = _check(
-            config, "", source, PRODUCT_COLUMNS.names,
-            lambda frame: _products_part(frame, limits), _products_view, run.staging)
+            config,
+            "",
+            source,
+            PRODUCT_COLUMNS.names,
+            lambda frame: _products_part(frame, limits),
+            _products_view,
+            run.staging,
+        )
     run.record(checked)
     run.lap("validate")
     return run.commit({"products": checked.good}, graph)
 
 
-def _run_pairs(command: str, config: IngestConfig, graph: GraphTarget | None, wanted: ColumnSet,
-               key: tuple[str, ...], normal: Callable[[bool], list[pl.Expr]],
-               rules: Callable[[bool, TextLimits, pl.Series | None], list[RowRule]]) -> IngestReport:
+def _run_pairs(
+    command: str,
+    config: IngestConfig,
+    graph: GraphTarget | None,
+    wanted: ColumnSet,
+    key: tuple[str, ...],
+    normal: Callable[[bool], list[pl.Expr]],
+    rules: Callable[[bool, TextLimits, pl.Series | None], list[RowRule]],
+) -> IngestReport:
     run = _Run(command, config, {})
     limits = config.settings.limits
     parts: dict[str, pl.DataFrame] = {}
     with _open(config, wanted, run.staging, run.store, run.catalog) as source:
         catalog = run.catalog
         if source.products is not None:
-            products, _ = _check(config, "-products",
-                                 _Source(source.products, None, True, source.path),
-                                 PRODUCT_COLUMNS.names, lambda f: _products_part(f, limits), _products_view,
-                                 run.staging)
+            products, _ = _check(
+                config,
+                "-products",
+                _Source(source.products, None, True, source.path),
+                PRODUCT_COLUMNS.names,
+                lambda f: _products_part(f, limits),
+                _products_view,
+                run.staging,
+            )
             run.record(products, prefix="product:")
             parts["products"] = products.good
             known = products.good["product_id"]
@@ -257,14 +300,16 @@ def _run_pairs(command: str, config: IngestConfig, graph: GraphTarget | None, wa
             run.report.unknown_products_checked = True
 
         def build(frame: pl.LazyFrame) -> pl.LazyFrame:
-            validated = _validated(frame, wanted.names, normal(source.has_count),
-                                   rules(source.has_count, limits, catalog))
+            validated = _validated(
+                frame, wanted.names, normal(source.has_count), rules(source.has_count, limits, catalog)
+            )
             if not source.has_count:
                 return validated
             return mark_duplicates(validated, list(key), ["count"], "duplicate_pair")
 
-        checked, run.report.tolerant_parse = _check(config, "", source, wanted.names, build,
-                                                    _pairs_view(key), run.staging)
+        checked, run.report.tolerant_parse = _check(
+            config, "", source, wanted.names, build, _pairs_view(key), run.staging
+        )
     run.record(checked)
     run.lap("validate")
     parts[command.replace("-", "_")] = checked.good
@@ -276,8 +321,9 @@ def run_search_buy(config: IngestConfig, graph: GraphTarget | None = None) -> In
 
     Rows naming products missing from the ingested catalog are rejected as ``unknown_product``.
     """
-    return _run_pairs("search-buy", config, graph, SEARCH_BUY_COLUMNS, SEARCH_BUY_KEY,
-                      search_buy_columns, search_buy_rules)
+    return _run_pairs(
+        "search-buy", config, graph, SEARCH_BUY_COLUMNS, SEARCH_BUY_KEY, search_buy_columns, search_buy_rules
+    )
 
 
 def run_co_buy(config: IngestConfig, graph: GraphTarget | None = None) -> IngestReport:
@@ -285,8 +331,9 @@ def run_co_buy(config: IngestConfig, graph: GraphTarget | None = None) -> Ingest
     return _run_pairs("co-buy", config, graph, CO_BUY_COLUMNS, CO_BUY_KEY, co_buy_columns, co_buy_rules)
 
 
-def run_events(config: IngestConfig, graph: GraphTarget | None = None,
-               progress: Progress | None = None) -> IngestReport:
+def run_events(
+    config: IngestConfig, graph: GraphTarget | None = None, progress: Progress | None = None
+) -> IngestReport:
     """Ingest raw events (``session_id, timestamp, action`` + ``product_id, query, order_id``) and
     derive search-buy and co-buy counts per session; the increment merges into the store.
 
@@ -296,14 +343,24 @@ def run_events(config: IngestConfig, graph: GraphTarget | None = None,
     ``InputError`` naming the file when a file is not an event log.
     """
     settings = config.settings
-    options = events.DeriveOptions(window_ms=round(settings.window_minutes * 60_000),
-                                   max_basket=settings.max_basket, bucket_rows=settings.bucket_rows)
+    options = events.DeriveOptions(
+        window_ms=round(settings.window_minutes * 60_000),
+        max_basket=settings.max_basket,
+        bucket_rows=settings.bucket_rows,
+    )
     run = _Run("events", config, {"window_ms": options.window_ms, "max_basket": options.max_basket})
     bucket_dir, rejects_dir = run.staging / "buckets", run.staging / "rejects"
     with open_log(config.sources, EVENT_COLUMNS, run.staging) as log:
         estimated = log.estimated_rows()
-        chunks = _EventChunks(run, log, events.bucket_count(estimated, options.bucket_rows), bucket_dir,
-                              rejects_dir, -(-estimated // options.bucket_rows), progress)
+        chunks = _EventChunks(
+            run,
+            log,
+            events.bucket_count(estimated, options.bucket_rows),
+            bucket_dir,
+            rejects_dir,
+            -(-estimated // options.bucket_rows),
+            progress,
+        )
         counts = log.read(chunks.validated, options.bucket_rows, chunks.spread)
         run.report.tolerant_parse = log.tolerant_parse
     run.lap("validate")
@@ -333,8 +390,9 @@ class _EventChunks:
         self.rules = event_rules(self.run.config.settings.limits, self.run.catalog)
 
     def validated(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        return _validated(frame, EVENT_COLUMNS.names, event_columns(frame.collect_schema()["timestamp"]),
-                          self.rules)
+        return _validated(
+            frame, EVENT_COLUMNS.names, event_columns(frame.collect_schema()["timestamp"]), self.rules
+        )
 
     def rejects_view(self, chunk: pl.LazyFrame) -> pl.LazyFrame:
         return self.log.located(_rejects_view(chunk, EVENT_COLUMNS.names))
@@ -343,8 +401,9 @@ class _EventChunks:
         events.reset(self.bucket_dir, self.rejects_dir)
         totals: dict[str | None, int] = {}
         for number, chunk in enumerate(chunks):
-            counts = events.spread_chunk(chunk, number, self.buckets, self.bucket_dir, self.rejects_dir,
-                                         self.rejects_view)
+            counts = events.spread_chunk(
+                chunk, number, self.buckets, self.bucket_dir, self.rejects_dir, self.rejects_view
+            )
             for reason, rows in counts.items():
                 totals[reason] = totals.get(reason, 0) + rows
             if self.progress:
@@ -352,12 +411,25 @@ class _EventChunks:
         return totals
 
 
-def _merge_event_rejects(run: _Run, log: EventLog, rejects_dir: Path, duplicates: Path,
-                         counts: dict[str | None, int], stats: events.DeriveStats) -> None:
+def _merge_event_rejects(
+    run: _Run,
+    log: EventLog,
+    rejects_dir: Path,
+    duplicates: Path,
+    counts: dict[str | None, int],
+    stats: events.DeriveStats,
+) -> None:
     parts = [pl.scan_ipc(path) for path in sorted(rejects_dir.glob("*.ipc"))]
     if stats.duplicates:
-        parts.append(log.located(pl.scan_parquet(duplicates).select(
-            pl.col(ROW_NR), *(pl.col(c).cast(pl.String()) for c in events.EVENT_KEY), pl.col(REASON_COLUMN))))
+        parts.append(
+            log.located(
+                pl.scan_parquet(duplicates).select(
+                    pl.col(ROW_NR),
+                    *(pl.col(c).cast(pl.String()) for c in events.EVENT_KEY),
+                    pl.col(REASON_COLUMN),
+                )
+            )
+        )
     rejected = {reason: rows for reason, rows in counts.items() if reason is not None}
     if stats.duplicates:
         rejected["duplicate_row"] = rejected.get("duplicate_row", 0) + stats.duplicates
@@ -372,5 +444,13 @@ def _merge_event_rejects(run: _Run, log: EventLog, rejects_dir: Path, duplicates
     run.report.rows_in = stats.events + sum(rejected.values())
 
 
-__all__ = ["GraphTarget", "IngestConfig", "IngestReport", "IngestSettings",
-           "run_co_buy", "run_events", "run_products", "run_search_buy"]
+__all__ = [
+    "GraphTarget",
+    "IngestConfig",
+    "IngestReport",
+    "IngestSettings",
+    "run_co_buy",
+    "run_events",
+    "run_products",
+    "run_search_buy",
+]

@@ -18,13 +18,16 @@ from cosmo_kg.schemas import REASON_COLUMN, RowRule, reason_expr
 from cosmo_kg.text import clean_text_expr, text_key_expr
 from cosmo_kg.vocabulary import BehaviorKind, normalize_domain_expr
 
-PRODUCT_COLUMNS = ColumnSet("products", ("product_id", "title"),
-                            ("product_type", "domain", "brand", "description", "popularity"))
+PRODUCT_COLUMNS = ColumnSet(
+    "products", ("product_id", "title"), ("product_type", "domain", "brand", "description", "popularity")
+)
 SEARCH_BUY_COLUMNS = ColumnSet("search-buy", ("query", "product_id"), ("count",))
-CO_BUY_COLUMNS = ColumnSet("co-buy", ("product_id_a", "product_id_b"), ("count",),
-                           aliases={"product_id": "product_id_a"})
-EVENT_COLUMNS = ColumnSet("events", ("session_id", "timestamp", "action"),
-                          ("product_id", "query", "order_id"))
+CO_BUY_COLUMNS = ColumnSet(
+    "co-buy", ("product_id_a", "product_id_b"), ("count",), aliases={"product_id": "product_id_a"}
+)
+EVENT_COLUMNS = ColumnSet(
+    "events", ("session_id", "timestamp", "action"), ("product_id", "query", "order_id")
+)
 
 # Control characters (other than tab and line breaks) and U+FFFD, which the readers put where
 # the bytes were not UTF-8: both mean the text was damaged before it reached us.
@@ -34,8 +37,15 @@ _HAS_WORD = r"[\p{L}\p{N}]"
 SEARCH = "search"
 CLICK = "click"
 PURCHASE = "purchase"
-ACTION_ALIASES = {"search": SEARCH, "query": SEARCH, "click": CLICK, "view": CLICK,
-                  "purchase": PURCHASE, "buy": PURCHASE, "order": PURCHASE}
+ACTION_ALIASES = {
+    "search": SEARCH,
+    "query": SEARCH,
+    "click": CLICK,
+    "view": CLICK,
+    "purchase": PURCHASE,
+    "buy": PURCHASE,
+    "order": PURCHASE,
+}
 # One byte per event in the session buckets instead of the action's text.
 ACTION_TYPE = pl.Enum([SEARCH, CLICK, PURCHASE])
 
@@ -60,12 +70,17 @@ def behavior_id(kind: BehaviorKind, members: Sequence[str | None]) -> str:
 def behavior_id_column(kind: BehaviorKind, first: pl.Series, second: pl.Series) -> pl.Series:
     """``behavior_id`` for aligned member columns (query/product or product/product)."""
     # The text to hash is built by polars; only the hash itself runs per row in Python.
-    texts = pl.select(pl.concat_str([pl.lit(kind.value), pl.lit(first).fill_null(""),
-                                     pl.lit(second).fill_null("")], separator="\x1f")
-                      .cast(pl.Binary())).to_series()
+    texts = pl.select(
+        pl.concat_str(
+            [pl.lit(kind.value), pl.lit(first).fill_null(""), pl.lit(second).fill_null("")], separator="\x1f"
+        ).cast(pl.Binary())
+    ).to_series()
     blake2b = hashlib.blake2b
-    return pl.Series("behavior_id", [blake2b(text, digest_size=10).hexdigest() for text in texts.to_list()],
-                     dtype=pl.String())
+    return pl.Series(
+        "behavior_id",
+        [blake2b(text, digest_size=10).hexdigest() for text in texts.to_list()],
+        dtype=pl.String(),
+    )
 
 
 def _blank(column: str) -> pl.Expr:
@@ -93,18 +108,24 @@ def with_reasons(frame: pl.LazyFrame, rules: Sequence[RowRule]) -> pl.LazyFrame:
     return frame.with_columns(pl.coalesce(pl.col(PARSE_ERROR), reason_expr(rules)).alias(REASON_COLUMN))
 
 
-def mark_duplicates(frame: pl.LazyFrame, key: Sequence[str], values: Sequence[str],
-                    conflict_reason: str) -> pl.LazyFrame:
+def mark_duplicates(
+    frame: pl.LazyFrame, key: Sequence[str], values: Sequence[str], conflict_reason: str
+) -> pl.LazyFrame:
     """Among rows still good, a repeated key is a ``duplicate_row`` (same ``values`` too) or a
     ``conflict_reason`` (different values); the first occurrence wins."""
     good = pl.col(REASON_COLUMN).is_null()
     same_row = ~pl.struct(*key, *values).is_first_distinct().over(good)
     same_key = ~pl.struct(*key).is_first_distinct().over(good)
     return frame.with_columns(
-        pl.when(~good).then(pl.col(REASON_COLUMN))
-        .when(same_row).then(pl.lit("duplicate_row"))
-        .when(same_key).then(pl.lit(conflict_reason))
-        .otherwise(None).alias(REASON_COLUMN))
+        pl.when(~good)
+        .then(pl.col(REASON_COLUMN))
+        .when(same_row)
+        .then(pl.lit("duplicate_row"))
+        .when(same_key)
+        .then(pl.lit(conflict_reason))
+        .otherwise(None)
+        .alias(REASON_COLUMN)
+    )
 
 
 def product_columns() -> list[pl.Expr]:
@@ -128,11 +149,17 @@ def product_rules(limits: TextLimits) -> list[RowRule]:
         RowRule("bad_product_id", _too_long("product_id", limits.max_id_chars)),
         RowRule("missing_title", _blank("title")),
         RowRule("absurd_title", _absurd_text("title", limits.max_title_chars)),
-        RowRule("text_too_long", _too_long("description", limits.max_description_chars)
-                | _too_long("product_type", limits.max_query_chars)
-                | _too_long("brand", limits.max_query_chars)),
-        RowRule("bad_popularity", pl.col("popularity_raw").is_not_null()
-                & (popularity.is_null() | popularity.is_nan() | (popularity < 0))),
+        RowRule(
+            "text_too_long",
+            _too_long("description", limits.max_description_chars)
+            | _too_long("product_type", limits.max_query_chars)
+            | _too_long("brand", limits.max_query_chars),
+        ),
+        RowRule(
+            "bad_popularity",
+            pl.col("popularity_raw").is_not_null()
+            & (popularity.is_null() | popularity.is_nan() | (popularity < 0)),
+        ),
     ]
 
 
@@ -158,9 +185,11 @@ def _unknown(columns: Sequence[str], catalog: pl.Series | None) -> list[RowRule]
 
 
 def search_buy_columns(has_count: bool) -> list[pl.Expr]:
-    return [text_key_expr(_text("query")).alias("query"),
-            clean_text_expr(_text("product_id")).alias("product_id"),
-            count_expr(has_count)]
+    return [
+        text_key_expr(_text("query")).alias("query"),
+        clean_text_expr(_text("product_id")).alias("product_id"),
+        count_expr(has_count),
+    ]
 
 
 def search_buy_rules(has_count: bool, limits: TextLimits, catalog: pl.Series | None) -> list[RowRule]:
@@ -179,17 +208,21 @@ def co_buy_columns(has_count: bool) -> list[pl.Expr]:
     a = clean_text_expr(_text("product_id_a"))
     b = clean_text_expr(_text("product_id_b"))
     in_order = b.is_null() | (a <= b)
-    return [pl.when(in_order).then(a).otherwise(b).alias("product_id_a"),
-            pl.when(in_order).then(b).otherwise(a).alias("product_id_b"),
-            count_expr(has_count)]
+    return [
+        pl.when(in_order).then(a).otherwise(b).alias("product_id_a"),
+        pl.when(in_order).then(b).otherwise(a).alias("product_id_b"),
+        count_expr(has_count),
+    ]
 
 
 def co_buy_rules(has_count: bool, limits: TextLimits, catalog: pl.Series | None) -> list[RowRule]:
     return [
         RowRule("missing_product_id", _blank("product_id_a") | _blank("product_id_b")),
         RowRule("bad_encoding", _damaged(["product_id_a", "product_id_b"])),
-        RowRule("bad_product_id", _too_long("product_id_a", limits.max_id_chars)
-                | _too_long("product_id_b", limits.max_id_chars)),
+        RowRule(
+            "bad_product_id",
+            _too_long("product_id_a", limits.max_id_chars) | _too_long("product_id_b", limits.max_id_chars),
+        ),
         RowRule("self_pair", pl.col("product_id_a") == pl.col("product_id_b")),
         *_count_rules(has_count, limits),
         *_unknown(["product_id_a", "product_id_b"], catalog),
@@ -206,9 +239,11 @@ def timestamp_expr(dtype: pl.DataType) -> pl.Expr:
     return pl.coalesce(
         pl.when(number < 100_000_000_000).then(number * 1000).otherwise(number).cast(pl.Datetime("ms")),
         text.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", strict=False, time_unit="ms")
-        .dt.convert_time_zone("UTC").dt.replace_time_zone(None),
-        text.str.replace("T", " ", literal=True)
-        .str.to_datetime("%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="ms"),
+        .dt.convert_time_zone("UTC")
+        .dt.replace_time_zone(None),
+        text.str.replace("T", " ", literal=True).str.to_datetime(
+            "%Y-%m-%d %H:%M:%S%.f", strict=False, time_unit="ms"
+        ),
     )
 
 
@@ -216,8 +251,11 @@ def event_columns(timestamp_dtype: pl.DataType) -> list[pl.Expr]:
     return [
         _text("session_id").str.strip_chars().alias("session_id"),
         timestamp_expr(timestamp_dtype).alias("timestamp"),
-        _text("action").str.strip_chars().str.to_lowercase()
-        .replace_strict(ACTION_ALIASES, default=None, return_dtype=ACTION_TYPE).alias("action"),
+        _text("action")
+        .str.strip_chars()
+        .str.to_lowercase()
+        .replace_strict(ACTION_ALIASES, default=None, return_dtype=ACTION_TYPE)
+        .alias("action"),
         _text("product_id").str.strip_chars().alias("product_id"),
         _text("query").alias("query"),
         _text("order_id").str.strip_chars().alias("order_id"),

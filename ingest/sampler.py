@@ -56,38 +56,63 @@ STRATUM = ["kind", "domain", "stratum_type"]
 class SampleSettings(SettingsGroup):
     section = "sample"
 
-    seed: int = setting(13, "random seed of the stratified draw (same seed → same sample)",
-                        env="COSMO_SAMPLE_SEED")
-    min_search_buy_count: int = setting(1, "search-buy pairs seen fewer times are dropped",
-                                        env="COSMO_SAMPLE_MIN_SEARCH_BUY_COUNT")
-    min_co_buy_count: int = setting(1, "co-buy pairs seen fewer times are dropped",
-                                    env="COSMO_SAMPLE_MIN_CO_BUY_COUNT")
-    max_title_similarity: float = setting(90.0, "co-buy titles this similar (0-100, token-set ratio) are "
-                                          "near-duplicate products", env="COSMO_SAMPLE_MAX_TITLE_SIMILARITY")
-    min_pmi: float = setting(0.0, "co-buy pairs with PMI (bits) at or below this are random co-buys",
-                             env="COSMO_SAMPLE_MIN_PMI")
-    max_query_entropy: float = setting(2.5, "queries whose purchases spread over product types with more "
-                                       "entropy (bits) are too broad", env="COSMO_SAMPLE_MAX_QUERY_ENTROPY")
-    query_title_similarity: float = setting(95.0, "queries this similar (0-100) to the product title are "
-                                            "too narrow", env="COSMO_SAMPLE_QUERY_TITLE_SIMILARITY")
-    max_per_type: int = setting(1000, "most pairs kept per (kind, domain, product type) stratum",
-                                env="COSMO_SAMPLE_MAX_PER_TYPE")
-    max_pairs: int = setting(0, "most pairs in all (0: no limit); strata caps shrink evenly to fit",
-                             env="COSMO_SAMPLE_MAX_PAIRS")
-    chunk_rows: int = setting(500_000, "pairs scored at a time (bounds memory)",
-                              env="COSMO_SAMPLE_CHUNK_ROWS")
+    seed: int = setting(
+        13, "random seed of the stratified draw (same seed → same sample)", env="COSMO_SAMPLE_SEED"
+    )
+    min_search_buy_count: int = setting(
+        1, "search-buy pairs seen fewer times are dropped", env="COSMO_SAMPLE_MIN_SEARCH_BUY_COUNT"
+    )
+    min_co_buy_count: int = setting(
+        1, "co-buy pairs seen fewer times are dropped", env="COSMO_SAMPLE_MIN_CO_BUY_COUNT"
+    )
+    max_title_similarity: float = setting(
+        90.0,
+        "co-buy titles this similar (0-100, token-set ratio) are near-duplicate products",
+        env="COSMO_SAMPLE_MAX_TITLE_SIMILARITY",
+    )
+    min_pmi: float = setting(
+        0.0, "co-buy pairs with PMI (bits) at or below this are random co-buys", env="COSMO_SAMPLE_MIN_PMI"
+    )
+    max_query_entropy: float = setting(
+        2.5,
+        "queries whose purchases spread over product types with more entropy (bits) are too broad",
+        env="COSMO_SAMPLE_MAX_QUERY_ENTROPY",
+    )
+    query_title_similarity: float = setting(
+        95.0,
+        "queries this similar (0-100) to the product title are too narrow",
+        env="COSMO_SAMPLE_QUERY_TITLE_SIMILARITY",
+    )
+    max_per_type: int = setting(
+        1000, "most pairs kept per (kind, domain, product type) stratum", env="COSMO_SAMPLE_MAX_PER_TYPE"
+    )
+    max_pairs: int = setting(
+        0, "most pairs in all (0: no limit); strata caps shrink evenly to fit", env="COSMO_SAMPLE_MAX_PAIRS"
+    )
+    chunk_rows: int = setting(
+        500_000, "pairs scored at a time (bounds memory)", env="COSMO_SAMPLE_CHUNK_ROWS"
+    )
 
     def validate(self) -> None:
         if self.max_per_type < 1 or self.max_pairs < 0:
-            raise bad_value("sample.max_per_type / max_pairs", (self.max_per_type, self.max_pairs),
-                            "max_per_type ≥ 1; max_pairs ≥ 0 (0 = no limit)")
+            raise bad_value(
+                "sample.max_per_type / max_pairs",
+                (self.max_per_type, self.max_pairs),
+                "max_per_type ≥ 1; max_pairs ≥ 0 (0 = no limit)",
+            )
         if self.chunk_rows < 1:
             raise self.bad_value("chunk_rows", "use a positive number")
 
     @property
     def thresholds(self) -> Thresholds:
-        return Thresholds(self.min_search_buy_count, self.min_co_buy_count, self.max_title_similarity,
-                          self.min_pmi, self.max_query_entropy, self.query_title_similarity)
+        return Thresholds(
+            self.min_search_buy_count,
+            self.min_co_buy_count,
+            self.max_title_similarity,
+            self.min_pmi,
+            self.max_query_entropy,
+            self.query_title_similarity,
+        )
 
 
 @dataclass(frozen=True)
@@ -150,15 +175,19 @@ def _chunks(frame: pl.LazyFrame, rows: int) -> Iterator[pl.DataFrame]:
 def _score_all(store: BehaviourStore, staging: Path, settings: SampleSettings) -> _Tally:
     """Score every stored pair into ``staging`` (co-buy first, then search-buy, each in key order),
     with the seeded draw key of each kept pair."""
-    co_buy, search_buy = _merged(store.co_buy(), staging / "co_buy"), _merged(store.search_buy(),
-                                                                              staging / "search_buy")
+    co_buy, search_buy = (
+        _merged(store.co_buy(), staging / "co_buy"),
+        _merged(store.search_buy(), staging / "search_buy"),
+    )
     info = product_info(store.catalog())
     margins, total = co_buy_margins(co_buy)
     scorer = PairScorer(info, margins, total, query_entropy(search_buy, info), settings.thresholds)
     rng = np.random.default_rng(settings.seed)
     tally = _Tally()
     kinds: list[tuple[pl.LazyFrame, Callable[[pl.DataFrame], pl.DataFrame]]] = [
-        (co_buy, scorer.co_buy), (search_buy, scorer.search_buy)]
+        (co_buy, scorer.co_buy),
+        (search_buy, scorer.search_buy),
+    ]
     number = 0
     for pairs, score in kinds:
         for chunk in _chunks(pairs, settings.chunk_rows):
@@ -181,8 +210,9 @@ def _with_draw_keys(scored: pl.DataFrame, rng: np.random.Generator) -> pl.DataFr
     counts = scored.filter(kept)["count"].to_numpy().astype(np.float64)
     keys = np.log(rng.random(counts.size)) / np.maximum(counts, 1.0)
     column = pl.Series(np.full(scored.height, np.nan)).scatter(kept.arg_true(), keys).fill_nan(None)
-    return scored.with_columns(column.alias("draw_key"),
-                               pl.col("product_type").fill_null(NO_TYPE).alias("stratum_type"))
+    return scored.with_columns(
+        column.alias("draw_key"), pl.col("product_type").fill_null(NO_TYPE).alias("stratum_type")
+    )
 
 
 def type_cap(sizes: list[int], max_per_type: int, max_pairs: int) -> int:
@@ -203,8 +233,12 @@ def type_cap(sizes: list[int], max_per_type: int, max_pairs: int) -> int:
 def _chosen(staging: Path, settings: SampleSettings) -> tuple[pl.DataFrame, int, int]:
     """The drawn pairs (with their stratum weight), the number of strata and the per-stratum cap."""
     scored = pl.scan_parquet(sorted((staging / "scored").glob("*.parquet"))).with_row_index("order")
-    keys = (scored.filter(pl.col("draw_key").is_not_null()).select("order", *STRATUM, "draw_key")
-            .with_columns(pl.len().over(STRATUM).alias("stratum_size")).collect())
+    keys = (
+        scored.filter(pl.col("draw_key").is_not_null())
+        .select("order", *STRATUM, "draw_key")
+        .with_columns(pl.len().over(STRATUM).alias("stratum_size"))
+        .collect()
+    )
     sizes = keys.unique(STRATUM)["stratum_size"].to_list()
     cap = type_cap(sizes, settings.max_per_type, settings.max_pairs)
     rank = pl.col("draw_key").rank("ordinal", descending=True).over(STRATUM)
@@ -226,8 +260,10 @@ def _pairs_file(chosen: pl.DataFrame) -> pl.DataFrame:
 
 
 def _coverage(pairs: pl.DataFrame) -> dict[str, dict[str, int]]:
-    return {"domain": dict(sorted(_counts(pairs, "domain").items())),
-            "product_type": dict(sorted(_counts(pairs, "product_type").items()))}
+    return {
+        "domain": dict(sorted(_counts(pairs, "domain").items())),
+        "product_type": dict(sorted(_counts(pairs, "product_type").items())),
+    }
 
 
 def _by_kind(counts: Counter[str] | dict[str, int]) -> dict[str, int]:
@@ -249,8 +285,10 @@ def sample(config: SampleConfig) -> SampleReport:
     try:
         tally = _score_all(store, staging, settings)
         if not tally.pairs_in:
-            raise InputError(f"the behaviour store in {config.workspace_dir} holds no pairs",
-                             hint="ingest search-buy, co-buy or events first (cosmo-kg ingest ...)")
+            raise InputError(
+                f"the behaviour store in {config.workspace_dir} holds no pairs",
+                hint="ingest search-buy, co-buy or events first (cosmo-kg ingest ...)",
+            )
         chosen, strata, cap = _chosen(staging, settings)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -264,12 +302,21 @@ def sample(config: SampleConfig) -> SampleReport:
     tally.dropped["over_type_cap"] = kept - pairs.height
     reasons = sorted(((r, n) for r, n in tally.dropped.items() if n), key=lambda kv: (-kv[1], kv[0]))
     return SampleReport(
-        out=str(config.out), products_out=str(config.products_out) if config.products_out else None,
-        seed=settings.seed, pairs_in=_by_kind(tally.pairs_in), pairs_out=_by_kind(_counts(pairs, "kind")),
-        dropped=dict(reasons), strata=strata, type_cap=cap,
-        coverage_before={"domain": dict(sorted(tally.domains.items())),
-                         "product_type": dict(sorted(tally.types.items()))},
-        coverage_after=_coverage(pairs), seconds=round(time.perf_counter() - started, 3))
+        out=str(config.out),
+        products_out=str(config.products_out) if config.products_out else None,
+        seed=settings.seed,
+        pairs_in=_by_kind(tally.pairs_in),
+        pairs_out=_by_kind(_counts(pairs, "kind")),
+        dropped=dict(reasons),
+        strata=strata,
+        type_cap=cap,
+        coverage_before={
+            "domain": dict(sorted(tally.domains.items())),
+            "product_type": dict(sorted(tally.types.items())),
+        },
+        coverage_after=_coverage(pairs),
+        seconds=round(time.perf_counter() - started, 3),
+    )
 
 
 __all__ = ["SampleConfig", "SampleReport", "SampleSettings", "sample", "type_cap"]

@@ -50,15 +50,18 @@ class OpenedSource:
 
 
 @contextmanager
-def opened(spec: SourceSpec, renames: dict[str, str], wanted: ColumnSet,
-           staging: Path) -> Iterator[OpenedSource]:
+def opened(
+    spec: SourceSpec, renames: dict[str, str], wanted: ColumnSet, staging: Path
+) -> Iterator[OpenedSource]:
     """Open a file ``check_source`` accepted (``renames``: what it returned); a gzip file is
     decompressed under ``staging`` while open."""
     with plain_file(spec, staging) as plain:
         tolerant = None
         if spec.format in (Format.CSV, Format.TSV):
+
             def tolerant() -> pl.LazyFrame:
                 return tolerant_csv(spec, plain, renames, wanted, staging / "tolerant")
+
         yield OpenedSource(spec, plain, renames, scan(spec, plain, renames, wanted), tolerant)
 
 
@@ -67,8 +70,12 @@ def open_log(specs: list[SourceSpec], wanted: ColumnSet, staging: Path) -> Itera
     """The files of one log, each checked before any is read (``InputError`` names the file)."""
     checked = [(spec, check_source(spec, wanted)) for spec in specs]
     with ExitStack() as stack:
-        yield EventLog([stack.enter_context(opened(spec, renames, wanted, staging / f"file-{number:06d}"))
-                        for number, (spec, renames) in enumerate(checked)])
+        yield EventLog(
+            [
+                stack.enter_context(opened(spec, renames, wanted, staging / f"file-{number:06d}"))
+                for number, (spec, renames) in enumerate(checked)
+            ]
+        )
 
 
 class _Unreadable(Exception):
@@ -107,8 +114,12 @@ class EventLog:
     def estimated_rows(self) -> int:
         return sum(_estimated_rows(file.spec, file.plain) for file in self.files)
 
-    def read(self, validate: Callable[[pl.LazyFrame], pl.LazyFrame], rows: int,
-             consume: Callable[[Iterator[pl.DataFrame]], T]) -> T:
+    def read(
+        self,
+        validate: Callable[[pl.LazyFrame], pl.LazyFrame],
+        rows: int,
+        consume: Callable[[Iterator[pl.DataFrame]], T],
+    ) -> T:
         """``consume`` the log in chunks of ``rows`` rows (the last one shorter), each
         ``validate``d and read ahead in a thread; ``row_nr`` holds each row's position in the log.
 
@@ -130,21 +141,31 @@ class EventLog:
         position = pl.col(ROW_NR)
         return rejects.select(
             (position // FILE_STRIDE).replace_strict(paths, return_dtype=pl.String()).alias(FILE_COLUMN),
-            position % FILE_STRIDE, pl.exclude(ROW_NR))
+            position % FILE_STRIDE,
+            pl.exclude(ROW_NR),
+        )
 
     def _chunks(self, validate: Callable[[pl.LazyFrame], pl.LazyFrame], rows: int) -> Iterator[pl.DataFrame]:
-        frames = [frame.with_columns(pl.col(ROW_NR) + number * FILE_STRIDE) if number else frame
-                  for number, frame in enumerate(self.frames)]
+        frames = [
+            frame.with_columns(pl.col(ROW_NR) + number * FILE_STRIDE) if number else frame
+            for number, frame in enumerate(self.frames)
+        ]
         at = _Cursor()
         # One query per file in a chunk: the readers skip to the slice cheaply, and unlike a
         # stream of batches, nothing runs more than one chunk ahead of the consumer, so memory
         # stays bounded. On a chunk the in-memory engine spends less CPU than the streaming one.
         # Validated once per chunk, not per file: the rules cost a fixed time per query.
-        return read_ahead(lambda _: self._chunk(frames, at, rows, validate),
-                          last=lambda _, chunk: chunk.height < rows)
+        return read_ahead(
+            lambda _: self._chunk(frames, at, rows, validate), last=lambda _, chunk: chunk.height < rows
+        )
 
-    def _chunk(self, frames: list[pl.LazyFrame], at: _Cursor, rows: int,
-               validate: Callable[[pl.LazyFrame], pl.LazyFrame]) -> pl.DataFrame:
+    def _chunk(
+        self,
+        frames: list[pl.LazyFrame],
+        at: _Cursor,
+        rows: int,
+        validate: Callable[[pl.LazyFrame], pl.LazyFrame],
+    ) -> pl.DataFrame:
         pieces: list[pl.DataFrame] = []
         while True:
             wanted = rows - sum(piece.height for piece in pieces)
@@ -169,8 +190,10 @@ class EventLog:
     def _read_tolerantly(self, failed: _Unreadable) -> None:
         file = self.files[failed.number]
         if file.tolerant is None or failed.number in self.tolerant:
-            raise InputError(f"{file.spec.path}: cannot read the input ({failed.reason})",
-                             hint="check the file format and encoding") from failed
+            raise InputError(
+                f"{file.spec.path}: cannot read the input ({failed.reason})",
+                hint="check the file format and encoding",
+            ) from failed
         self.tolerant.add(failed.number)
         self.frames[failed.number] = file.tolerant()
 
@@ -182,8 +205,13 @@ def _joined(pieces: list[pl.DataFrame]) -> pl.DataFrame:
     # takes a type that holds both, text if need be. Times in a time zone are first made UTC,
     # as the events keep them, since zoned and plain times have no common type.
     zoned = pl.col(pl.Datetime(time_zone="*"))
-    return pl.concat([piece.with_columns(zoned.dt.convert_time_zone("UTC").dt.replace_time_zone(None))
-                      for piece in pieces], how="diagonal_relaxed")
+    return pl.concat(
+        [
+            piece.with_columns(zoned.dt.convert_time_zone("UTC").dt.replace_time_zone(None))
+            for piece in pieces
+        ],
+        how="diagonal_relaxed",
+    )
 
 
 def _estimated_rows(spec: SourceSpec, plain: Path) -> int:

@@ -69,27 +69,36 @@ class BehaviourStore:
     def staging_dir(self, increment_id: str) -> Path:
         return self.root / "staging" / increment_id
 
-    def commit(self, increment_id: str, command: str, source: str,
-               parts: dict[str, pl.DataFrame]) -> Increment:
+    def commit(
+        self, increment_id: str, command: str, source: str, parts: dict[str, pl.DataFrame]
+    ) -> Increment:
         """Write the parts of one increment and record it; re-committing an id replaces its parts."""
         for part, frame in parts.items():
             write_parquet_atomic(frame, self.part_path(part, increment_id))
         increments = self.increments()
         previous = next((i for i in increments if i.increment_id == increment_id), None)
         sequence = previous.sequence if previous else 1 + max((i.sequence for i in increments), default=0)
-        entry = Increment(increment_id, sequence, command, source, {p: f.height for p, f in parts.items()},
-                          datetime.now(UTC).isoformat())
+        entry = Increment(
+            increment_id,
+            sequence,
+            command,
+            source,
+            {p: f.height for p, f in parts.items()},
+            datetime.now(UTC).isoformat(),
+        )
         kept = [i for i in increments if i.increment_id != increment_id]
         self._write_manifest(sorted([*kept, entry], key=lambda i: i.sequence))
         return entry
 
     def _write_manifest(self, increments: list[Increment]) -> None:
-        write_text_atomic(json.dumps({"increments": [asdict(i) for i in increments]}, indent=2),
-                          self.manifest_path)
+        write_text_atomic(
+            json.dumps({"increments": [asdict(i) for i in increments]}, indent=2), self.manifest_path
+        )
 
     def _parts(self, part: str) -> list[tuple[int, Path]]:
-        return [(i.sequence, self.part_path(part, i.increment_id))
-                for i in self.increments() if part in i.parts]
+        return [
+            (i.sequence, self.part_path(part, i.increment_id)) for i in self.increments() if part in i.parts
+        ]
 
     def catalog(self) -> pl.LazyFrame:
         """The merged catalog (products.parquet columns): per product and column, the latest
@@ -99,11 +108,15 @@ class BehaviourStore:
             return PRODUCTS.empty().lazy()
         frames = [pl.scan_parquet(path).with_columns(pl.lit(seq).alias("sequence")) for seq, path in parts]
         values = [c for c in PRODUCTS.columns if c != "product_id"]
-        return (pl.concat(frames).sort("sequence", maintain_order=True)
-                .group_by("product_id", maintain_order=True)
-                .agg(pl.col(c).drop_nulls().last() for c in values)
-                .with_columns(pl.col("domain").fill_null(OTHER_DOMAIN))
-                .select(list(PRODUCTS.columns)).sort("product_id"))
+        return (
+            pl.concat(frames)
+            .sort("sequence", maintain_order=True)
+            .group_by("product_id", maintain_order=True)
+            .agg(pl.col(c).drop_nulls().last() for c in values)
+            .with_columns(pl.col("domain").fill_null(OTHER_DOMAIN))
+            .select(list(PRODUCTS.columns))
+            .sort("product_id")
+        )
 
     def catalog_ids(self) -> pl.Series | None:
         """Known product ids, or None when no catalog was ingested (nothing to check against)."""

@@ -18,8 +18,20 @@ from cosmo_kg.files import output_path, reading, write_parquet_atomic
 from cosmo_kg.refinement.annotations import ANNOTATIONS, QUESTIONS
 from cosmo_kg.refinement.clauses import statement_expr
 
-TASK_COLUMNS = ("task_id", "behavior_id", "kind", "query", "product_id", "product_id_b", "title", "title_b",
-                "domain", "relation", "tail", "statement")
+TASK_COLUMNS = (
+    "task_id",
+    "behavior_id",
+    "kind",
+    "query",
+    "product_id",
+    "product_id_b",
+    "title",
+    "title_b",
+    "domain",
+    "relation",
+    "tail",
+    "statement",
+)
 ANSWER_WORDS = {"yes": 1.0, "y": 1.0, "1": 1.0, "true": 1.0, "no": 0.0, "n": 0.0, "0": 0.0, "false": 0.0}
 
 
@@ -60,8 +72,9 @@ def sample_to_file(config: TaskSampleConfig) -> int:
     from cosmo_kg.refinement.runner import load_context
 
     if config.output.suffix not in (".parquet", ".csv", ".jsonl"):
-        raise InputError(f"cannot write tasks to {config.output}",
-                         hint="use a .parquet, .csv or .jsonl file name")
+        raise InputError(
+            f"cannot write tasks to {config.output}", hint="use a .parquet, .csv or .jsonl file name"
+        )
     tasks = sample_tasks(load_context(config).filter(pl.col("kind").is_not_null()), config.size, config.seed)
     if config.output.suffix == ".parquet":
         write_parquet_atomic(tasks, config.output)
@@ -100,8 +113,11 @@ def _read_sheet(path: Path) -> pl.DataFrame:
 def _answer(column: str) -> pl.Expr:
     text = pl.col(column).cast(pl.String()).str.strip_chars().str.to_lowercase()
     number = text.cast(pl.Float64, strict=False)
-    return (pl.when(number.is_between(0, 1)).then(number)
-            .otherwise(text.replace_strict(ANSWER_WORDS, default=None, return_dtype=pl.Float64())))
+    return (
+        pl.when(number.is_between(0, 1))
+        .then(number)
+        .otherwise(text.replace_strict(ANSWER_WORDS, default=None, return_dtype=pl.Float64()))
+    )
 
 
 @dataclass(frozen=True)
@@ -120,21 +136,30 @@ def import_answers(paths: Sequence[Path]) -> ImportResult:
         sheet = _read_sheet(path)
         missing = [c for c in ("task_id", "annotator", *QUESTIONS) if c not in sheet.columns]
         if missing:
-            raise InputError(f"{path}: not an answer sheet, missing {', '.join(missing)}",
-                             hint="fill in a sheet written by `cosmo-kg annotate export`")
+            raise InputError(
+                f"{path}: not an answer sheet, missing {', '.join(missing)}",
+                hint="fill in a sheet written by `cosmo-kg annotate export`",
+            )
         sheets.append(sheet.with_columns(pl.lit(str(path)).alias("file")))
     raw = pl.concat(sheets, how="diagonal_relaxed")
     parsed = raw.with_columns(*(_answer(q).alias(f"_{q}") for q in QUESTIONS))
     bad_answer = pl.any_horizontal(
         pl.col(q).is_not_null() & (pl.col(q).str.strip_chars() != "") & pl.col(f"_{q}").is_null()
-        for q in QUESTIONS)
-    reason = (pl.when(pl.col("annotator").fill_null("").str.strip_chars() == "").then(pl.lit("no_annotator"))
-              .when(bad_answer).then(pl.lit("bad_answer")).otherwise(pl.lit(None, pl.String())))
+        for q in QUESTIONS
+    )
+    reason = (
+        pl.when(pl.col("annotator").fill_null("").str.strip_chars() == "")
+        .then(pl.lit("no_annotator"))
+        .when(bad_answer)
+        .then(pl.lit("bad_answer"))
+        .otherwise(pl.lit(None, pl.String()))
+    )
     tagged = parsed.with_columns(reason.alias("reason"))
     good = tagged.filter(pl.col("reason").is_null()).drop(*QUESTIONS).rename({f"_{q}": q for q in QUESTIONS})
     annotations = good.with_columns(
         pl.lit("annotation").alias("source"),
-        (pl.lit("annotation:") + pl.col("annotator") + ":" + pl.col("task_id")).alias("annotation_id"))
+        (pl.lit("annotation:") + pl.col("annotator") + ":" + pl.col("task_id")).alias("annotation_id"),
+    )
     rejected = tagged.filter(pl.col("reason").is_not_null()).drop(*(f"_{q}" for q in QUESTIONS))
     return ImportResult(ANNOTATIONS.conform(annotations.lazy()).collect(), rejected)
 
@@ -169,8 +194,13 @@ def import_answer_files(config: AnswersImportConfig) -> AnswersImportReport:
         rejects_file = config.rejects_dir / f"annotations-{config.output.stem}.rejects.parquet"
         write_parquet_atomic(result.rejected, rejects_file)
     counts = dict(result.rejected["reason"].value_counts(sort=True).iter_rows()) if rejects_file else {}
-    return AnswersImportReport(len(result.annotations), len(annotations), str(config.output), counts,
-                               None if rejects_file is None else str(rejects_file))
+    return AnswersImportReport(
+        len(result.annotations),
+        len(annotations),
+        str(config.output),
+        counts,
+        None if rejects_file is None else str(rejects_file),
+    )
 
 
 def cohen_kappa(first: Sequence[int] | np.ndarray, second: Sequence[int] | np.ndarray) -> float:
@@ -187,7 +217,7 @@ def fleiss_kappa(counts: np.ndarray) -> float:
     raters = counts.sum(axis=1)[0]
     p_item = ((counts * (counts - 1)).sum(axis=1)) / (raters * (raters - 1))
     p_category = counts.sum(axis=0) / counts.sum()
-    observed, expected = p_item.mean(), float((p_category ** 2).sum())
+    observed, expected = p_item.mean(), float((p_category**2).sum())
     return 1.0 if expected == 1.0 else float((observed - expected) / (1.0 - expected))
 
 
@@ -203,9 +233,11 @@ class Agreement:
 def agreement(annotations: pl.DataFrame, question: str) -> Agreement:
     """Agreement on one question over the items every annotator answered (labels: answer >= 0.5)."""
     answered = annotations.drop_nulls(question).select(
-        "behavior_id", "statement", "annotator", (pl.col(question) >= 0.5).cast(pl.Int8).alias("label"))
-    wide = answered.pivot(on="annotator", index=["behavior_id", "statement"], values="label",
-                          aggregate_function="first").drop_nulls()
+        "behavior_id", "statement", "annotator", (pl.col(question) >= 0.5).cast(pl.Int8).alias("label")
+    )
+    wide = answered.pivot(
+        on="annotator", index=["behavior_id", "statement"], values="label", aggregate_function="first"
+    ).drop_nulls()
     raters = [c for c in wide.columns if c not in ("behavior_id", "statement")]
     if len(raters) < 2 or wide.is_empty():
         return Agreement(question, len(wide), len(raters), None, None)
@@ -221,7 +253,9 @@ def adjudicate(annotations: pl.DataFrame) -> pl.DataFrame:
     keys = ["behavior_id", "statement"]
     context = [c for c in ANNOTATIONS.columns if c not in (*keys, *QUESTIONS, "annotator", "annotation_id")]
     merged = annotations.group_by(keys, maintain_order=True).agg(
-        *(pl.col(c).first() for c in context), *(pl.col(q).mean() for q in QUESTIONS))
-    return merged.with_columns(pl.lit("adjudicated").alias("annotator"),
-                               (pl.lit("adjudicated:") + pl.col("behavior_id") + ":" + pl.col("statement"))
-                               .alias("annotation_id")).select(list(ANNOTATIONS.columns))
+        *(pl.col(c).first() for c in context), *(pl.col(q).mean() for q in QUESTIONS)
+    )
+    return merged.with_columns(
+        pl.lit("adjudicated").alias("annotator"),
+        (pl.lit("adjudicated:") + pl.col("behavior_id") + ":" + pl.col("statement")).alias("annotation_id"),
+    ).select(list(ANNOTATIONS.columns))

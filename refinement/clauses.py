@@ -35,10 +35,17 @@ def statement_expr() -> pl.Expr:
     """The explanation clause of a candidate, from its ``kind``, ``relation`` and ``tail`` columns."""
     phrases = {r.name: r.co_buy_phrase for r in RELATIONS.values()}
     phrase = pl.col("relation").replace_strict(phrases, default=None, return_dtype=pl.String())
-    opening = (pl.when(pl.col("kind") == BehaviorKind.CO_BUY.value)
-               .then(pl.lit("they are both ")).otherwise(pl.lit("the product is ")))
-    return (pl.when(phrase.is_null()).then(pl.col("tail"))
-            .otherwise(pl.concat_str(opening, phrase, pl.lit(" "), pl.col("tail"))).alias("statement"))
+    opening = (
+        pl.when(pl.col("kind") == BehaviorKind.CO_BUY.value)
+        .then(pl.lit("they are both "))
+        .otherwise(pl.lit("the product is "))
+    )
+    return (
+        pl.when(phrase.is_null())
+        .then(pl.col("tail"))
+        .otherwise(pl.concat_str(opening, phrase, pl.lit(" "), pl.col("tail")))
+        .alias("statement")
+    )
 
 
 def context_sides(frame: pl.DataFrame) -> tuple[list[str], list[str]]:

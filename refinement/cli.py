@@ -30,24 +30,28 @@ def _shipped(name: str) -> Path:
 
 
 def _context_inputs(command: Any) -> Any:
-    command = click.option("--products", type=EXISTING_FILE, required=True,
-                           help="products.parquet (titles).")(command)
-    return click.option("--pairs", type=EXISTING_FILE, required=True,
-                        help="pairs.parquet (behaviours).")(command)
+    command = click.option(
+        "--products", type=EXISTING_FILE, required=True, help="products.parquet (titles)."
+    )(command)
+    return click.option("--pairs", type=EXISTING_FILE, required=True, help="pairs.parquet (behaviours).")(
+        command
+    )
 
 
 @click.command("refine")
 @click.argument("candidates", type=click.Path(exists=True, path_type=Path))
 @_context_inputs
 @click.option("-o", "--output", type=OUT_FILE, required=True, help="knowledge.parquet to write.")
-@click.option("--critic", "critic_dir", type=EXISTING_DIR,
-              help="Trained critic directory (default: shipped).")
+@click.option(
+    "--critic", "critic_dir", type=EXISTING_DIR, help="Trained critic directory (default: shipped)."
+)
 @settings_options(RefineSettings)
 @settings_options(FilterSettings)
 @settings_options(EmbeddingSettings)
 @settings_options(WorkspaceSettings)
-def refine_command(candidates: Path, pairs: Path, products: Path, output: Path, critic_dir: Path | None,
-                   **params: Any) -> None:
+def refine_command(
+    candidates: Path, pairs: Path, products: Path, output: Path, critic_dir: Path | None, **params: Any
+) -> None:
     """Turn CANDIDATES (candidates.parquet, or the shard directory `cosmo-kg generate --out` wrote)
     into knowledge.parquet: rule filters (incomplete, copies
     of the query / product type / title, generic), the similarity filter (paraphrases of the
@@ -57,20 +61,31 @@ def refine_command(candidates: Path, pairs: Path, products: Path, output: Path, 
     from cosmo_kg.refinement.runner import RefineConfig, run
 
     workspace = pop_settings(WorkspaceSettings, params)
-    config = RefineConfig(candidates=candidates, pairs=pairs, products=products, output=output,
-                          rejects_dir=workspace.rejects_dir, critic_dir=critic_dir,
-                          settings=pop_settings(RefineSettings, params),
-                          filters=pop_settings(FilterSettings, params),
-                          embedding=pop_settings(EmbeddingSettings, params))
+    config = RefineConfig(
+        candidates=candidates,
+        pairs=pairs,
+        products=products,
+        output=output,
+        rejects_dir=workspace.rejects_dir,
+        critic_dir=critic_dir,
+        settings=pop_settings(RefineSettings, params),
+        filters=pop_settings(FilterSettings, params),
+        embedding=pop_settings(EmbeddingSettings, params),
+    )
     with progress_bar() as bar:
         task = bar.add_task("scoring candidates", total=None)
         report = run(config, progress=lambda done, total: bar.update(task, completed=done, total=total))
     path = write_report(workspace, "refine", report)
-    click.echo(f"Refined {report.candidates_in:,} candidates into {report.knowledge_out:,} knowledge rows "
-               f"in {report.seconds:.1f}s -> {report.output}")
+    click.echo(
+        f"Refined {report.candidates_in:,} candidates into {report.knowledge_out:,} knowledge rows "
+        f"in {report.seconds:.1f}s -> {report.output}"
+    )
     click.echo("  steps:    " + ", ".join(f"{k} {v:,}" for k, v in report.steps.items()))
-    click.echo("  rejected: " + ", ".join(f"{k} {v:,}" for k, v in report.rejected.items())
-               + f" -> {report.rejects_file}")
+    click.echo(
+        "  rejected: "
+        + ", ".join(f"{k} {v:,}" for k, v in report.rejected.items())
+        + f" -> {report.rejects_file}"
+    )
     click.echo(f"  typical:  {report.typical_out:,} (yield {report.typical_yield:.1%})")
     click.echo(f"  report:   {path}")
 
@@ -85,32 +100,71 @@ def critic_group() -> None:
 
 
 def _train_options(command: Any) -> Any:
-    for option in reversed([
-        click.option("--annotations", type=EXISTING_FILE, default=None,
-                     help="Annotations parquet (default: the shipped public annotations)."),
-        click.option("--task1", type=EXISTING_FILE, default=None,
-                     help="IntentionQA task 1 questions parquet (default: shipped)."),
-        click.option("-o", "--output", type=click.Path(file_okay=False, path_type=Path), required=True,
-                     help="Directory of the critic."),
-        click.option("--source", "sources", multiple=True, default=DEFAULT_SOURCES, show_default=True,
-                     help="Train on annotations of these sources only (repeat; 'all' for every source)."),
-        click.option("--test-fraction", type=click.FloatRange(0.0, 0.9), default=0.2, show_default=True,
-                     help="Share of pairs held out for evaluation."),
-        click.option("--seed", type=int, default=0, show_default=True,
-                     help="Seed of the split and the model."),
-    ]):
+    for option in reversed(
+        [
+            click.option(
+                "--annotations",
+                type=EXISTING_FILE,
+                default=None,
+                help="Annotations parquet (default: the shipped public annotations).",
+            ),
+            click.option(
+                "--task1",
+                type=EXISTING_FILE,
+                default=None,
+                help="IntentionQA task 1 questions parquet (default: shipped).",
+            ),
+            click.option(
+                "-o",
+                "--output",
+                type=click.Path(file_okay=False, path_type=Path),
+                required=True,
+                help="Directory of the critic.",
+            ),
+            click.option(
+                "--source",
+                "sources",
+                multiple=True,
+                default=DEFAULT_SOURCES,
+                show_default=True,
+                help="Train on annotations of these sources only (repeat; 'all' for every source).",
+            ),
+            click.option(
+                "--test-fraction",
+                type=click.FloatRange(0.0, 0.9),
+                default=0.2,
+                show_default=True,
+                help="Share of pairs held out for evaluation.",
+            ),
+            click.option(
+                "--seed", type=int, default=0, show_default=True, help="Seed of the split and the model."
+            ),
+        ]
+    ):
         command = option(command)
     return command
 
 
-def _train_config(annotations: Path | None, task1: Path | None, output: Path, sources: tuple[str, ...],
-                  test_fraction: float, seed: int, params: dict[str, Any]) -> Any:
+def _train_config(
+    annotations: Path | None,
+    task1: Path | None,
+    output: Path,
+    sources: tuple[str, ...],
+    test_fraction: float,
+    seed: int,
+    params: dict[str, Any],
+) -> Any:
     from cosmo_kg.refinement.training import CriticTrainConfig
 
     return CriticTrainConfig(
-        annotations=annotations or _shipped("annotations.parquet"), output=output,
-        task1=task1 or _shipped("task1.parquet"), sources=() if "all" in sources else sources,
-        test_fraction=test_fraction, seed=seed, embedding=pop_settings(EmbeddingSettings, params))
+        annotations=annotations or _shipped("annotations.parquet"),
+        output=output,
+        task1=task1 or _shipped("task1.parquet"),
+        sources=() if "all" in sources else sources,
+        test_fraction=test_fraction,
+        seed=seed,
+        embedding=pop_settings(EmbeddingSettings, params),
+    )
 
 
 def _show(value: float | None, digits: int = 3) -> str:
@@ -120,26 +174,36 @@ def _show(value: float | None, digits: int = 3) -> str:
 def _print_table(title: str, rows: list[Any]) -> None:
     click.echo(f"  {title:<16} {'examples':>8} {'positive':>8}  plaus AUC  typ AUC  typ Spearman")
     for row in rows:
-        click.echo(f"  {row.group:<16} {row.examples:>8,} {row.positives:>8,}  "
-                   f"{_show(row.plausibility_auc):>9}  {_show(row.typicality_auc):>7}  "
-                   f"{_show(row.typicality_spearman):>12}")
+        click.echo(
+            f"  {row.group:<16} {row.examples:>8,} {row.positives:>8,}  "
+            f"{_show(row.plausibility_auc):>9}  {_show(row.typicality_auc):>7}  "
+            f"{_show(row.typicality_spearman):>12}"
+        )
 
 
 def _print_critic_report(report: Any, path: Path, tables: bool = False) -> None:
     evaluation = report.evaluation
-    click.echo(f"Critic {report.critic} at {report.output}: trained on {report.train_examples:,}, "
-               f"held out {report.test_examples:,} annotations of {report.test_pairs:,} pairs "
-               f"({report.seconds:.0f}s)")
+    click.echo(
+        f"Critic {report.critic} at {report.output}: trained on {report.train_examples:,}, "
+        f"held out {report.test_examples:,} annotations of {report.test_pairs:,} pairs "
+        f"({report.seconds:.0f}s)"
+    )
     for label, metrics in evaluation.labels.items():
-        click.echo(f"  {label:<13} AUC {_show(metrics.auc)}  F1 {_show(metrics.f1)}  "
-                   f"calibration error {metrics.calibration_error:.3f}")
-    click.echo(f"  typicality    Spearman {_show(evaluation.typicality_spearman)} with human typicality on "
-               f"{evaluation.typicality_positives:,} held-out positives, calibration error "
-               f"{_show(evaluation.typicality_positive_calibration_error)} among them, "
-               f"{_show(evaluation.typicality_graded_calibration_error)} with implausible = 0")
+        click.echo(
+            f"  {label:<13} AUC {_show(metrics.auc)}  F1 {_show(metrics.f1)}  "
+            f"calibration error {metrics.calibration_error:.3f}"
+        )
+    click.echo(
+        f"  typicality    Spearman {_show(evaluation.typicality_spearman)} with human typicality on "
+        f"{evaluation.typicality_positives:,} held-out positives, calibration error "
+        f"{_show(evaluation.typicality_positive_calibration_error)} among them, "
+        f"{_show(evaluation.typicality_graded_calibration_error)} with implausible = 0"
+    )
     if evaluation.task1_accuracy is not None:
-        click.echo(f"  IntentionQA task 1: {evaluation.task1_accuracy:.1%} on {evaluation.task1_questions} "
-                   f"held-out questions (cosine baseline {evaluation.task1_cosine_accuracy:.1%}, chance 25%)")
+        click.echo(
+            f"  IntentionQA task 1: {evaluation.task1_accuracy:.1%} on {evaluation.task1_questions} "
+            f"held-out questions (cosine baseline {evaluation.task1_cosine_accuracy:.1%}, chance 25%)"
+        )
     if tables:
         _print_table("relation", evaluation.relation_table)
         _print_table("kind", evaluation.kind_table)
@@ -148,13 +212,28 @@ def _print_critic_report(report: Any, path: Path, tables: bool = False) -> None:
 
 @critic_group.command("train")
 @_train_options
-@click.option("--critic", "critic_name", type=click.Choice(list(CRITICS)), default="embedding-lr",
-              show_default=True, help="Which model to train (the critic registry).")
+@click.option(
+    "--critic",
+    "critic_name",
+    type=click.Choice(list(CRITICS)),
+    default="embedding-lr",
+    show_default=True,
+    help="Which model to train (the critic registry).",
+)
 @click.option("--epochs", type=int, default=2, show_default=True, help="Cross-encoder epochs.")
 @settings_options(EmbeddingSettings)
 @settings_options(WorkspaceSettings)
-def critic_train(annotations: Path | None, task1: Path | None, output: Path, sources: tuple[str, ...],
-                 test_fraction: float, seed: int, critic_name: str, epochs: int, **params: Any) -> None:
+def critic_train(
+    annotations: Path | None,
+    task1: Path | None,
+    output: Path,
+    sources: tuple[str, ...],
+    test_fraction: float,
+    seed: int,
+    critic_name: str,
+    epochs: int,
+    **params: Any,
+) -> None:
     """Train a critic on annotations (split by pair), save it to --output and evaluate it on the
     held-out pairs: AUC, F1, calibration, and IntentionQA task 1 accuracy."""
     from cosmo_kg.refinement.training import train
@@ -168,12 +247,24 @@ def critic_train(annotations: Path | None, task1: Path | None, output: Path, sou
 
 @critic_group.command("eval")
 @_train_options
-@click.option("--diagram", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Reliability diagram PNG to write (default: critic-reliability.png in the reports dir).")
+@click.option(
+    "--diagram",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Reliability diagram PNG to write (default: critic-reliability.png in the reports dir).",
+)
 @settings_options(EmbeddingSettings)
 @settings_options(WorkspaceSettings)
-def critic_eval(annotations: Path | None, task1: Path | None, output: Path, sources: tuple[str, ...],
-                test_fraction: float, seed: int, diagram: Path | None, **params: Any) -> None:
+def critic_eval(
+    annotations: Path | None,
+    task1: Path | None,
+    output: Path,
+    sources: tuple[str, ...],
+    test_fraction: float,
+    seed: int,
+    diagram: Path | None,
+    **params: Any,
+) -> None:
     """Evaluate the critic in --output on the held-out pairs of the annotations (same split as train):
     per label, per relation and per kind (search-buy / co-buy), and a reliability diagram."""
     from cosmo_kg.refinement.training import evaluate
@@ -192,13 +283,15 @@ def critic_eval(annotations: Path | None, task1: Path | None, output: Path, sour
 @click.option("-o", "--output", type=OUT_FILE, required=True, help="Parquet of candidate_id + scores.")
 @click.option("--critic", "critic_dir", type=EXISTING_DIR, help="Critic directory (default: shipped).")
 @settings_options(EmbeddingSettings)
-def critic_score(candidates: Path, pairs: Path, products: Path, output: Path, critic_dir: Path | None,
-                 **params: Any) -> None:
+def critic_score(
+    candidates: Path, pairs: Path, products: Path, output: Path, critic_dir: Path | None, **params: Any
+) -> None:
     """Score every candidate (no filters) with plausibility and typicality."""
     from cosmo_kg.refinement.scoring import ScoreConfig, score_candidates
 
-    report = score_candidates(ScoreConfig(candidates, pairs, products, output, critic_dir,
-                                          pop_settings(EmbeddingSettings, params)))
+    report = score_candidates(
+        ScoreConfig(candidates, pairs, products, output, critic_dir, pop_settings(EmbeddingSettings, params))
+    )
     click.echo(f"Scored {report.scored:,} candidates -> {report.output}")
 
 
@@ -215,8 +308,9 @@ def annotate_group() -> None:
 @click.option("-n", "--size", type=click.IntRange(1), default=200, show_default=True, help="Tasks to draw.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the weighted draw.")
 @click.option("-o", "--output", type=OUT_FILE, required=True, help="Tasks: .parquet, .csv or .jsonl.")
-def annotate_sample(candidates: Path, pairs: Path, products: Path, size: int, seed: int,
-                    output: Path) -> None:
+def annotate_sample(
+    candidates: Path, pairs: Path, products: Path, size: int, seed: int, output: Path
+) -> None:
     """Draw candidates for annotation, weighted by tail frequency x pair popularity and stratified
     by relation and domain; write them as tasks (.csv / .jsonl ready for annotators)."""
     from cosmo_kg.refinement.annotation_loop import TaskSampleConfig, sample_to_file
@@ -250,8 +344,11 @@ def annotate_import(answers: tuple[Path, ...], output: Path, adjudicate: bool, *
     report = import_answer_files(AnswersImportConfig(answers, output, workspace.rejects_dir, adjudicate))
     click.echo(f"Imported {report.answers:,} answers -> {report.output}")
     if report.rejects_file:
-        click.echo("  rejected: " + ", ".join(f"{r} {n}" for r, n in report.rejected.items())
-                   + f" -> {report.rejects_file}")
+        click.echo(
+            "  rejected: "
+            + ", ".join(f"{r} {n}" for r, n in report.rejected.items())
+            + f" -> {report.rejects_file}"
+        )
 
 
 @annotate_group.command("agreement")
@@ -263,10 +360,14 @@ def annotate_agreement(annotations: Path) -> None:
 
     frame = read_annotations(annotations)
     for result in (agreement(frame, q) for q in QUESTIONS):
+
         def show(value: float | None) -> str:
             return "n/a" if value is None else f"{value:.3f}"
-        click.echo(f"{result.question:<16} items {result.items:>5}  annotators {result.annotators}  "
-                   f"Cohen {show(result.cohen_kappa)}  Fleiss {show(result.fleiss_kappa)}")
+
+        click.echo(
+            f"{result.question:<16} items {result.items:>5}  annotators {result.annotators}  "
+            f"Cohen {show(result.cohen_kappa)}  Fleiss {show(result.fleiss_kappa)}"
+        )
 
 
 @annotate_group.command("import-public")
@@ -287,25 +388,35 @@ def annotate_import_public(data_dir: Path, output: Path, task1: Path | None) -> 
 @click.command("discover")
 @click.argument("source", type=EXISTING_FILE)
 @click.option("-o", "--output", type=OUT_FILE, help="Write the full report as JSON here.")
-@click.option("--clusters", type=click.IntRange(1), default=15, show_default=True,
-              help="Clusters across relations.")
-@click.option("--per-relation", type=click.IntRange(1), default=5, show_default=True,
-              help="Clusters per relation.")
+@click.option(
+    "--clusters", type=click.IntRange(1), default=15, show_default=True, help="Clusters across relations."
+)
+@click.option(
+    "--per-relation", type=click.IntRange(1), default=5, show_default=True, help="Clusters per relation."
+)
 @settings_options(EmbeddingSettings)
-def discover_command(source: Path, output: Path | None, clusters: int, per_relation: int,
-                     **params: Any) -> None:
+def discover_command(
+    source: Path, output: Path | None, clusters: int, per_relation: int, **params: Any
+) -> None:
     """Relation discovery: cluster the tails of SOURCE (knowledge or candidates parquet) per relation
     (tail types) and across relations (mixed clusters = candidate new relations), with examples."""
     from cosmo_kg.refinement.discover import DiscoverConfig, discover
 
-    report = discover(DiscoverConfig(source=source, clusters_overall=clusters,
-                                     clusters_per_relation=per_relation,
-                                     embedding=pop_settings(EmbeddingSettings, params)))
+    report = discover(
+        DiscoverConfig(
+            source=source,
+            clusters_overall=clusters,
+            clusters_per_relation=per_relation,
+            embedding=pop_settings(EmbeddingSettings, params),
+        )
+    )
     click.echo(f"{report.tails:,} distinct tails, {len(report.overall)} clusters across relations:")
     for cluster in report.overall:
         mark = "  * candidate new relation" if cluster.mixed else ""
-        click.echo(f"  {cluster.size:>5}  {dict(list(cluster.relations.items())[:3])}  e.g. "
-                   f"{'; '.join(cluster.examples[:3])}{mark}")
+        click.echo(
+            f"  {cluster.size:>5}  {dict(list(cluster.relations.items())[:3])}  e.g. "
+            f"{'; '.join(cluster.examples[:3])}{mark}"
+        )
     if output is not None:
         write_text_atomic(report_json(report), output)
         click.echo(f"Report -> {output}")

@@ -25,8 +25,17 @@ class CrossEncoderCritic:
 
     name: ClassVar[str] = "cross-encoder"
 
-    def __init__(self, embedding: EmbeddingSettings, *, seed: int = 0, epochs: int = 2, batch_size: int = 16,
-                 max_length: int = 128, learning_rate: float = 3e-5, base_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        embedding: EmbeddingSettings,
+        *,
+        seed: int = 0,
+        epochs: int = 2,
+        batch_size: int = 16,
+        max_length: int = 128,
+        learning_rate: float = 3e-5,
+        base_dir: Path | None = None,
+    ) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
         from transformers.utils import logging
@@ -38,7 +47,8 @@ class CrossEncoderCritic:
         base = base_dir or (Path(embedding.model_dir) if embedding.model_dir else bundled_model_dir())
         self.tokenizer = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
         self.model = AutoModelForSequenceClassification.from_pretrained(
-            str(base), num_labels=len(LABELS), local_files_only=True).to(self.device)
+            str(base), num_labels=len(LABELS), local_files_only=True
+        ).to(self.device)
         self.trained_on: dict[str, int] = {}
 
     @classmethod
@@ -51,8 +61,14 @@ class CrossEncoderCritic:
         statements = examples["statement"].to_list()
         for start in range(0, len(statements), self.batch_size):
             end = start + self.batch_size
-            encoded = self.tokenizer(contexts[start:end], statements[start:end], truncation=True,
-                                     max_length=self.max_length, padding=True, return_tensors="pt")
+            encoded = self.tokenizer(
+                contexts[start:end],
+                statements[start:end],
+                truncation=True,
+                max_length=self.max_length,
+                padding=True,
+                return_tensors="pt",
+            )
             yield start, end, encoded.to(self.device)
 
     def fit(self, examples: pl.DataFrame) -> dict[str, int]:
@@ -103,7 +119,8 @@ class CrossEncoderCritic:
     @classmethod
     def load(cls, directory: Path, embedding: EmbeddingSettings) -> CrossEncoderCritic:
         meta = json.loads((directory / META_FILE).read_text(encoding="utf-8"))
-        critic = cls(embedding, seed=meta["seed"], max_length=meta["max_length"],
-                     base_dir=directory / "model")
+        critic = cls(
+            embedding, seed=meta["seed"], max_length=meta["max_length"], base_dir=directory / "model"
+        )
         critic.trained_on = meta["trained_on"]
         return critic

@@ -58,12 +58,18 @@ def _clusters(tails: pl.DataFrame, vectors: np.ndarray, k: int, config: Discover
     out = []
     for label in range(k):
         members = np.flatnonzero(model.labels_ == label)
-        nearest = members[np.argsort(distance[members])][:config.examples]
+        nearest = members[np.argsort(distance[members])][: config.examples]
         mix = tails[members.tolist()]["relation"].value_counts(sort=True)
         relations = dict(zip(mix["relation"].to_list(), mix["count"].to_list(), strict=True))
         top_share = max(relations.values()) / len(members)
-        out.append(Cluster(len(members), relations, tails[nearest.tolist()]["tail"].to_list(),
-                           mixed=len(relations) > 1 and top_share < 0.6))
+        out.append(
+            Cluster(
+                len(members),
+                relations,
+                tails[nearest.tolist()]["tail"].to_list(),
+                mixed=len(relations) > 1 and top_share < 0.6,
+            )
+        )
     return sorted(out, key=lambda c: -c.size)
 
 
@@ -79,8 +85,10 @@ def discover(config: DiscoverConfig) -> DiscoverReport:
     with reading(config.source, "knowledge or candidates parquet file"):
         frame = pl.read_parquet(config.source)
     if not {"relation", "tail"} <= set(frame.columns):
-        raise InputError(f"{config.source}: needs relation and tail columns",
-                         hint="pass a knowledge.parquet or candidates.parquet file")
+        raise InputError(
+            f"{config.source}: needs relation and tail columns",
+            hint="pass a knowledge.parquet or candidates.parquet file",
+        )
     tails = frame.select("relation", "tail").drop_nulls().unique(maintain_order=True)
     embedder = Embedder(config.embedding)
     vectors = embedder.embed(tails["tail"].to_list())
@@ -89,5 +97,6 @@ def discover(config: DiscoverConfig) -> DiscoverReport:
         rows = group["row"].to_numpy()
         per_relation[str(relation)] = _clusters(group, vectors[rows], config.clusters_per_relation, config)
     overall = _clusters(tails, vectors, config.clusters_overall, config)
-    return DiscoverReport(len(tails), per_relation, overall, [c for c in overall if c.mixed],
-                          time.perf_counter() - started)
+    return DiscoverReport(
+        len(tails), per_relation, overall, [c for c in overall if c.mixed], time.perf_counter() - started
+    )

@@ -21,8 +21,11 @@ def in_test_split(behavior_ids: pl.Series, test_fraction: float, seed: int) -> p
     """True for the pairs of the held-out split: a stable hash of (seed, pair), so splits never drift."""
     cut = int(test_fraction * 10_000)
     return behavior_ids.map_elements(
-        lambda key: int.from_bytes(hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest())
-        % 10_000 < cut, return_dtype=pl.Boolean())
+        lambda key: (
+            int.from_bytes(hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=8).digest()) % 10_000 < cut
+        ),
+        return_dtype=pl.Boolean(),
+    )
 
 
 @dataclass(frozen=True)
@@ -133,23 +136,30 @@ def group_table(scored: pl.DataFrame, column: str) -> list[GroupMetrics]:
         typical = group.drop_nulls("typicality")
         typical_target = (typical["typicality"].to_numpy() >= 0.5).astype(int)
         rho, _ = typicality_spearman(group)
-        rows.append(GroupMetrics(
-            str(key), len(group), int(target.sum()),
-            _auc(target, plausible["score_plausibility"].to_numpy()),
-            _auc(typical_target, typical["score_typicality"].to_numpy()),
-            rho))
+        rows.append(
+            GroupMetrics(
+                str(key),
+                len(group),
+                int(target.sum()),
+                _auc(target, plausible["score_plausibility"].to_numpy()),
+                _auc(typical_target, typical["score_typicality"].to_numpy()),
+                rho,
+            )
+        )
     return sorted(rows, key=lambda row: -row.examples)
 
 
 def graded_calibration_error(scored: pl.DataFrame, bins: int = 10, positives: bool = False) -> float | None:
     """Mean |human typicality - score| over score bins; implausible examples count as typicality 0
     (``positives``: only the plausible examples people graded)."""
-    known = scored.filter(pl.col("typicality").is_not_null()
-                          & ((pl.col("plausibility") >= 0.5) | (not positives)))
+    known = scored.filter(
+        pl.col("typicality").is_not_null() & ((pl.col("plausibility") >= 0.5) | (not positives))
+    )
     if known.is_empty():
         return None
-    return expected_calibration_error(known["score_typicality"].to_numpy(), known["typicality"].to_numpy(),
-                                      bins)
+    return expected_calibration_error(
+        known["score_typicality"].to_numpy(), known["typicality"].to_numpy(), bins
+    )
 
 
 def score_annotations(critic: Critic, test: pl.DataFrame) -> pl.DataFrame:
@@ -170,26 +180,30 @@ def evaluate_scored(scored: pl.DataFrame, threshold: float) -> CriticEvaluation:
     evaluation.typicality_spearman, evaluation.typicality_positives = typicality_spearman(scored)
     evaluation.typicality_graded_calibration_error = graded_calibration_error(scored)
     evaluation.typicality_positive_calibration_error = graded_calibration_error(scored, positives=True)
-    evaluation.scores_differ = not np.allclose(scored["score_plausibility"].to_numpy(),
-                                               scored["score_typicality"].to_numpy())
-    evaluation.relation_table = group_table(scored.with_columns(pl.col("relation").fill_null("(other)")),
-                                            "relation")
+    evaluation.scores_differ = not np.allclose(
+        scored["score_plausibility"].to_numpy(), scored["score_typicality"].to_numpy()
+    )
+    evaluation.relation_table = group_table(
+        scored.with_columns(pl.col("relation").fill_null("(other)")), "relation"
+    )
     evaluation.kind_table = group_table(scored, "kind")
     for label in LABELS:
         known = scored.drop_nulls(label)
         target = (known[label].to_numpy() >= 0.5).astype(int)
         evaluation.labels[label] = label_metrics(known[f"score_{label}"].to_numpy(), target, threshold)
-    evaluation.by_relation = _group_auc(scored.with_columns(pl.col("relation").fill_null("(other)")),
-                                        "relation", "plausibility")
-    evaluation.by_domain = _group_auc(scored.with_columns(pl.col("domain").fill_null("Others")),
-                                      "domain", "plausibility")
+    evaluation.by_relation = _group_auc(
+        scored.with_columns(pl.col("relation").fill_null("(other)")), "relation", "plausibility"
+    )
+    evaluation.by_domain = _group_auc(
+        scored.with_columns(pl.col("domain").fill_null("Others")), "domain", "plausibility"
+    )
     return evaluation
 
 
 def _argmax_hits(scores: np.ndarray, question_sizes: list[int], gold: list[int]) -> np.ndarray:
     hits, start = [], 0
     for size, answer in zip(question_sizes, gold, strict=True):
-        hits.append(int(np.argmax(scores[start:start + size])) == answer)
+        hits.append(int(np.argmax(scores[start : start + size])) == answer)
         start += size
     return np.array(hits, dtype=bool)
 

@@ -31,9 +31,14 @@ class InformativenessReport:
         return asdict(self)
 
 
-def informativeness_report(restatements: pl.DataFrame, annotations: pl.DataFrame, *,
-                           test_fraction: float = 0.2, seed: int = 0,
-                           threshold: float | None = None) -> InformativenessReport:
+def informativeness_report(
+    restatements: pl.DataFrame,
+    annotations: pl.DataFrame,
+    *,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    threshold: float | None = None,
+) -> InformativenessReport:
     """Apply the ``restates_head`` rule to the restatements and the held-out human gold statements."""
     threshold = FilterSettings().min_informativeness if threshold is None else threshold
     rejected = restatements.with_columns(rejected=informativeness(restatements) < threshold)
@@ -42,6 +47,10 @@ def informativeness_report(restatements: pl.DataFrame, annotations: pl.DataFrame
     by_kind = rejected.group_by("kind").agg(pl.col("rejected").mean()).sort("kind")
     gold_rejected = (informativeness(gold) < threshold).to_numpy()
     return InformativenessReport(
-        threshold, len(rejected), float(rejected["rejected"].to_numpy().mean()),
+        threshold,
+        len(rejected),
+        float(rejected["rejected"].to_numpy().mean()),
         dict(zip(by_kind["kind"].to_list(), by_kind["rejected"].to_list(), strict=True)),
-        len(gold), float(gold_rejected.mean()) if len(gold) else 0.0)
+        len(gold),
+        float(gold_rejected.mean()) if len(gold) else 0.0,
+    )

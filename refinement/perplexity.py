@@ -27,7 +27,7 @@ class PerplexityScorer:
         unique = list(dict.fromkeys(texts))
         scores: dict[str, float] = {}
         for start in range(0, len(unique), self.batch_size):
-            batch = unique[start:start + self.batch_size]
+            batch = unique[start : start + self.batch_size]
             scores.update(zip(batch, self._batch(batch), strict=True))
         return np.array([scores[t] for t in texts], dtype=np.float64)
 

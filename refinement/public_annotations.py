@@ -54,15 +54,35 @@ def relation_of(statement: str) -> str | None:
     return None
 
 
-def _row(source: str, annotator: str, a: str, b: str, title_a: str, title_b: str, domain: str,
-         statement: str, plausibility: float, typicality: float | None) -> dict[str, Any]:
+def _row(
+    source: str,
+    annotator: str,
+    a: str,
+    b: str,
+    title_a: str,
+    title_b: str,
+    domain: str,
+    statement: str,
+    plausibility: float,
+    typicality: float | None,
+) -> dict[str, Any]:
     behavior_id = pair_behavior_id(a, b)
     return {
         "annotation_id": f"{source}:{annotator}:{behavior_id}:{statement.lower()}",
-        "source": source, "annotator": annotator, "behavior_id": behavior_id,
-        "kind": BehaviorKind.CO_BUY.value, "query": None, "product_id": a, "product_id_b": b,
-        "title": title_a, "title_b": title_b, "domain": domain, "relation": relation_of(statement),
-        "tail": statement, "statement": statement, "plausibility": plausibility,
+        "source": source,
+        "annotator": annotator,
+        "behavior_id": behavior_id,
+        "kind": BehaviorKind.CO_BUY.value,
+        "query": None,
+        "product_id": a,
+        "product_id_b": b,
+        "title": title_a,
+        "title_b": title_b,
+        "domain": domain,
+        "relation": relation_of(statement),
+        "tail": statement,
+        "statement": statement,
+        "plausibility": plausibility,
         "typicality": typicality,
     }
 
@@ -73,8 +93,9 @@ def _intentionqa_rows(path: Path, domains: dict[str, str]) -> Iterator[dict[str,
         a, b = item["item_a_id"], item["item_b_id"]
         domain = domains.get(a) or domains.get(b) or normalize_domain(None)
         context = (a, b, item["item_a_name"], item["item_b_name"], domain)
-        yield _row("intentionqa", "human", *context, statement_of(item["assertion"]), 1.0,
-                   float(item["typicality"]))
+        yield _row(
+            "intentionqa", "human", *context, statement_of(item["assertion"]), 1.0, float(item["typicality"])
+        )
         for distractor in item["distractors_asserstion"]:
             yield _row("intentionqa", "distractor", *context, statement_of(distractor), 0.0, 0.0)
 
@@ -86,11 +107,18 @@ def _folkscope_rows(path: Path) -> Iterator[dict[str, Any]]:
             agreement = (record[f"Agreement_{slot}"] or "").strip().lower()
             if not agreement.startswith(("yes", "no")):
                 continue
-            yield _row("folkscope", "lvlm", record[f"id_a_{slot}"], record[f"id_b_{slot}"],
-                       record[f"Product_a_{slot}"], record[f"Product_b_{slot}"],
-                       normalize_domain(record[f"item_a_cate_{slot}"]),
-                       statement_of(record[f"tail_{slot}"]),
-                       1.0 if agreement.startswith("yes") else 0.0, None)
+            yield _row(
+                "folkscope",
+                "lvlm",
+                record[f"id_a_{slot}"],
+                record[f"id_b_{slot}"],
+                record[f"Product_a_{slot}"],
+                record[f"Product_b_{slot}"],
+                normalize_domain(record[f"item_a_cate_{slot}"]),
+                statement_of(record[f"tail_{slot}"]),
+                1.0 if agreement.startswith("yes") else 0.0,
+                None,
+            )
 
 
 def folkscope_domains(data_dir: Path) -> dict[str, str]:
@@ -100,8 +128,9 @@ def folkscope_domains(data_dir: Path) -> dict[str, str]:
         frame = pl.read_csv(path, infer_schema_length=0)
         for slot in ("1", "2"):
             for side in ("a", "b"):
-                for asin, category in zip(frame[f"id_{side}_{slot}"], frame[f"item_{side}_cate_{slot}"],
-                                          strict=True):
+                for asin, category in zip(
+                    frame[f"id_{side}_{slot}"], frame[f"item_{side}_cate_{slot}"], strict=True
+                ):
                     domains[asin] = normalize_domain(category)
     return domains
 
@@ -115,8 +144,10 @@ def import_public(data_dir: Path) -> pl.DataFrame:
     folkscope = sorted(data_dir.glob(FOLKSCOPE_FILES))
     intentionqa = [data_dir / name for name in INTENTIONQA_FILES if (data_dir / name).exists()]
     if not folkscope and not intentionqa:
-        raise InputError(f"{data_dir}: no FolkScope or IntentionQA files found",
-                         hint=f"expected {FOLKSCOPE_FILES} and/or {', '.join(INTENTIONQA_FILES)}")
+        raise InputError(
+            f"{data_dir}: no FolkScope or IntentionQA files found",
+            hint=f"expected {FOLKSCOPE_FILES} and/or {', '.join(INTENTIONQA_FILES)}",
+        )
     domains = folkscope_domains(data_dir)
     rows = [r for path in intentionqa for r in _intentionqa_rows(path, domains)]
     rows += [r for path in folkscope for r in _folkscope_rows(path)]
@@ -144,10 +175,14 @@ def intentionqa_task1(path: Path) -> pl.DataFrame:
         letters = sorted(item["options"])
         if item["gold_ind"] not in letters:
             continue
-        questions.append({
-            "question_id": item["id"], "behavior_id": pair_behavior_id(item["item_a_id"], item["item_b_id"]),
-            "title": item["item_a_name"], "title_b": item["item_b_name"],
-            "options": [statement_of(item["options"][k]) for k in letters],
-            "gold": letters.index(item["gold_ind"]),
-        })
+        questions.append(
+            {
+                "question_id": item["id"],
+                "behavior_id": pair_behavior_id(item["item_a_id"], item["item_b_id"]),
+                "title": item["item_a_name"],
+                "title_b": item["item_b_name"],
+                "options": [statement_of(item["options"][k]) for k in letters],
+                "gold": letters.index(item["gold_ind"]),
+            }
+        )
     return pl.DataFrame(questions)

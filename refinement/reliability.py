@@ -13,12 +13,16 @@ import numpy as np
 import polars as pl
 
 
-def reliability_bins(scores: np.ndarray, target: np.ndarray,
-                     bins: int = 10) -> list[tuple[float, float, int]]:
+def reliability_bins(
+    scores: np.ndarray, target: np.ndarray, bins: int = 10
+) -> list[tuple[float, float, int]]:
     """(mean score, mean target, examples) per equal-width score bin that holds examples."""
     edges = np.minimum((scores * bins).astype(int), bins - 1)
-    return [(float(scores[edges == b].mean()), float(target[edges == b].mean()), int((edges == b).sum()))
-            for b in range(bins) if (edges == b).any()]
+    return [
+        (float(scores[edges == b].mean()), float(target[edges == b].mean()), int((edges == b).sum()))
+        for b in range(bins)
+        if (edges == b).any()
+    ]
 
 
 def write_reliability_diagram(scored: pl.DataFrame, path: Path) -> Path:
@@ -44,9 +48,13 @@ def write_reliability_diagram(scored: pl.DataFrame, path: Path) -> Path:
             for x, y, n in points:
                 axis.annotate(str(n), (x, y), textcoords="offset points", xytext=(3, -10), fontsize=7)
         what = "held-out" if label == "plausibility" else "held-out positives"
-        axis.set(title=f"{label} ({len(known):,} {what})", xlabel="critic score",
-                 ylabel="observed " + ("share plausible" if label == "plausibility" else "human typicality"),
-                 xlim=(0, 1), ylim=(0, 1))
+        axis.set(
+            title=f"{label} ({len(known):,} {what})",
+            xlabel="critic score",
+            ylabel="observed " + ("share plausible" if label == "plausibility" else "human typicality"),
+            xlim=(0, 1),
+            ylim=(0, 1),
+        )
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=110)

@@ -112,19 +112,29 @@ class ContextFiles(Protocol):
 def load_context(config: ContextFiles) -> pl.DataFrame:
     """Candidates joined with their pair (kind, query, products) and the product titles."""
     products = _read(config.products, PRODUCTS).select("product_id", "title", "product_type")
-    pairs = _read(config.pairs, PAIRS).drop("product_type").join(
-        products, on="product_id", how="left", maintain_order="left").join(
-        products.select("product_id", pl.col("title").alias("title_b"),
-                        pl.col("product_type").alias("product_type_b")),
-        left_on="product_id_b", right_on="product_id", how="left", maintain_order="left")
+    pairs = (
+        _read(config.pairs, PAIRS)
+        .drop("product_type")
+        .join(products, on="product_id", how="left", maintain_order="left")
+        .join(
+            products.select(
+                "product_id", pl.col("title").alias("title_b"), pl.col("product_type").alias("product_type_b")
+            ),
+            left_on="product_id_b",
+            right_on="product_id",
+            how="left",
+            maintain_order="left",
+        )
+    )
     candidates = _read(config.candidates, CANDIDATES)
     return candidates.join(pairs, on="behavior_id", how="left", maintain_order="left").collect()
 
 
 def run_id_of(config: RefineConfig) -> str:
     digest = hashlib.blake2b(digest_size=10)
-    for path in (p for given in (config.candidates, config.pairs, config.products)
-                 for p in stage_files(given)):
+    for path in (
+        p for given in (config.candidates, config.pairs, config.products) for p in stage_files(given)
+    ):
         stat = path.stat()
         digest.update(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode())
     critic = config.critic_dir or default_critic_dir()
@@ -132,37 +142,53 @@ def run_id_of(config: RefineConfig) -> str:
     return digest.hexdigest()
 
 
-def _perplexity_reasons(frame: pl.DataFrame, settings: FilterSettings,
-                        embedding: EmbeddingSettings) -> pl.Series:
+def _perplexity_reasons(
+    frame: pl.DataFrame, settings: FilterSettings, embedding: EmbeddingSettings
+) -> pl.Series:
     from cosmo_kg.refinement.perplexity import PerplexityScorer
 
     passing = frame[REASON_COLUMN].is_null()
     texts = frame.with_columns(statement_expr())["statement"].fill_null("").to_list()
     scores = PerplexityScorer(device=embedding.device).perplexity(
-        [t for t, ok in zip(texts, passing, strict=True) if ok])
+        [t for t, ok in zip(texts, passing, strict=True) if ok]
+    )
     flags = iter(scores > settings.max_perplexity)
-    return pl.Series([(PERPLEXITY if next(flags) else None) if ok else reason
-                      for ok, reason in zip(passing, frame[REASON_COLUMN], strict=True)], dtype=pl.String())
+    return pl.Series(
+        [
+            (PERPLEXITY if next(flags) else None) if ok else reason
+            for ok, reason in zip(passing, frame[REASON_COLUMN], strict=True)
+        ],
+        dtype=pl.String(),
+    )
 
 
 def apply_filters(frame: pl.DataFrame, config: RefineConfig, embedder: Embedder) -> pl.DataFrame:
     """Rule filters, then (optionally) perplexity, then the similarity filter, as a ``reason`` column."""
     tagged = rule_reasons(frame, config.filters)
     if config.filters.max_perplexity > 0:
-        tagged = tagged.with_columns(_perplexity_reasons(tagged, config.filters, config.embedding)
-                                     .alias(REASON_COLUMN))
+        tagged = tagged.with_columns(
+            _perplexity_reasons(tagged, config.filters, config.embedding).alias(REASON_COLUMN)
+        )
     if config.filters.max_similarity < 1.0:
         passing = tagged.filter(pl.col(REASON_COLUMN).is_null())
         similar = context_similarity(embedder, passing) >= config.filters.max_similarity
         paraphrase = passing.select("candidate_id").with_columns(paraphrase=pl.Series(similar))
-        tagged = tagged.join(paraphrase, on="candidate_id", how="left", maintain_order="left").with_columns(
-            pl.when(pl.col("paraphrase").fill_null(False)).then(pl.lit("paraphrase"))
-            .otherwise(pl.col(REASON_COLUMN)).alias(REASON_COLUMN)).drop("paraphrase")
+        tagged = (
+            tagged.join(paraphrase, on="candidate_id", how="left", maintain_order="left")
+            .with_columns(
+                pl.when(pl.col("paraphrase").fill_null(False))
+                .then(pl.lit("paraphrase"))
+                .otherwise(pl.col(REASON_COLUMN))
+                .alias(REASON_COLUMN)
+            )
+            .drop("paraphrase")
+        )
     return tagged
 
 
-def score_chunks(rows: pl.DataFrame, critic: Critic, parts: Path, chunk_rows: int,
-                 progress: Progress | None) -> tuple[pl.DataFrame, int, int]:
+def score_chunks(
+    rows: pl.DataFrame, critic: Critic, parts: Path, chunk_rows: int, progress: Progress | None
+) -> tuple[pl.DataFrame, int, int]:
     """Critic scores per chunk, reusing the chunks a previous (killed) run finished."""
     parts.mkdir(parents=True, exist_ok=True)
     scored, fresh, reused = [], 0, 0
@@ -186,13 +212,19 @@ def score_chunks(rows: pl.DataFrame, critic: Critic, parts: Path, chunk_rows: in
 def to_knowledge(scored: pl.DataFrame, run_id: str) -> pl.DataFrame:
     """One knowledge row per (behaviour, relation, tail key); ``support`` = candidates merged."""
     tail_types = {r.name: r.tail_type for r in RELATIONS.values()}
-    merged = scored.with_columns(tail_key=pl.col("tail").str.to_lowercase().str.strip_chars()).group_by(
-        "behavior_id", "relation", "tail_key", maintain_order=True).agg(
-        pl.col("kind", "query", "product_id", "product_id_b", "tail", "model").first(),
-        pl.col("plausibility", "typicality").max(), pl.len().cast(pl.Int64).alias("support"))
+    merged = (
+        scored.with_columns(tail_key=pl.col("tail").str.to_lowercase().str.strip_chars())
+        .group_by("behavior_id", "relation", "tail_key", maintain_order=True)
+        .agg(
+            pl.col("kind", "query", "product_id", "product_id_b", "tail", "model").first(),
+            pl.col("plausibility", "typicality").max(),
+            pl.len().cast(pl.Int64).alias("support"),
+        )
+    )
     frame = merged.with_columns(
         tail_type=pl.col("relation").replace_strict(tail_types, default=None, return_dtype=pl.String()),
-        run_id=pl.lit(run_id))
+        run_id=pl.lit(run_id),
+    )
     return KNOWLEDGE.conform(frame.lazy()).collect()
 
 
@@ -219,10 +251,17 @@ def run(config: RefineConfig, progress: Progress | None = None) -> RefineReport:
     scores, fresh, reused = score_chunks(passing, critic, parts, config.settings.chunk_rows, progress)
     scored = passing.join(scores, on="candidate_id", how="left", maintain_order="left")
     low = pl.col("plausibility") <= config.settings.min_plausibility
-    tagged = tagged.join(scored.select("candidate_id", "plausibility", "typicality"), on="candidate_id",
-                         how="left", maintain_order="left").with_columns(
-        pl.when(pl.col(REASON_COLUMN).is_null() & low).then(pl.lit("low_plausibility"))
-        .otherwise(pl.col(REASON_COLUMN)).alias(REASON_COLUMN))
+    tagged = tagged.join(
+        scored.select("candidate_id", "plausibility", "typicality"),
+        on="candidate_id",
+        how="left",
+        maintain_order="left",
+    ).with_columns(
+        pl.when(pl.col(REASON_COLUMN).is_null() & low)
+        .then(pl.lit("low_plausibility"))
+        .otherwise(pl.col(REASON_COLUMN))
+        .alias(REASON_COLUMN)
+    )
     kept = scored.filter(~low)
     knowledge = to_knowledge(kept, run_id)
     rejects = tagged.filter(pl.col(REASON_COLUMN).is_not_null())
@@ -233,15 +272,24 @@ def run(config: RefineConfig, progress: Progress | None = None) -> RefineReport:
     reasons = rejects[REASON_COLUMN].value_counts(sort=True)
     typical = int((knowledge["typicality"] > 0.5).sum())
     return RefineReport(
-        run_id=run_id, output=str(config.output), candidates_in=len(context),
-        steps={"candidates": len(context), "after_rules": rule_survivors(tagged),
-               "after_similarity": len(passing), "after_critic": len(kept)},
+        run_id=run_id,
+        output=str(config.output),
+        candidates_in=len(context),
+        steps={
+            "candidates": len(context),
+            "after_rules": rule_survivors(tagged),
+            "after_similarity": len(passing),
+            "after_critic": len(kept),
+        },
         rejected=dict(zip(reasons[REASON_COLUMN].to_list(), reasons["count"].to_list(), strict=True)),
-        knowledge_out=len(knowledge), typical_out=typical,
+        knowledge_out=len(knowledge),
+        typical_out=typical,
         typical_yield=typical / len(context) if len(context) else 0.0,
         kept_examples=_examples(tagged, None),
         dropped_examples={reason: _examples(tagged, reason) for reason in reasons[REASON_COLUMN].to_list()},
-        rejects_file=str(rejects_file), chunks_scored=fresh, chunks_reused=reused,
+        rejects_file=str(rejects_file),
+        chunks_scored=fresh,
+        chunks_reused=reused,
         seconds=time.perf_counter() - started,
     )
 

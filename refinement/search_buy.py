@@ -47,15 +47,27 @@ RESTATING_TEMPLATES: tuple[tuple[str, str], ...] = (
 
 def read_queries(path: str) -> pl.DataFrame:
     """The WANDS query file (tab-separated ``query_id, query, query_class``)."""
-    return pl.read_csv(path, separator="\t", infer_schema=False).select(
-        pl.col("query_id").cast(pl.Int64), pl.col("query").str.strip_chars(),
-        pl.col("query_class").str.strip_chars()).drop_nulls().sort("query_id")
+    return (
+        pl.read_csv(path, separator="\t", infer_schema=False)
+        .select(
+            pl.col("query_id").cast(pl.Int64),
+            pl.col("query").str.strip_chars(),
+            pl.col("query_class").str.strip_chars(),
+        )
+        .drop_nulls()
+        .sort("query_id")
+    )
 
 
 def _context(query: dict[str, object]) -> dict[str, object]:
-    return {"behavior_id": f"search_buy:wands:{query['query_id']}", "kind": BehaviorKind.SEARCH_BUY.value,
-            "query": query["query"], "product_id": f"wands-class:{query['query_class']}",
-            "title": query["query_class"], "domain": None}
+    return {
+        "behavior_id": f"search_buy:wands:{query['query_id']}",
+        "kind": BehaviorKind.SEARCH_BUY.value,
+        "query": query["query"],
+        "product_id": f"wands-class:{query['query_class']}",
+        "title": query["query_class"],
+        "domain": None,
+    }
 
 
 def restating_tail(query: dict[str, object], template: str) -> str:
@@ -75,15 +87,39 @@ def _rows(queries: pl.DataFrame) -> list[dict[str, object]]:
         others = [o for o in others if o["query_class"] != record["query_class"]][:MISMATCHES_PER_QUERY]
         context = _context(record)
         for peer in peers[:POSITIVES_PER_QUERY]:
-            rows.append(context | {"relation": "xINTERESTED_IN", "tail": str(peer["query"]).lower(),
-                                   "plausibility": 1.0, "typicality": None, "informativeness": None})
+            rows.append(
+                context
+                | {
+                    "relation": "xINTERESTED_IN",
+                    "tail": str(peer["query"]).lower(),
+                    "plausibility": 1.0,
+                    "typicality": None,
+                    "informativeness": None,
+                }
+            )
         for other in others:
-            rows.append(context | {"relation": "xINTERESTED_IN", "tail": str(other["query"]).lower(),
-                                   "plausibility": 0.0, "typicality": 0.0, "informativeness": None})
+            rows.append(
+                context
+                | {
+                    "relation": "xINTERESTED_IN",
+                    "tail": str(other["query"]).lower(),
+                    "plausibility": 0.0,
+                    "typicality": 0.0,
+                    "informativeness": None,
+                }
+            )
         for step in range(RESTATEMENTS_PER_QUERY):
             relation, template = RESTATING_TEMPLATES[(index + step) % len(RESTATING_TEMPLATES)]
-            rows.append(context | {"relation": relation, "tail": restating_tail(record, template),
-                                   "plausibility": 0.0, "typicality": 0.0, "informativeness": 0.0})
+            rows.append(
+                context
+                | {
+                    "relation": relation,
+                    "tail": restating_tail(record, template),
+                    "plausibility": 0.0,
+                    "typicality": 0.0,
+                    "informativeness": 0.0,
+                }
+            )
     return rows
 
 
@@ -91,11 +127,15 @@ def search_buy_annotations(queries: pl.DataFrame) -> pl.DataFrame:
     """Annotation rows (``ANNOTATIONS``) of constructed search-buy examples; see the module docstring."""
     frame = pl.DataFrame(_rows(queries), infer_schema_length=None).with_columns(statement_expr())
     frame = frame.with_columns(
-        annotation_id=pl.concat_str(pl.lit(f"{SOURCE}:constructed:"), "behavior_id", pl.lit(":"), "relation",
-                                    pl.lit(":"), "tail"),
-        source=pl.lit(SOURCE), annotator=pl.lit("constructed"))
-    return ANNOTATIONS.conform(frame.lazy()).collect().unique("annotation_id", keep="first",
-                                                               maintain_order=True)
+        annotation_id=pl.concat_str(
+            pl.lit(f"{SOURCE}:constructed:"), "behavior_id", pl.lit(":"), "relation", pl.lit(":"), "tail"
+        ),
+        source=pl.lit(SOURCE),
+        annotator=pl.lit("constructed"),
+    )
+    return (
+        ANNOTATIONS.conform(frame.lazy()).collect().unique("annotation_id", keep="first", maintain_order=True)
+    )
 
 
 def restatement_set(queries: pl.DataFrame) -> pl.DataFrame:
@@ -103,14 +143,24 @@ def restatement_set(queries: pl.DataFrame) -> pl.DataFrame:
     rows = []
     for index, record in enumerate(queries.to_dicts()):
         relation, template = RESTATING_TEMPLATES[index % len(RESTATING_TEMPLATES)]
-        rows.append(_context(record) | {"product_type": record["query_class"], "relation": relation,
-                                        "template": template, "tail": restating_tail(record, template)})
+        rows.append(
+            _context(record)
+            | {
+                "product_type": record["query_class"],
+                "relation": relation,
+                "template": template,
+                "tail": restating_tail(record, template),
+            }
+        )
     return pl.DataFrame(rows, infer_schema_length=None).with_columns(statement_expr())
 
 
 TITLE_TEMPLATES: tuple[tuple[str, str], ...] = (
-    ("IS_A", "{words}"), ("USED_AS", "{words}"), ("xWANT", "buy a new {words}"),
-    ("xINTERESTED_IN", "{words}"))
+    ("IS_A", "{words}"),
+    ("USED_AS", "{words}"),
+    ("xWANT", "buy a new {words}"),
+    ("xINTERESTED_IN", "{words}"),
+)
 
 
 def title_restatement_set(pairs: pl.DataFrame, size: int = 120, words: int = 3) -> pl.DataFrame:
@@ -123,7 +173,15 @@ def title_restatement_set(pairs: pl.DataFrame, size: int = 120, words: int = 3) 
     for index, record in enumerate(chosen.select("behavior_id", "title", "title_b").to_dicts()):
         relation, template = TITLE_TEMPLATES[index % len(TITLE_TEMPLATES)]
         opening = " ".join(str(record["title"]).lower().split()[:words])
-        rows.append(record | {"kind": BehaviorKind.CO_BUY.value, "query": None, "product_type": None,
-                              "relation": relation, "template": template,
-                              "tail": template.format(words=opening)})
+        rows.append(
+            record
+            | {
+                "kind": BehaviorKind.CO_BUY.value,
+                "query": None,
+                "product_type": None,
+                "relation": relation,
+                "template": template,
+                "tail": template.format(words=opening),
+            }
+        )
     return pl.DataFrame(rows, infer_schema_length=None).with_columns(statement_expr())

@@ -92,7 +92,8 @@ def _evaluate(critic: Critic, test: pl.DataFrame, config: CriticTrainConfig) -> 
     if config.task1 is not None:
         questions = pl.read_parquet(config.task1)
         questions = questions.filter(
-            in_test_split(questions["behavior_id"], config.test_fraction, config.seed))
+            in_test_split(questions["behavior_id"], config.test_fraction, config.seed)
+        )
         evaluation.task1_questions = len(questions)
         if len(questions):
             evaluation.task1_accuracy = task1_accuracy(critic, questions)
@@ -107,23 +108,40 @@ def train(config: CriticTrainConfig) -> CriticReport:
         InputError: the annotations are missing, malformed or lack a label class.
     """
     started = time.perf_counter()
-    train_rows, test_rows = split(read_annotations(config.annotations, config.sources),
-                                  config.test_fraction, config.seed)
+    train_rows, test_rows = split(
+        read_annotations(config.annotations, config.sources), config.test_fraction, config.seed
+    )
     critic = new_critic(config.critic, config.embedding, seed=config.seed, **config.critic_options)
     trained_on = critic.fit(train_rows)
     critic.save(config.output)
     evaluation = _evaluate(critic, test_rows, config)
-    return CriticReport(config.critic, str(config.output), len(train_rows), len(test_rows),
-                        test_rows["behavior_id"].n_unique(), trained_on, evaluation,
-                        time.perf_counter() - started)
+    return CriticReport(
+        config.critic,
+        str(config.output),
+        len(train_rows),
+        len(test_rows),
+        test_rows["behavior_id"].n_unique(),
+        trained_on,
+        evaluation,
+        time.perf_counter() - started,
+    )
 
 
 def evaluate(config: CriticTrainConfig) -> CriticReport:
     """Evaluate the saved critic in ``config.output`` on the held-out split of ``config.annotations``."""
     started = time.perf_counter()
-    _, test_rows = split(read_annotations(config.annotations, config.sources), config.test_fraction,
-                         config.seed)
+    _, test_rows = split(
+        read_annotations(config.annotations, config.sources), config.test_fraction, config.seed
+    )
     critic = load_critic(config.output, config.embedding)
     evaluation = _evaluate(critic, test_rows, config)
-    return CriticReport(getattr(critic, "name", config.critic), str(config.output), 0, len(test_rows),
-                        test_rows["behavior_id"].n_unique(), {}, evaluation, time.perf_counter() - started)
+    return CriticReport(
+        getattr(critic, "name", config.critic),
+        str(config.output),
+        0,
+        len(test_rows),
+        test_rows["behavior_id"].n_unique(),
+        {},
+        evaluation,
+        time.perf_counter() - started,
+    )

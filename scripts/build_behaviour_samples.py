@@ -27,25 +27,75 @@ import polars as pl
 OUT = Path(__file__).resolve().parent.parent / "cosmo_kg" / "samples"
 FOLKSCOPE_ROWS = 120
 INTENTIONQA_LINES = 150
-FOLKSCOPE_SLOT_COLUMNS = ("id_a", "id_b", "Product_a", "Product_b", "Cate", "Relation", "item_a_cate",
-                          "item_b_cate")
+FOLKSCOPE_SLOT_COLUMNS = (
+    "id_a",
+    "id_b",
+    "Product_a",
+    "Product_b",
+    "Cate",
+    "Relation",
+    "item_a_cate",
+    "item_b_cate",
+)
 FOLKSCOPE_COLUMNS = [f"{c}_{s}" for s in ("1", "2") for c in FOLKSCOPE_SLOT_COLUMNS]
 INTENTIONQA_KEYS = ["id", "item_a_id", "item_b_id", "item_a_name", "item_b_name", "assertion", "typicality"]
 
 # Hand-made: which of the 18 domains a Wayfair product class belongs to (first keyword wins).
 DOMAIN_KEYWORDS = [
-    ("Patio, Lawn & Garden", ("outdoor", "patio", "garden", "planter", "pergola", "awning", "deck box",
-                              "fountain", "lawn", "landscape", "fencing", "mailbox", "log storage",
-                              "swing set", "wreath", "weather")),
+    (
+        "Patio, Lawn & Garden",
+        (
+            "outdoor",
+            "patio",
+            "garden",
+            "planter",
+            "pergola",
+            "awning",
+            "deck box",
+            "fountain",
+            "lawn",
+            "landscape",
+            "fencing",
+            "mailbox",
+            "log storage",
+            "swing set",
+            "wreath",
+            "weather",
+        ),
+    ),
     ("Baby Products", ("kids", "crib", "nursery")),
     ("Toys & Games", ("toy", "playhouse", "play tent", "licensed")),
     ("Pet Supplies", ("pet", "dog", "cat ", "bird")),
     ("Sports & Outdoors", ("weights", "bike", "sauna", "massage")),
     ("Office Products", ("office", "desk", "chairmat", "memo board", "lectern", "projector")),
-    ("Tools & Home Improvement", ("faucet", "sink", "vanit", "light", "lamp", "sconce", "chandelier",
-                                  "fan", "bulb", "tile", "molding", "door", "pull", "knob", "hardware",
-                                  "shower", "tub", "toilet", "detector", "wall plate", "range hood",
-                                  "wallpaper", "hook")),
+    (
+        "Tools & Home Improvement",
+        (
+            "faucet",
+            "sink",
+            "vanit",
+            "light",
+            "lamp",
+            "sconce",
+            "chandelier",
+            "fan",
+            "bulb",
+            "tile",
+            "molding",
+            "door",
+            "pull",
+            "knob",
+            "hardware",
+            "shower",
+            "tub",
+            "toilet",
+            "detector",
+            "wall plate",
+            "range hood",
+            "wallpaper",
+            "hook",
+        ),
+    ),
     ("Home & Kitchen", ()),
 ]
 
@@ -81,8 +131,10 @@ def build_folkscope(shared: Path) -> int:
 
 def build_intentionqa(shared: Path) -> int:
     lines = (shared / "intentionqa" / "QA_fullInfo_task1.jsonl").read_text(encoding="utf-8").splitlines()
-    kept = [json.dumps({k: row[k] for k in INTENTIONQA_KEYS}, ensure_ascii=False)
-            for row in map(json.loads, lines[:INTENTIONQA_LINES])]
+    kept = [
+        json.dumps({k: row[k] for k in INTENTIONQA_KEYS}, ensure_ascii=False)
+        for row in map(json.loads, lines[:INTENTIONQA_LINES])
+    ]
     write_gzip(OUT / "cobuy_intentionqa.jsonl.gz", "\n".join(kept) + "\n")
     return len(kept)
 
@@ -90,18 +142,29 @@ def build_intentionqa(shared: Path) -> int:
 def build_wands(shared: Path) -> int:
     source = shared / "wands_queries" / "query.csv"
     (OUT / "wands_queries.tsv").write_bytes(source.read_bytes())
-    classes = (pl.read_csv(source, separator="\t", infer_schema=False)["query_class"]
-               .drop_nulls().unique().sort().to_list())
-    products = pl.DataFrame([{
-        "product_id": f"handmade-{slug(name)}",
-        "title": f"{name} (hand-made sample product)",
-        "product_type": name,
-        "domain": domain_of(name),
-        "brand": "hand-made sample",
-        "description": f"A made-up product standing for the Wayfair product class {name!r}; "
-                       "not a real catalog item.",
-        "popularity": None,
-    } for name in classes], schema_overrides={"popularity": pl.Float64()})
+    classes = (
+        pl.read_csv(source, separator="\t", infer_schema=False)["query_class"]
+        .drop_nulls()
+        .unique()
+        .sort()
+        .to_list()
+    )
+    products = pl.DataFrame(
+        [
+            {
+                "product_id": f"handmade-{slug(name)}",
+                "title": f"{name} (hand-made sample product)",
+                "product_type": name,
+                "domain": domain_of(name),
+                "brand": "hand-made sample",
+                "description": f"A made-up product standing for the Wayfair product class {name!r}; "
+                "not a real catalog item.",
+                "popularity": None,
+            }
+            for name in classes
+        ],
+        schema_overrides={"popularity": pl.Float64()},
+    )
     products.write_parquet(OUT / "wands_products.parquet")
     return products.height
 

@@ -26,18 +26,38 @@ def main(shared: Path) -> None:
     rows = import_public(shared).filter((pl.col("source") == "folkscope") & pl.col("relation").is_not_null())
     keep = rows["behavior_id"].unique(maintain_order=True).head(PAIRS_KEPT)
     rows = rows.filter(pl.col("behavior_id").is_in(keep.implode()))
-    products = pl.concat([
-        rows.select("product_id", "title", "domain"),
-        rows.select(pl.col("product_id_b").alias("product_id"), pl.col("title_b").alias("title"), "domain"),
-    ]).unique("product_id", keep="first").sort("product_id")
+    products = (
+        pl.concat(
+            [
+                rows.select("product_id", "title", "domain"),
+                rows.select(
+                    pl.col("product_id_b").alias("product_id"), pl.col("title_b").alias("title"), "domain"
+                ),
+            ]
+        )
+        .unique("product_id", keep="first")
+        .sort("product_id")
+    )
     pairs = rows.unique("behavior_id", keep="first").select(
-        "behavior_id", "kind", "query", "product_id", "product_id_b", "domain",
-        count=pl.lit(1), weight=pl.lit(1.0))
+        "behavior_id",
+        "kind",
+        "query",
+        "product_id",
+        "product_id_b",
+        "domain",
+        count=pl.lit(1),
+        weight=pl.lit(1.0),
+    )
     tail = pl.col("statement").map_elements(content_of, return_dtype=pl.String())
     candidates = rows.with_columns(tail=tail).select(
         pl.col("annotation_id").hash().cast(pl.String()).alias("candidate_id"),
-        "behavior_id", "relation", "tail",
-        rank=pl.lit(1), model=pl.lit("opt-30b:folkscope"), prompt_version=pl.lit("folkscope"))
+        "behavior_id",
+        "relation",
+        "tail",
+        rank=pl.lit(1),
+        model=pl.lit("opt-30b:folkscope"),
+        prompt_version=pl.lit("folkscope"),
+    )
     OUT.mkdir(parents=True, exist_ok=True)
     for schema, frame in ((PRODUCTS, products), (PAIRS, pairs), (CANDIDATES, candidates)):
         schema.conform(frame.lazy()).collect().write_parquet(OUT / f"{schema.name}.parquet")

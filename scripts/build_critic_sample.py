@@ -47,10 +47,25 @@ def build_data(shared: Path) -> None:
     annotations.write_parquet(OUT / "annotations.parquet", **PARQUET)
     task1 = intentionqa_task1(shared / "intentionqa" / "QA_fullInfo_task1.jsonl")
     task1.write_parquet(OUT / "task1.parquet", **PARQUET)
-    columns = ["behavior_id", "kind", "query", "title", "title_b", "product_type", "relation", "template",
-               "tail", "statement"]
-    restatements = pl.concat([restatement_set(queries).with_columns(title_b=pl.lit(None, pl.String())),
-                              title_restatement_set(task1)], how="diagonal_relaxed").select(columns)
+    columns = [
+        "behavior_id",
+        "kind",
+        "query",
+        "title",
+        "title_b",
+        "product_type",
+        "relation",
+        "template",
+        "tail",
+        "statement",
+    ]
+    restatements = pl.concat(
+        [
+            restatement_set(queries).with_columns(title_b=pl.lit(None, pl.String())),
+            title_restatement_set(task1),
+        ],
+        how="diagonal_relaxed",
+    ).select(columns)
     restatements.write_parquet(OUT / "restatements.parquet", **PARQUET)
     write_catalogue_words(annotations)
 
@@ -66,10 +81,16 @@ def main(shared: Path, cache_dir: str) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     build_data(shared)
     output = OUT / "default"
-    report = train(CriticTrainConfig(annotations=OUT / "annotations.parquet", output=output,
-                                     task1=OUT / "task1.parquet", sources=DEFAULT_SOURCES,
-                                     embedding=EmbeddingSettings(cache_dir=cache_dir),
-                                     diagram=output / "reliability.png"))
+    report = train(
+        CriticTrainConfig(
+            annotations=OUT / "annotations.parquet",
+            output=output,
+            task1=OUT / "task1.parquet",
+            sources=DEFAULT_SOURCES,
+            embedding=EmbeddingSettings(cache_dir=cache_dir),
+            diagram=output / "reliability.png",
+        )
+    )
     gold = read_annotations(OUT / "annotations.parquet", ("intentionqa",))
     restating = informativeness_report(pl.read_parquet(OUT / "restatements.parquet"), gold)
     payload = report.as_dict() | {"informativeness": restating.as_dict()}
@@ -79,5 +100,6 @@ def main(shared: Path, cache_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data"),
-         sys.argv[2] if len(sys.argv) > 2 else "")
+    main(
+        Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data"), sys.argv[2] if len(sys.argv) > 2 else ""
+    )

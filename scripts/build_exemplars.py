@@ -45,16 +45,25 @@ def gold_exemplars(per_relation: int) -> pl.DataFrame:
     knowledge = pl.read_parquet(samples.joinpath("intentionqa_knowledge.parquet").read_bytes())
     products = pl.read_parquet(samples.joinpath("intentionqa_products.parquet").read_bytes())
     titles = products.select("product_id", "title")
-    good = (knowledge.filter(pl.col("tail").str.contains(SHORT_PHRASE),
-                             ~pl.col("tail").str.to_lowercase().str.contains(VAGUE_TAIL),
-                             pl.col("tail").str.split(" ").list.len() <= MAX_TAIL_WORDS)
-            .with_columns(pl.col("tail").str.to_lowercase())
-            .join(titles, on="product_id")
-            .join(titles.rename({"product_id": "product_id_b", "title": "title_b"}), on="product_id_b"))
-    grouped = (good.group_by("relation", "product_id", "product_id_b", "title", "title_b")
-               .agg(pl.col("tail").unique(maintain_order=True), pl.col("typicality").max(),
-                    pl.col("behavior_id").min())
-               .sort(["relation", "typicality", "behavior_id"], descending=[False, True, False]))
+    good = (
+        knowledge.filter(
+            pl.col("tail").str.contains(SHORT_PHRASE),
+            ~pl.col("tail").str.to_lowercase().str.contains(VAGUE_TAIL),
+            pl.col("tail").str.split(" ").list.len() <= MAX_TAIL_WORDS,
+        )
+        .with_columns(pl.col("tail").str.to_lowercase())
+        .join(titles, on="product_id")
+        .join(titles.rename({"product_id": "product_id_b", "title": "title_b"}), on="product_id_b")
+    )
+    grouped = (
+        good.group_by("relation", "product_id", "product_id_b", "title", "title_b")
+        .agg(
+            pl.col("tail").unique(maintain_order=True),
+            pl.col("typicality").max(),
+            pl.col("behavior_id").min(),
+        )
+        .sort(["relation", "typicality", "behavior_id"], descending=[False, True, False])
+    )
     return grouped.group_by("relation", maintain_order=True).head(per_relation)
 
 
@@ -63,11 +72,17 @@ def to_toml(exemplars: pl.DataFrame) -> str:
     for (relation,), rows in exemplars.partition_by("relation", as_dict=True, maintain_order=True).items():
         lines += [f"[relations.{relation}]", "exemplars = ["]
         for row in rows.iter_rows(named=True):
-            fields = {"id": row["behavior_id"], "product_id": row["product_id"],
-                      "product_id_b": row["product_id_b"], "title": short_title(row["title"]),
-                      "title_b": short_title(row["title_b"]), "tails": row["tail"]}
-            body = ", ".join(f"{key} = {json.dumps(value, ensure_ascii=False)}"
-                             for key, value in fields.items())
+            fields = {
+                "id": row["behavior_id"],
+                "product_id": row["product_id"],
+                "product_id_b": row["product_id_b"],
+                "title": short_title(row["title"]),
+                "title_b": short_title(row["title_b"]),
+                "tails": row["tail"],
+            }
+            body = ", ".join(
+                f"{key} = {json.dumps(value, ensure_ascii=False)}" for key, value in fields.items()
+            )
             lines.append(f"  {{ {body} }},")
         lines += ["]", ""]
     return "\n".join(lines)

@@ -54,17 +54,30 @@ def main(shared: Path) -> None:
         a, b = row["item_a_id"], row["item_b_id"]
         domain = domains.get(a) or domains.get(b) or "Others"
         for asin, title in ((a, row["item_a_name"]), (b, row["item_b_name"])):
-            products.setdefault(asin, {"product_id": asin, "title": html.unescape(title),
-                                       "domain": domains.get(asin, domain)})
-        knowledge.append({
-            "behavior_id": f"intentionqa:{row['id']}", "kind": "co_buy", "query": None,
-            "product_id": a, "product_id_b": b, "relation": relation, "tail": tail,
-            "tail_type": None, "plausibility": 1.0, "typicality": float(row["typicality"]),
-            "support": 1, "model": "human:intentionqa", "run_id": "intentionqa-2b647b4",
-        })
+            products.setdefault(
+                asin, {"product_id": asin, "title": html.unescape(title), "domain": domains.get(asin, domain)}
+            )
+        knowledge.append(
+            {
+                "behavior_id": f"intentionqa:{row['id']}",
+                "kind": "co_buy",
+                "query": None,
+                "product_id": a,
+                "product_id_b": b,
+                "relation": relation,
+                "tail": tail,
+                "tail_type": None,
+                "plausibility": 1.0,
+                "typicality": float(row["typicality"]),
+                "support": 1,
+                "model": "human:intentionqa",
+                "run_id": "intentionqa-2b647b4",
+            }
+        )
     pl.DataFrame(knowledge).write_parquet(OUT / "intentionqa_knowledge.parquet")
     pl.DataFrame(list(products.values())).sort("product_id").write_parquet(
-        OUT / "intentionqa_products.parquet")
+        OUT / "intentionqa_products.parquet"
+    )
     print(f"{len(knowledge)} knowledge rows, {len(products)} products -> {OUT}")
 
 

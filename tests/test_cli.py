@@ -53,8 +53,9 @@ def test_bad_setting_value_names_key_and_value() -> None:
 def test_bad_batch_size_from_environment(tmp_path: Path) -> None:
     knowledge = tmp_path / "k.parquet"
     knowledge.write_bytes(b"PAR1")
-    result = CliRunner().invoke(cli, ["ingest", "knowledge", str(knowledge)],
-                                env={"COSMO_LOAD_BATCH_SIZE": "lots"})
+    result = CliRunner().invoke(
+        cli, ["ingest", "knowledge", str(knowledge)], env={"COSMO_LOAD_BATCH_SIZE": "lots"}
+    )
     assert result.exit_code == 2
     assert result.output.splitlines()[0] == "Error: setting loader.batch_size has a bad value 'lots'"
 
@@ -79,7 +80,10 @@ def test_settings_reference_is_up_to_date() -> None:
 
 def test_doctor_lists_every_check_with_a_state() -> None:
     result = CliRunner().invoke(cli, ["doctor"], env={"NEO4J_URI": "bolt://127.0.0.1:9"})
-    names = [line.split("]")[1].split(":")[0].strip() for line in result.output.splitlines()
-             if line.startswith("[")]
+    names = [
+        line.split("]")[1].split(":")[0].strip()
+        for line in result.output.splitlines()
+        if line.startswith("[")
+    ]
     assert {"python", "java", "neo4j jars", "neo4j", "gpu"} <= set(names)
     assert "[warn] neo4j: Neo4j is not reachable at bolt://127.0.0.1:9" in result.output

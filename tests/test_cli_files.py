@@ -20,11 +20,29 @@ CONTEXT = ["--pairs", str(REFINE["pairs"]), "--products", str(REFINE["products"]
 READERS = {
     "generate": ["generate", "--pairs", "{input}", "--products", "{input}", "--out", "{out}"],
     "refine": ["refine", "{input}", "--pairs", "{input}", "--products", "{input}", "-o", "{out}"],
-    "critic score": ["critic", "score", "{input}", "--pairs", "{input}", "--products", "{input}",
-                     "-o", "{out}"],
+    "critic score": [
+        "critic",
+        "score",
+        "{input}",
+        "--pairs",
+        "{input}",
+        "--products",
+        "{input}",
+        "-o",
+        "{out}",
+    ],
     "critic train": ["critic", "train", "--annotations", "{input}", "-o", "{out}"],
-    "annotate sample": ["annotate", "sample", "{input}", "--pairs", "{input}", "--products", "{input}",
-                        "-o", "{out}"],
+    "annotate sample": [
+        "annotate",
+        "sample",
+        "{input}",
+        "--pairs",
+        "{input}",
+        "--products",
+        "{input}",
+        "-o",
+        "{out}",
+    ],
     "annotate export": ["annotate", "export", "{input}", "-o", "{out}.csv"],
     "annotate import": ["annotate", "import", "{input}", "-o", "{out}"],
     "annotate agreement": ["annotate", "agreement", "{input}"],
@@ -40,11 +58,27 @@ GRAPH_READERS = {
 }
 WRITERS = {
     "critic score": ["critic", "score", str(REFINE["candidates"]), *CONTEXT, "-o", "{out}/s.parquet"],
-    "annotate sample": ["annotate", "sample", str(REFINE["candidates"]), *CONTEXT, "-n", "5",
-                        "-o", "{out}/tasks.csv"],
+    "annotate sample": [
+        "annotate",
+        "sample",
+        str(REFINE["candidates"]),
+        *CONTEXT,
+        "-n",
+        "5",
+        "-o",
+        "{out}/tasks.csv",
+    ],
     "refine": ["refine", str(REFINE["candidates"]), *CONTEXT, "-o", "{out}/knowledge.parquet"],
-    "discover": ["discover", str(REFINE["candidates"]), "--clusters", "2", "--per-relation", "1",
-                 "-o", "{out}/discover.json"],
+    "discover": [
+        "discover",
+        str(REFINE["candidates"]),
+        "--clusters",
+        "2",
+        "--per-relation",
+        "1",
+        "-o",
+        "{out}/discover.json",
+    ],
 }
 
 
@@ -75,14 +109,17 @@ def _assert_no_traceback(result: Result) -> None:
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    return {"COSMO_WORKSPACE": str(tmp_path / "workspace"),
-            "COSMO_EMBEDDINGS_CACHE_DIR": str(tmp_path / "embeddings")}
+    return {
+        "COSMO_WORKSPACE": str(tmp_path / "workspace"),
+        "COSMO_EMBEDDINGS_CACHE_DIR": str(tmp_path / "embeddings"),
+    }
 
 
 @pytest.mark.parametrize("kind", ["missing", "empty", "unreadable"])
 @pytest.mark.parametrize("command", list(READERS))
-def test_a_bad_input_file_is_one_error_line_with_a_hint(command: str, kind: str, tmp_path: Path,
-                                                         env: dict[str, str]) -> None:
+def test_a_bad_input_file_is_one_error_line_with_a_hint(
+    command: str, kind: str, tmp_path: Path, env: dict[str, str]
+) -> None:
     result = _run(READERS[command], _bad_input(kind, tmp_path), tmp_path / "new" / "out", env)
     assert result.exit_code != 0, result.output
     _assert_no_traceback(result)
@@ -92,14 +129,14 @@ def test_a_bad_input_file_is_one_error_line_with_a_hint(command: str, kind: str,
 @pytest.mark.parametrize("kind", ["missing", "empty", "unreadable"])
 @pytest.mark.parametrize("command", list(GRAPH_READERS))
 def test_a_bad_input_file_for_the_graph_is_one_error_line_with_a_hint(
-        command: str, kind: str, tmp_path: Path, neo4j_env: dict[str, str]) -> None:
+    command: str, kind: str, tmp_path: Path, neo4j_env: dict[str, str]
+) -> None:
     result = _run(GRAPH_READERS[command], _bad_input(kind, tmp_path), tmp_path / "out", neo4j_env)
     _assert_no_traceback(result)
 
 
 @pytest.mark.parametrize("command", list(WRITERS))
-def test_an_output_in_a_missing_folder_is_written(command: str, tmp_path: Path,
-                                                  env: dict[str, str]) -> None:
+def test_an_output_in_a_missing_folder_is_written(command: str, tmp_path: Path, env: dict[str, str]) -> None:
     out = tmp_path / "new-dir" / "deeper"
     result = _run(WRITERS[command], tmp_path, out, env)
     assert result.exit_code == 0, result.output

@@ -10,8 +10,20 @@ from cosmo_kg.vocabulary import DOMAINS, RELATIONS, BehaviorKind, normalize_doma
 
 def test_the_fifteen_relations_of_the_paper() -> None:
     assert list(RELATIONS) == [
-        "USED_FOR_FUNC", "USED_FOR_EVE", "USED_FOR_AUD", "CAPABLE_OF", "USED_TO", "USED_AS", "IS_A",
-        "USED_ON", "USED_IN_LOC", "USED_IN_BODY", "USED_WITH", "USED_BY", "xINTERESTED_IN", "xIS_A",
+        "USED_FOR_FUNC",
+        "USED_FOR_EVE",
+        "USED_FOR_AUD",
+        "CAPABLE_OF",
+        "USED_TO",
+        "USED_AS",
+        "IS_A",
+        "USED_ON",
+        "USED_IN_LOC",
+        "USED_IN_BODY",
+        "USED_WITH",
+        "USED_BY",
+        "xINTERESTED_IN",
+        "xIS_A",
         "xWANT",
     ]
     for r in RELATIONS.values():

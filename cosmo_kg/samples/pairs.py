@@ -29,23 +29,41 @@ def _read(name: str) -> pl.DataFrame:
 
 def sample_pairs(co_buy: int, search_buy: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(pairs, products) following the SPEC contracts."""
-    knowledge = (_read("intentionqa_knowledge.parquet").unique(["product_id", "product_id_b"], keep="first")
-                 .sort("behavior_id").head(co_buy))
-    co = knowledge.select(pl.col("behavior_id").str.replace("intentionqa:", "cb-"),
-                          pl.lit("co_buy").alias("kind"), pl.lit(None, pl.String).alias("query"),
-                          "product_id", "product_id_b")
+    knowledge = (
+        _read("intentionqa_knowledge.parquet")
+        .unique(["product_id", "product_id_b"], keep="first")
+        .sort("behavior_id")
+        .head(co_buy)
+    )
+    co = knowledge.select(
+        pl.col("behavior_id").str.replace("intentionqa:", "cb-"),
+        pl.lit("co_buy").alias("kind"),
+        pl.lit(None, pl.String).alias("query"),
+        "product_id",
+        "product_id_b",
+    )
     wands = _read("wands_products.parquet")
     queries = pl.read_csv(SAMPLES.joinpath("wands_queries.tsv").read_bytes(), separator="\t")
-    matched = (queries.join(wands.select("product_id", pl.col("product_type").alias("query_class")),
-                            on="query_class").sort("query_id").head(search_buy))
+    matched = (
+        queries.join(
+            wands.select("product_id", pl.col("product_type").alias("query_class")), on="query_class"
+        )
+        .sort("query_id")
+        .head(search_buy)
+    )
     sb = matched.select(
-        pl.col("query").map_elements(lambda q: "sb-" + hashlib.sha1(q.encode()).hexdigest()[:8],
-                                     return_dtype=pl.String).alias("behavior_id"),
-        pl.lit("search_buy").alias("kind"), "query", "product_id",
-        pl.lit(None, pl.String).alias("product_id_b"))
+        pl.col("query")
+        .map_elements(lambda q: "sb-" + hashlib.sha1(q.encode()).hexdigest()[:8], return_dtype=pl.String)
+        .alias("behavior_id"),
+        pl.lit("search_buy").alias("kind"),
+        "query",
+        "product_id",
+        pl.lit(None, pl.String).alias("product_id_b"),
+    )
     pairs = PAIRS.conform(pl.concat([co, sb]).lazy()).collect()
-    products = PRODUCTS.conform(pl.concat([_read("intentionqa_products.parquet"), wands],
-                                          how="diagonal_relaxed").lazy()).collect()
+    products = PRODUCTS.conform(
+        pl.concat([_read("intentionqa_products.parquet"), wands], how="diagonal_relaxed").lazy()
+    ).collect()
     return pairs, products
 
 

@@ -20,8 +20,15 @@ def small_inputs(tmp_path_factory: pytest.TempPathFactory) -> SampleInputs:
 
 def fast_settings(**changes: object) -> GenerationSettings:
     """Deterministic settings small enough for a live SmolLM2 run in tests."""
-    base = {"backend": "transformers", "adapter": "none", "exemplars": 2, "max_new_tokens": 24,
-            "batch_size": 8, "relations": "USED_FOR_EVE,xWANT", "threads": 1}
+    base = {
+        "backend": "transformers",
+        "adapter": "none",
+        "exemplars": 2,
+        "max_new_tokens": 24,
+        "batch_size": 8,
+        "relations": "USED_FOR_EVE,xWANT",
+        "threads": 1,
+    }
     return GenerationSettings(**(base | changes))
 
 

@@ -13,8 +13,18 @@ from .conftest import SampleInputs
 
 
 def _generate(inputs: SampleInputs, out: Path, *options: str) -> tuple[int, str]:
-    arguments = ["generate", "--pairs", str(inputs.pairs), "--products", str(inputs.products),
-                 "--out", str(out), "--workspace-dir", str(out.parent / "ws"), *options]
+    arguments = [
+        "generate",
+        "--pairs",
+        str(inputs.pairs),
+        "--products",
+        str(inputs.products),
+        "--out",
+        str(out),
+        "--workspace-dir",
+        str(out.parent / "ws"),
+        *options,
+    ]
     result = CliRunner().invoke(cli, arguments)
     return result.exit_code, result.stderr
 
@@ -22,8 +32,14 @@ def _generate(inputs: SampleInputs, out: Path, *options: str) -> tuple[int, str]
 def test_help_explains_backends_and_resume() -> None:
     result = CliRunner().invoke(cli, ["generate", "--help"])
     assert result.exit_code == 0
-    for words in ("transformers", "openai", "vllm", "resumable", "--generation-exemplars",
-                  "--openai-base-url"):
+    for words in (
+        "transformers",
+        "openai",
+        "vllm",
+        "resumable",
+        "--generation-exemplars",
+        "--openai-base-url",
+    ):
         assert words in result.output
 
 
@@ -38,11 +54,22 @@ def test_greedy_decoding_refuses_several_samples(small_inputs: SampleInputs, tmp
     assert code == 2 and "Hint: greedy decoding gives one continuation" in stderr
 
 
-def test_unreachable_openai_server_is_retried_then_a_clear_error(small_inputs: SampleInputs,
-                                                                 tmp_path: Path) -> None:
+def test_unreachable_openai_server_is_retried_then_a_clear_error(
+    small_inputs: SampleInputs, tmp_path: Path
+) -> None:
     url = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
-    code, stderr = _generate(small_inputs, tmp_path / "out", "--backend", "openai", "--openai-base-url", url,
-                             "--openai-max-retries", "2", "--openai-backoff", "0.05")
+    code, stderr = _generate(
+        small_inputs,
+        tmp_path / "out",
+        "--backend",
+        "openai",
+        "--openai-base-url",
+        url,
+        "--openai-max-retries",
+        "2",
+        "--openai-backoff",
+        "0.05",
+    )
     assert code == 1
     first_line = stderr.splitlines()[0]
     assert first_line.startswith(f"Error: OpenAI-compatible server at {url} failed 3 times: Connect")

@@ -32,28 +32,39 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LlamaServ
 
 def _settings(base_url: str, **generation: object) -> BackendSettings:
     server = OpenAISettings(base_url=base_url, concurrency=2, max_retries=2, backoff=0.2, timeout=60.0)
-    return BackendSettings(fast_settings(backend="openai", model=MODEL, relations="xWANT", **generation),
-                           server, VllmSettings())
+    return BackendSettings(
+        fast_settings(backend="openai", model=MODEL, relations="xWANT", **generation), server, VllmSettings()
+    )
 
 
 @pytest.mark.parametrize("prompt_format", ["raw", "chat"])
 def test_openai_backend_generates_candidates_from_a_real_server(
-        llama_server: LlamaServer, small_inputs: SampleInputs, tmp_path: Path, prompt_format: str) -> None:
+    llama_server: LlamaServer, small_inputs: SampleInputs, tmp_path: Path, prompt_format: str
+) -> None:
     settings = _settings(llama_server.base_url, prompt_format=prompt_format)
-    report = run(GenerateConfig(small_inputs.pairs, small_inputs.products, tmp_path / "out",
-                                tmp_path / "rej", settings))
+    report = run(
+        GenerateConfig(
+            small_inputs.pairs, small_inputs.products, tmp_path / "out", tmp_path / "rej", settings
+        )
+    )
     assert report.backend == "openai" and report.model == MODEL
     assert report.prompts == 5 and report.tokens > 0
     assert report.candidates >= 3  # most of the five prompts give at least one usable tail
 
 
 def test_server_stopped_mid_run_is_retried_then_fails_clearly_and_the_run_resumes(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     pairs, products = sample_pairs(co_buy=2, search_buy=1)
     inputs = write_inputs(tmp_path / "in", pairs, products)
     server = start_llama_server(tmp_path / "server.log", model_alias=MODEL)
-    config = GenerateConfig(inputs.pairs, inputs.products, tmp_path / "out", tmp_path / "rej",
-                            _settings(server.base_url, shard_size=1))
+    config = GenerateConfig(
+        inputs.pairs,
+        inputs.products,
+        tmp_path / "out",
+        tmp_path / "rej",
+        _settings(server.base_url, shard_size=1),
+    )
 
     def stop_after_first_shard(progress: GenerateProgress) -> None:
         if progress.pairs_done >= 1:

@@ -10,26 +10,34 @@ CO_BUY_OPENER = "a customer bought A and B because they are both used for the ac
 LIMITS = TailLimits(min_chars=3, max_chars=60, max_words=6, max_tails=5)
 
 
-def parse(text: str, *, truncated: bool = False, echo: frozenset[str] = frozenset(),
-          opener: str = CO_BUY_OPENER) -> list[str]:
+def parse(
+    text: str, *, truncated: bool = False, echo: frozenset[str] = frozenset(), opener: str = CO_BUY_OPENER
+) -> list[str]:
     return parse_tails(text, opener=opener, echo_keys=echo, truncated=truncated, limits=LIMITS)
 
 
-@pytest.mark.parametrize(("continuation", "tails"), [
-    # recorded: Invicta diver watches, USED_FOR_EVE
-    (" swimming\n2. diving\n3. diving with a partner", ["swimming", "diving", "diving with a partner"]),
-    # recorded: duplicates inside one list are dropped
-    (" learn about jewelry\n2. learn about jewelry\n3. make jewelry",
-     ["learn about jewelry", "make jewelry"]),
-    # recorded: the list ends at the blank line, before the prompt echo
-    (" camping\n2. sleeping in tents\n3. hiking\n\nProduct A: Dome Tent\nProduct B: Sleeping Bag",
-     ["camping", "sleeping in tents", "hiking"]),
-    # a chat server without prefill repeats the answer phrase first
-    (f"{CO_BUY_OPENER}\n1. gaming\n2. streaming music", ["gaming", "streaming music"]),
-    (f"Answer: {CO_BUY_OPENER}\n1. gaming.", ["gaming"]),
-    # one-line lists, numbering with ")" and punctuation around items
-    (' "fishing", 2) boating; 3) "camping trips".', ["fishing", "boating", "camping trips"]),
-])
+@pytest.mark.parametrize(
+    ("continuation", "tails"),
+    [
+        # recorded: Invicta diver watches, USED_FOR_EVE
+        (" swimming\n2. diving\n3. diving with a partner", ["swimming", "diving", "diving with a partner"]),
+        # recorded: duplicates inside one list are dropped
+        (
+            " learn about jewelry\n2. learn about jewelry\n3. make jewelry",
+            ["learn about jewelry", "make jewelry"],
+        ),
+        # recorded: the list ends at the blank line, before the prompt echo
+        (
+            " camping\n2. sleeping in tents\n3. hiking\n\nProduct A: Dome Tent\nProduct B: Sleeping Bag",
+            ["camping", "sleeping in tents", "hiking"],
+        ),
+        # a chat server without prefill repeats the answer phrase first
+        (f"{CO_BUY_OPENER}\n1. gaming\n2. streaming music", ["gaming", "streaming music"]),
+        (f"Answer: {CO_BUY_OPENER}\n1. gaming.", ["gaming"]),
+        # one-line lists, numbering with ")" and punctuation around items
+        (' "fishing", 2) boating; 3) "camping trips".', ["fishing", "boating", "camping trips"]),
+    ],
+)
 def test_parses_numbered_continuations(continuation: str, tails: list[str]) -> None:
     assert parse(continuation) == tails
 

@@ -14,9 +14,14 @@ def _real_pair(kind: BehaviorKind) -> PairContext:
     pairs, products = sample_pairs(co_buy=1, search_buy=1)
     titles = dict(products.select("product_id", "title").iter_rows())
     row = pairs.filter(kind=kind.value).row(0, named=True)
-    return PairContext(behavior_id=row["behavior_id"], kind=kind, title=titles[row["product_id"]],
-                       query=row["query"], title_b=titles.get(row["product_id_b"]),
-                       product_ids=frozenset(i for i in (row["product_id"], row["product_id_b"]) if i))
+    return PairContext(
+        behavior_id=row["behavior_id"],
+        kind=kind,
+        title=titles[row["product_id"]],
+        query=row["query"],
+        title_b=titles.get(row["product_id_b"]),
+        product_ids=frozenset(i for i in (row["product_id"], row["product_id_b"]) if i),
+    )
 
 
 def test_library_has_a_prompt_for_every_kind_and_relation() -> None:
@@ -50,8 +55,13 @@ def test_zero_exemplars_gives_the_plain_question() -> None:
 def test_exemplars_never_come_from_the_pair_being_explained() -> None:
     prompt = load_library().get(BehaviorKind.CO_BUY, "CAPABLE_OF")
     for gold in [e for e in prompt.exemplars if e.context.product_ids]:
-        pair = PairContext(behavior_id="x", kind=BehaviorKind.CO_BUY, title=gold.context.title,
-                           title_b=gold.context.title_b, product_ids=gold.context.product_ids)
+        pair = PairContext(
+            behavior_id="x",
+            kind=BehaviorKind.CO_BUY,
+            title=gold.context.title,
+            title_b=gold.context.title_b,
+            product_ids=gold.context.product_ids,
+        )
         assert gold.id not in prompt.render(pair, exemplars=len(prompt.exemplars)).exemplar_ids
 
 

@@ -25,9 +25,20 @@ from .conftest import SampleInputs, default_groups, fast_settings, sample_pairs,
 
 pytestmark = pytest.mark.slow
 SETTINGS = fast_settings()
-CLI_OPTIONS = ["--generation-exemplars", "2", "--generation-max-new-tokens", "24",
-               "--generation-threads", "1", "--generation-backend", "transformers",
-               "--generation-adapter", "none", "--generation-relations", "USED_FOR_EVE,xWANT"]
+CLI_OPTIONS = [
+    "--generation-exemplars",
+    "2",
+    "--generation-max-new-tokens",
+    "24",
+    "--generation-threads",
+    "1",
+    "--generation-backend",
+    "transformers",
+    "--generation-adapter",
+    "none",
+    "--generation-relations",
+    "USED_FOR_EVE,xWANT",
+]
 
 
 @pytest.fixture(scope="module")
@@ -38,17 +49,22 @@ def smollm2() -> Iterator[LLMBackend]:
 
 
 def _config(inputs: SampleInputs, out: Path, **changes: object) -> GenerateConfig:
-    return GenerateConfig(pairs=inputs.pairs, products=inputs.products, out=out,
-                          rejects_dir=out.parent / "rejects",
-                          backend=BackendSettings(fast_settings(**changes), *default_groups()))
+    return GenerateConfig(
+        pairs=inputs.pairs,
+        products=inputs.products,
+        out=out,
+        rejects_dir=out.parent / "rejects",
+        backend=BackendSettings(fast_settings(**changes), *default_groups()),
+    )
 
 
 def _candidates(out: Path) -> pl.DataFrame:
     return pl.read_parquet(sorted(out.glob("candidates-*.parquet"))).sort("behavior_id", "relation", "rank")
 
 
-def test_live_generation_explains_real_pairs(small_inputs: SampleInputs, smollm2: LLMBackend,
-                                             tmp_path: Path) -> None:
+def test_live_generation_explains_real_pairs(
+    small_inputs: SampleInputs, smollm2: LLMBackend, tmp_path: Path
+) -> None:
     report = run(_config(small_inputs, tmp_path / "out", shard_size=2), backend=smollm2)
     candidates = _candidates(tmp_path / "out")
     assert report.pairs_in == 5 and report.prompts == 10 and report.shards_total == 3
@@ -67,15 +83,23 @@ def test_live_generation_explains_real_pairs(small_inputs: SampleInputs, smollm2
 
 def test_bad_pairs_go_to_rejects_with_a_reason(smollm2: LLMBackend, tmp_path: Path) -> None:
     pairs, products = sample_pairs(co_buy=1, search_buy=1)
-    broken = pl.DataFrame({"behavior_id": ["bad-1", "bad-2", "bad-3"],
-                           "kind": ["co_buy", "search_buy", "clicked"],
-                           "query": [None, "  ", "x"], "product_id": [pairs["product_id"][0]] * 3,
-                           "product_id_b": ["NO-SUCH-PRODUCT", None, None]})
+    broken = pl.DataFrame(
+        {
+            "behavior_id": ["bad-1", "bad-2", "bad-3"],
+            "kind": ["co_buy", "search_buy", "clicked"],
+            "query": [None, "  ", "x"],
+            "product_id": [pairs["product_id"][0]] * 3,
+            "product_id_b": ["NO-SUCH-PRODUCT", None, None],
+        }
+    )
     inputs = write_inputs(tmp_path / "in", pl.concat([pairs, broken], how="diagonal_relaxed"), products)
     report = run(_config(inputs, tmp_path / "out", relations="xWANT"), backend=smollm2)
     assert report.pairs_in == 5 and report.prompts == 2
-    assert report.pairs_rejected == {"co-buy pair with unknown product_id_b": 1,
-                                     "search-buy pair without query": 1, "unknown kind": 1}
+    assert report.pairs_rejected == {
+        "co-buy pair with unknown product_id_b": 1,
+        "search-buy pair without query": 1,
+        "unknown kind": 1,
+    }
     rejects = pl.read_parquet(Path(report.rejects_dir) / "pairs-00000.parquet")
     assert sorted(rejects["behavior_id"]) == ["bad-1", "bad-2", "bad-3"] and "reason" in rejects.columns
 
@@ -88,29 +112,61 @@ def test_out_dir_of_another_run_is_refused(small_inputs: SampleInputs, tmp_path:
         run(_config(small_inputs, out))
 
 
-def test_malformed_output_with_on_error_raise_stops_with_a_clear_error(small_inputs: SampleInputs,
-                                                                       tmp_path: Path) -> None:
+def test_malformed_output_with_on_error_raise_stops_with_a_clear_error(
+    small_inputs: SampleInputs, tmp_path: Path
+) -> None:
     # One new token cannot finish an item: every continuation is a cut fragment.
-    result = CliRunner().invoke(cli, ["generate", "--pairs", str(small_inputs.pairs), "--products",
-                                      str(small_inputs.products), "--out", str(tmp_path / "out"),
-                                      "--workspace-dir", str(tmp_path / "ws"), *CLI_OPTIONS,
-                                      "--generation-max-new-tokens", "1", "--generation-on-error", "raise"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "generate",
+            "--pairs",
+            str(small_inputs.pairs),
+            "--products",
+            str(small_inputs.products),
+            "--out",
+            str(tmp_path / "out"),
+            "--workspace-dir",
+            str(tmp_path / "ws"),
+            *CLI_OPTIONS,
+            "--generation-max-new-tokens",
+            "1",
+            "--generation-on-error",
+            "raise",
+        ],
+    )
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: malformed model output for ")
     assert "Hint: use --generation-on-error skip" in result.stderr
 
 
-def _generate_cli(inputs: SampleInputs, out: Path, workspace: Path,
-                  log: IO[bytes]) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "cosmo_kg.cli", "generate", "--pairs", str(inputs.pairs),
-               "--products", str(inputs.products), "--out", str(out), "--generation-shard-size", "1",
-               "--generation-relations", "USED_FOR_EVE", *CLI_OPTIONS[:10]]
+def _generate_cli(
+    inputs: SampleInputs, out: Path, workspace: Path, log: IO[bytes]
+) -> subprocess.Popen[bytes]:
+    command = [
+        sys.executable,
+        "-m",
+        "cosmo_kg.cli",
+        "generate",
+        "--pairs",
+        str(inputs.pairs),
+        "--products",
+        str(inputs.products),
+        "--out",
+        str(out),
+        "--generation-shard-size",
+        "1",
+        "--generation-relations",
+        "USED_FOR_EVE",
+        *CLI_OPTIONS[:10],
+    ]
     env = os.environ | {"COSMO_WORKSPACE": str(workspace)}
     return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 def test_killed_run_resumes_to_the_same_candidates_as_an_uninterrupted_run(
-        smollm2: LLMBackend, tmp_path: Path) -> None:
+    smollm2: LLMBackend, tmp_path: Path
+) -> None:
     pairs, products = sample_pairs(co_buy=2, search_buy=1)
     inputs = write_inputs(tmp_path / "in", pairs, products)
     reference = tmp_path / "reference"

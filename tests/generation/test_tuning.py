@@ -112,8 +112,9 @@ def test_tiny_lora_run_resumes_after_sigkill_and_its_adapter_generates(data: Pat
         "adapter_model.safetensors",
     }
 
-    other_rank = [("4" if previous == "--tune-rank" else x) for previous, x in zip(["", *TINY[:-1]], TINY,
-                                                                                   strict=True)]
+    other_rank = [
+        ("4" if previous == "--tune-rank" else x) for previous, x in zip(["", *TINY[:-1]], TINY, strict=True)
+    ]
     arguments = ["instruct", "train", "--data", str(data), "--out", str(out), *other_rank]
     changed = CliRunner().invoke(cli, arguments)
     assert changed.exit_code == 2 and "holds a training run with other settings" in changed.stderr

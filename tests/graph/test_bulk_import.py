@@ -29,8 +29,13 @@ TRANSACTIONS = LoaderSettings(bulk_import_min_edges=0)
 
 @pytest.fixture(scope="module")
 def local_neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNeo4jSettings]:
-    settings = LocalNeo4jSettings(home=str(tmp_path_factory.mktemp("bulk-neo4j")), bolt_port=free_port(),
-                                  http_port=free_port(), heap="512m", pagecache="128m")
+    settings = LocalNeo4jSettings(
+        home=str(tmp_path_factory.mktemp("bulk-neo4j")),
+        bolt_port=free_port(),
+        http_port=free_port(),
+        heap="512m",
+        pagecache="128m",
+    )
     server.start(settings)
     yield settings
     server.stop(settings)
@@ -60,14 +65,18 @@ def transactional_dump(driver: neo4j.Driver, config: LoadConfig) -> tuple[list[t
 
 
 def _constraints(driver: neo4j.Driver) -> int:
-    records, _, _ = driver.execute_query("SHOW CONSTRAINTS YIELD name RETURN count(*) AS n",
-                                         bookmark_manager_=None)
+    records, _, _ = driver.execute_query(
+        "SHOW CONSTRAINTS YIELD name RETURN count(*) AS n", bookmark_manager_=None
+    )
     return int(records[0]["n"])
 
 
 def test_bulk_import_builds_the_graph_a_transactional_load_builds(
-        driver: neo4j.Driver, local_neo4j: LocalNeo4jSettings, config: LoadConfig,
-        transactional_dump: tuple[list[tuple], list[tuple]]) -> None:
+    driver: neo4j.Driver,
+    local_neo4j: LocalNeo4jSettings,
+    config: LoadConfig,
+    transactional_dump: tuple[list[tuple], list[tuple]],
+) -> None:
     constraints = _constraints(driver)
     report = load(config, driver, BULK, local=local_neo4j)
     assert report.method == "bulk-import"
@@ -75,7 +84,9 @@ def test_bulk_import_builds_the_graph_a_transactional_load_builds(
     assert _constraints(driver) == constraints
     counted = graph_stats(driver)
     assert (report.nodes_created, report.relationships_created) == (
-        counted.total_nodes - 1, counted.total_relationships)  # all but the :LoadRun record
+        counted.total_nodes - 1,
+        counted.total_relationships,
+    )  # all but the :LoadRun record
     assert load(config, driver, BULK, local=local_neo4j).already_loaded
     forced = load(LoadConfig(**{**config.__dict__, "force": True}), driver, BULK, local=local_neo4j)
     assert forced.method == "transactions"  # the database is no longer empty
@@ -84,8 +95,12 @@ def test_bulk_import_builds_the_graph_a_transactional_load_builds(
 
 
 def test_an_interrupted_bulk_import_recovers_and_loads_again_to_the_same_graph(
-        driver: neo4j.Driver, local_neo4j: LocalNeo4jSettings, config: LoadConfig, tmp_path: Path,
-        transactional_dump: tuple[list[tuple], list[tuple]]) -> None:
+    driver: neo4j.Driver,
+    local_neo4j: LocalNeo4jSettings,
+    config: LoadConfig,
+    tmp_path: Path,
+    transactional_dump: tuple[list[tuple], list[tuple]],
+) -> None:
     graph = prepare_graph(*read_inputs(KNOWLEDGE, PRODUCTS, None), max_tail_chars=200)
     files = bulk_import.write_import_files(graph, SEEN_AT, tmp_path / "files")
     bulk_import.run_import(local_neo4j, files, "neo4j")  # killed here: no schema, no LoadRun yet
@@ -97,7 +112,8 @@ def test_an_interrupted_bulk_import_recovers_and_loads_again_to_the_same_graph(
 
 
 def test_bulk_import_is_only_for_big_loads_into_an_empty_database(
-        driver: neo4j.Driver, local_neo4j: LocalNeo4jSettings, config: LoadConfig) -> None:
+    driver: neo4j.Driver, local_neo4j: LocalNeo4jSettings, config: LoadConfig
+) -> None:
     small = LoaderSettings(bulk_import_min_edges=10**9)
     assert load(config, driver, small, local=local_neo4j).method == "transactions"
     other = LoadConfig(**{**config.__dict__, "products": None})

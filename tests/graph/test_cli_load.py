@@ -14,8 +14,16 @@ from tests.conftest import SAMPLES
 
 def test_ingest_then_stats_json(driver: neo4j.Driver, neo4j_env: dict[str, str]) -> None:
     runner = CliRunner()
-    loaded = runner.invoke(cli, ["ingest", "knowledge", str(SAMPLES / "intentionqa_knowledge.parquet"),
-                                 "--products", str(SAMPLES / "intentionqa_products.parquet")])
+    loaded = runner.invoke(
+        cli,
+        [
+            "ingest",
+            "knowledge",
+            str(SAMPLES / "intentionqa_knowledge.parquet"),
+            "--products",
+            str(SAMPLES / "intentionqa_products.parquet"),
+        ],
+    )
     assert loaded.exit_code == 0, loaded.output
     assert "rejected knowledge: duplicate_row 9" in loaded.output
     report_path = Path(loaded.output.split("report:")[1].strip())
@@ -36,8 +44,9 @@ def test_not_parquet_is_a_clear_input_error(neo4j_env: dict[str, str], tmp_path:
     assert result.output.startswith(f"Error: {bogus}: not a readable Parquet file")
 
 
-def test_routing_uri_works_against_a_single_server(driver: neo4j.Driver, neo4j_env: dict[str, str],
-                                                   monkeypatch: object) -> None:
+def test_routing_uri_works_against_a_single_server(
+    driver: neo4j.Driver, neo4j_env: dict[str, str], monkeypatch: object
+) -> None:
     routing = neo4j_env["NEO4J_URI"].replace("bolt://", "neo4j://")
     result = CliRunner().invoke(cli, ["graph", "stats", "--json"], env={"NEO4J_URI": routing})
     assert result.exit_code == 0, result.output

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.neo4j
 
 
 def test_export_then_import_into_a_fresh_graph_gives_an_equal_graph(
-    two_runs: tuple[neo4j.Driver, tuple[list, list]], tmp_path: Path  # noqa: F811
+    two_runs: tuple[neo4j.Driver, tuple[list, list]],  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     driver, _ = two_runs
     # A retraction by domain leaves edges no pair-level knowledge file could give back.
@@ -38,7 +39,8 @@ def test_export_then_import_into_a_fresh_graph_gives_an_equal_graph(
 
 
 def test_exported_products_and_pairs_follow_the_stage_contracts(
-    two_runs: tuple[neo4j.Driver, tuple[list, list]], tmp_path: Path  # noqa: F811
+    two_runs: tuple[neo4j.Driver, tuple[list, list]],  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     driver, _ = two_runs
     export_graph(ExportConfig(tmp_path), driver)
@@ -47,6 +49,9 @@ def test_exported_products_and_pairs_follow_the_stage_contracts(
     assert products.columns == list(PRODUCTS.columns) and products.height == 7
     assert pairs.columns == list(PAIRS.columns)
     assert sorted(pairs.filter(pl.col("kind") == "search_buy")["query"].to_list()) == [
-        "camping tent", "dog walking", "tent"]
+        "camping tent",
+        "dog walking",
+        "tent",
+    ]
     behaviour, _, _ = driver.execute_query("MATCH ()-[e:SEARCH_BUY|CO_BUY]->() RETURN count(e) AS n")
     assert pairs["behavior_id"].n_unique() == pairs.height == behaviour[0]["n"] == 9

@@ -21,24 +21,32 @@ pytestmark = pytest.mark.neo4j
 
 
 def local_env(local: LocalNeo4jSettings) -> dict[str, str]:
-    return {"COSMO_NEO4J_HOME": str(local.home_path), "COSMO_NEO4J_BOLT_PORT": str(local.bolt_port),
-            "COSMO_NEO4J_HTTP_PORT": str(local.http_port), "NEO4J_URI": local.bolt_uri}
+    return {
+        "COSMO_NEO4J_HOME": str(local.home_path),
+        "COSMO_NEO4J_BOLT_PORT": str(local.bolt_port),
+        "COSMO_NEO4J_HTTP_PORT": str(local.http_port),
+        "NEO4J_URI": local.bolt_uri,
+    }
 
 
 def test_the_password_file_is_private_and_anonymous_clients_are_refused(
-        local_neo4j: LocalNeo4jSettings) -> None:
+    local_neo4j: LocalNeo4jSettings,
+) -> None:
     path = local_auth.password_path(local_neo4j.home_path)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(local_auth.read_password(local_neo4j.home_path)) >= 24
-    with neo4j.GraphDatabase.driver(local_neo4j.bolt_uri) as anonymous, \
-            pytest.raises(neo4j.exceptions.AuthError):
+    with (
+        neo4j.GraphDatabase.driver(local_neo4j.bolt_uri) as anonymous,
+        pytest.raises(neo4j.exceptions.AuthError),
+    ):
         anonymous.verify_connectivity()
     with pytest.raises(CredentialsError, match="refused the credentials"):
         create_driver(Neo4jSettings(uri=local_neo4j.bolt_uri, password="not-the-password"))
 
 
 def test_clients_without_neo4j_password_read_the_local_one(
-        local_neo4j: LocalNeo4jSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    local_neo4j: LocalNeo4jSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for key, value in local_env(local_neo4j).items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("NEO4J_PASSWORD", raising=False)
@@ -49,7 +57,8 @@ def test_clients_without_neo4j_password_read_the_local_one(
 
 
 def test_neo4j_password_prints_user_and_password_and_doctor_checks_the_file(
-        local_neo4j: LocalNeo4jSettings) -> None:
+    local_neo4j: LocalNeo4jSettings,
+) -> None:
     env = local_env(local_neo4j)
     result = CliRunner().invoke(cli, ["neo4j", "password"], env=env)
     assert result.exit_code == 0
@@ -63,15 +72,17 @@ def test_a_password_file_readable_by_others_fails_the_doctor(tmp_path: Path) -> 
     home = tmp_path / "home"
     local_auth.write_secret(local_auth.password_path(home), "secret")
     local_auth.password_path(home).chmod(0o644)
-    doctor = CliRunner().invoke(cli, ["doctor"], env={"COSMO_NEO4J_HOME": str(home),
-                                                      "NEO4J_URI": "bolt://127.0.0.1:9"})
+    doctor = CliRunner().invoke(
+        cli, ["doctor"], env={"COSMO_NEO4J_HOME": str(home), "NEO4J_URI": "bolt://127.0.0.1:9"}
+    )
     assert "[FAIL] neo4j password: " in doctor.output and "chmod 600" in doctor.output
 
 
 @pytest.mark.slow
 def test_a_data_directory_without_a_password_is_locked_on_its_next_start(tmp_path: Path) -> None:
-    local = LocalNeo4jSettings(home=str(tmp_path / "old"), bolt_port=free_port(), http_port=free_port(),
-                               heap="512m", pagecache="64m")
+    local = LocalNeo4jSettings(
+        home=str(tmp_path / "old"), bolt_port=free_port(), http_port=free_port(), heap="512m", pagecache="64m"
+    )
     server.start(local)
     with create_driver(server.client_settings(local)) as driver:
         driver.execute_query("CREATE (:Kept {name: 'from before'})")

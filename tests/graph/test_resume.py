@@ -19,8 +19,18 @@ PRODUCTS = SAMPLES / "intentionqa_products.parquet"
 
 
 def _load_command() -> list[str]:
-    return [sys.executable, "-m", "cosmo_kg.cli", "ingest", "knowledge", str(KNOWLEDGE),
-            "--products", str(PRODUCTS), "--seen-at", "2026-03-01"]
+    return [
+        sys.executable,
+        "-m",
+        "cosmo_kg.cli",
+        "ingest",
+        "knowledge",
+        str(KNOWLEDGE),
+        "--products",
+        str(PRODUCTS),
+        "--seen-at",
+        "2026-03-01",
+    ]
 
 
 def _batches_done(driver: neo4j.Driver) -> int:
@@ -30,14 +40,14 @@ def _batches_done(driver: neo4j.Driver) -> int:
 
 @pytest.mark.slow
 def test_kill_9_mid_load_then_rerun_gives_the_uninterrupted_graph(
-        driver: neo4j.Driver, neo4j_env: dict[str, str]) -> None:
+    driver: neo4j.Driver, neo4j_env: dict[str, str]
+) -> None:
     env = {**os.environ, **neo4j_env, "COSMO_LOAD_BATCH_SIZE": "40"}
     subprocess.run(_load_command(), env=env, check=True, capture_output=True)
     uninterrupted = graph_dump(driver)
     wipe(driver)
 
-    process = subprocess.Popen(_load_command(), env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(_load_command(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while _batches_done(driver) < 10 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -32,12 +32,21 @@ def _load(driver: neo4j.Driver, tmp_path: Path, **files: Path) -> None:
 
 def _second_run(path: Path) -> Path:
     """Run ``run-2``: a search-buy and a co-buy explanation, 4 edges, one new intention alone."""
-    pl.DataFrame({
-        "kind": ["search_buy", "co_buy"], "query": ["dog walking", None], "product_id": ["P5", "P1"],
-        "product_id_b": [None, "P2"], "relation": ["USED_ON", "USED_WITH"],
-        "tail": ["rainy morning", "camp kitchen"], "plausibility": [0.9, 0.8], "typicality": [0.9, 0.8],
-        "support": [1, 1], "model": ["other-model", "other-model"], "run_id": ["run-2", "run-2"],
-    }).write_parquet(path)
+    pl.DataFrame(
+        {
+            "kind": ["search_buy", "co_buy"],
+            "query": ["dog walking", None],
+            "product_id": ["P5", "P1"],
+            "product_id_b": [None, "P2"],
+            "relation": ["USED_ON", "USED_WITH"],
+            "tail": ["rainy morning", "camp kitchen"],
+            "plausibility": [0.9, 0.8],
+            "typicality": [0.9, 0.8],
+            "support": [1, 1],
+            "model": ["other-model", "other-model"],
+            "run_id": ["run-2", "run-2"],
+        }
+    ).write_parquet(path)
     return path
 
 
@@ -52,7 +61,7 @@ def two_runs(driver: neo4j.Driver, tmp_path: Path) -> tuple[neo4j.Driver, tuple[
 
 
 def test_dry_run_counts_exactly_what_the_retraction_then_deletes(
-    two_runs: tuple[neo4j.Driver, tuple[list, list]]
+    two_runs: tuple[neo4j.Driver, tuple[list, list]],
 ) -> None:
     driver, before_run_2 = two_runs
     loaded = graph_dump(driver)
@@ -76,17 +85,22 @@ def test_model_and_relation_filters_combine(two_runs: tuple[neo4j.Driver, tuple[
 
 
 def test_a_domain_scopes_product_edges_and_the_queries_that_bought_them(
-    two_runs: tuple[neo4j.Driver, tuple[list, list]]
+    two_runs: tuple[neo4j.Driver, tuple[list, list]],
 ) -> None:
     driver, _ = two_runs
     report = retract(RetractConfig(relation="USED_FOR_EVE", domain="Pet Supplies"), driver)
     assert (report.edges, report.intentions_removed) == ({"USED_FOR_EVE": 3}, 1)
     rows, _, _ = driver.execute_query(
         "MATCH (h)-[:USED_FOR_EVE]->(i) RETURN coalesce(h.product_id, h.text) AS head, i.text AS tail "
-        "ORDER BY head")
+        "ORDER BY head"
+    )
     assert [(r["head"], r["tail"]) for r in rows] == [
-        ("P1", "go camping"), ("P2", "go camping"), ("P3", "go camping"), ("P7", "go camping"),
-        ("camping tent", "go camping")]
+        ("P1", "go camping"),
+        ("P2", "go camping"),
+        ("P3", "go camping"),
+        ("P7", "go camping"),
+        ("camping tent", "go camping"),
+    ]
 
 
 def test_a_retraction_is_a_new_graph_version(two_runs: tuple[neo4j.Driver, tuple[list, list]]) -> None:
@@ -100,8 +114,19 @@ def test_a_retraction_is_a_new_graph_version(two_runs: tuple[neo4j.Driver, tuple
 
 
 def _retract_command() -> list[str]:
-    return [sys.executable, "-m", "cosmo_kg.cli", "graph", "retract", "--model", "human:intentionqa",
-            "--relation", "CAPABLE_OF", "--batch-size", "1"]
+    return [
+        sys.executable,
+        "-m",
+        "cosmo_kg.cli",
+        "graph",
+        "retract",
+        "--model",
+        "human:intentionqa",
+        "--relation",
+        "CAPABLE_OF",
+        "--batch-size",
+        "1",
+    ]
 
 
 def _capable_of(driver: neo4j.Driver) -> int:
@@ -123,8 +148,9 @@ def test_kill_9_mid_retraction_then_rerun_gives_the_uninterrupted_graph(
     total = _capable_of(driver)
 
     env = {**os.environ, **neo4j_env}
-    process = subprocess.Popen(_retract_command(), env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        _retract_command(), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 120
     while _capable_of(driver) > total - 50 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -13,8 +13,14 @@ from cosmo_kg.graph.saved_queries import get_saved_query, run_saved_query, saved
 from tests.conftest import SAMPLES
 
 # Values present in the bundled IntentionQA sample.
-FIXTURE_PARAMS = {"product_id": "B00000J1U8", "domain": "Electronics", "intention": "usb extension cable",
-                  "query": "usb cable", "tail_type": "function", "text": "cable"}
+FIXTURE_PARAMS = {
+    "product_id": "B00000J1U8",
+    "domain": "Electronics",
+    "intention": "usb extension cable",
+    "query": "usb cable",
+    "tail_type": "function",
+    "text": "cable",
+}
 
 
 @pytest.fixture(scope="module")
@@ -22,15 +28,18 @@ def sample_graph(session_driver: neo4j.Driver, tmp_path_factory: pytest.TempPath
     from tests.conftest import wipe
 
     wipe(session_driver)
-    config = LoadConfig(rejects_dir=tmp_path_factory.mktemp("rejects"),
-                        knowledge=SAMPLES / "intentionqa_knowledge.parquet",
-                        products=SAMPLES / "intentionqa_products.parquet")
+    config = LoadConfig(
+        rejects_dir=tmp_path_factory.mktemp("rejects"),
+        knowledge=SAMPLES / "intentionqa_knowledge.parquet",
+        products=SAMPLES / "intentionqa_products.parquet",
+    )
     load(config, session_driver, LoaderSettings())
     # One search-buy row so that query paths have something to walk.
     session_driver.execute_query(
         "MATCH (p:Product {product_id: 'B00000J1U8'})-[:IS_A]->(i:Intention) "
         "MERGE (q:Query {text: 'usb cable'}) MERGE (q)-[:SEARCH_BUY {count: 3}]->(p) "
-        "MERGE (q)-[:IS_A {plausibility: 0.9, typicality: 0.7}]->(i)")
+        "MERGE (q)-[:IS_A {plausibility: 0.9, typicality: 0.7}]->(i)"
+    )
     return session_driver
 
 

@@ -17,9 +17,16 @@ def test_schema_applied_twice_changes_nothing(driver: neo4j.Driver) -> None:
     assert first.constraints >= 5
 
 
-@pytest.mark.parametrize(("label", "key"), [("Product", "product_id"), ("Query", "text"),
-                                            ("Intention", "text"), ("Domain", "name"),
-                                            ("ProductType", "name")])
+@pytest.mark.parametrize(
+    ("label", "key"),
+    [
+        ("Product", "product_id"),
+        ("Query", "text"),
+        ("Intention", "text"),
+        ("Domain", "name"),
+        ("ProductType", "name"),
+    ],
+)
 def test_keys_are_unique(driver: neo4j.Driver, label: str, key: str) -> None:
     driver.execute_query(f"CREATE (:{label} {{{key}: 'same'}})")
     with pytest.raises(ConstraintError):

@@ -25,7 +25,8 @@ def test_restart_keeps_the_data(local_neo4j: LocalNeo4jSettings, session_driver:
     assert not server.status(local_neo4j).running
     server.start(local_neo4j)
     records, _, _ = session_driver.execute_query(
-        "MATCH (d:Domain {name: 'kept across restarts'}) RETURN count(d) AS n")
+        "MATCH (d:Domain {name: 'kept across restarts'}) RETURN count(d) AS n"
+    )
     assert records[0]["n"] == 1
 
 
@@ -66,13 +67,15 @@ def first_start(tmp_path: Path) -> tuple[LocalNeo4jSettings, Path]:
 
 
 def test_first_start_records_a_class_archive_that_a_clean_stop_keeps(
-        first_start: tuple[LocalNeo4jSettings, Path]) -> None:
+    first_start: tuple[LocalNeo4jSettings, Path],
+) -> None:
     settings, draft = first_start
     draft.write_bytes(b"written by the JVM at exit")
     server._keep_pending_archive(settings)
     assert server.class_archive(settings).read_bytes() == b"written by the JVM at exit"
     assert server.class_sharing_flags(settings, record=True) == [
-        f"-XX:SharedArchiveFile={server.class_archive(settings)}"]
+        f"-XX:SharedArchiveFile={server.class_archive(settings)}"
+    ]
 
 
 def test_a_half_written_class_archive_is_never_used(first_start: tuple[LocalNeo4jSettings, Path]) -> None:

@@ -42,8 +42,9 @@ def store_state(workspace: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFra
 def event_log(path: Path, rows: list[tuple]) -> Path:
     """Write events ``(session_id, minute after EVENTS_T0, action, product_id, query, order_id)``
     as Parquet, or as CSV with ISO 8601 times when ``path`` ends in ``.csv``."""
-    frame = pl.DataFrame(rows, schema=["session_id", "minute", "action", "product_id", "query", "order_id"],
-                         orient="row")
+    frame = pl.DataFrame(
+        rows, schema=["session_id", "minute", "action", "product_id", "query", "order_id"], orient="row"
+    )
     frame = frame.with_columns((pl.lit(EVENTS_T0) + pl.duration(minutes=pl.col("minute"))).alias("timestamp"))
     frame = frame.drop("minute")
     if path.suffix == ".csv":

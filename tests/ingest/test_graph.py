@@ -20,12 +20,14 @@ pytestmark = pytest.mark.neo4j
 def _edges(driver: neo4j.Driver, rel: str) -> list[tuple[str, str, int]]:
     records, _, _ = driver.execute_query(
         f"MATCH (a)-[r:{rel}]->(b:Product) "
-        "RETURN coalesce(a.text, a.product_id) AS a, b.product_id AS b, r.count AS c ORDER BY a, b")
+        "RETURN coalesce(a.text, a.product_id) AS a, b.product_id AS b, r.count AS c ORDER BY a, b"
+    )
     return [(r["a"], r["b"], r["c"]) for r in records]
 
 
-def test_behaviour_edges_match_the_ingested_counts(driver: neo4j.Driver, workspace: Path,
-                                                    tmp_path: Path) -> None:
+def test_behaviour_edges_match_the_ingested_counts(
+    driver: neo4j.Driver, workspace: Path, tmp_path: Path
+) -> None:
     graph = GraphTarget(driver, LoaderSettings())
     run_co_buy(config(FOLKSCOPE, workspace, adapter="folkscope"), graph)
     run_products(config(WANDS_PRODUCTS, workspace), graph)
@@ -42,13 +44,21 @@ def test_behaviour_edges_match_the_ingested_counts(driver: neo4j.Driver, workspa
     assert titles[0]["n"] == catalog.height
 
 
-def test_event_files_load_as_one_log_and_again_change_nothing(driver: neo4j.Driver, workspace: Path,
-                                                              tmp_path: Path) -> None:
-    first = event_log(tmp_path / "part-0.parquet", [("s1", 0, "search", None, "tent", None),
-                                                    ("s1", 1, "click", "P1", None, None),
-                                                    ("s2", 0, "purchase", "P2", None, None)])
-    second = event_log(tmp_path / "part-1.parquet", [("s1", 5, "purchase", "P1", None, None),
-                                                     ("s2", 3, "purchase", "P3", None, None)])
+def test_event_files_load_as_one_log_and_again_change_nothing(
+    driver: neo4j.Driver, workspace: Path, tmp_path: Path
+) -> None:
+    first = event_log(
+        tmp_path / "part-0.parquet",
+        [
+            ("s1", 0, "search", None, "tent", None),
+            ("s1", 1, "click", "P1", None, None),
+            ("s2", 0, "purchase", "P2", None, None),
+        ],
+    )
+    second = event_log(
+        tmp_path / "part-1.parquet",
+        [("s1", 5, "purchase", "P1", None, None), ("s2", 3, "purchase", "P3", None, None)],
+    )
     ingest = config(first, workspace, more_files=(second,))
     run_events(ingest, GraphTarget(driver, LoaderSettings()))
     loaded = _edges(driver, "SEARCH_BUY"), _edges(driver, "CO_BUY")
@@ -58,8 +68,9 @@ def test_event_files_load_as_one_log_and_again_change_nothing(driver: neo4j.Driv
     assert (_edges(driver, "SEARCH_BUY"), _edges(driver, "CO_BUY")) == loaded
 
 
-def test_cli_ingest_loads_the_graph_and_writes_a_report(driver: neo4j.Driver, neo4j_env: dict[str, str]
-                                                        ) -> None:
+def test_cli_ingest_loads_the_graph_and_writes_a_report(
+    driver: neo4j.Driver, neo4j_env: dict[str, str]
+) -> None:
     result = CliRunner().invoke(cli, ["ingest", "co-buy", str(FOLKSCOPE), "--adapter", "folkscope"])
     assert result.exit_code == 0, result.output
     assert "rows in 240" in result.output and "graph:    load" in result.output

@@ -34,8 +34,10 @@ def _catalog_as(path: Path, fmt: str, compress: bool = False) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("fmt", "compress"), [("csv", False), ("tsv", False), ("jsonl", False),
-                                               ("parquet", False), ("csv", True), ("jsonl", True)])
+@pytest.mark.parametrize(
+    ("fmt", "compress"),
+    [("csv", False), ("tsv", False), ("jsonl", False), ("parquet", False), ("csv", True), ("jsonl", True)],
+)
 def test_every_reader_gives_the_same_catalog(tmp_path: Path, fmt: str, compress: bool) -> None:
     source = _catalog_as(tmp_path / f"products.{fmt}", fmt, compress)
     report = run_products(config(source, tmp_path / fmt))
@@ -43,15 +45,17 @@ def test_every_reader_gives_the_same_catalog(tmp_path: Path, fmt: str, compress:
     expected = pl.read_parquet(WANDS_PRODUCTS).sort("product_id")
     assert report.rows_in == report.rows_kept == expected.height == 188
     assert catalog.select("product_id", "title", "product_type", "domain").equals(
-        expected.select("product_id", "title", "product_type", "domain"))
+        expected.select("product_id", "title", "product_type", "domain")
+    )
 
 
 def test_column_mapping_and_headerless_files(tmp_path: Path) -> None:
     shop = tmp_path / "shop.csv"
     shop.write_text("asin,search_term,qty\nhandmade-beds,king bed,4\nhandmade-desks,standing desk,2\n")
     run_products(config(WANDS_PRODUCTS, tmp_path / "ws"))
-    report = run_search_buy(config(shop, tmp_path / "ws", mapping={"asin": "product_id",
-                                                                    "search_term": "query", "qty": "count"}))
+    report = run_search_buy(
+        config(shop, tmp_path / "ws", mapping={"asin": "product_id", "search_term": "query", "qty": "count"})
+    )
     assert report.rows_kept == 2
     headerless = tmp_path / "headerless.tsv"
     headerless.write_text("king bed\thandmade-beds\t1\n")
@@ -104,15 +108,18 @@ def test_wrong_delimiter_names_the_file_and_the_fix(tmp_path: Path) -> None:
     assert _error(["ingest", "products", str(bad), "--no-graph"], tmp_path) == [
         f"Error: {bad}: the header has one column, and it contains semicolons: the file is "
         "semicolon-separated, not comma-separated",
-        "Hint: pass --delimiter semicolon"]
+        "Hint: pass --delimiter semicolon",
+    ]
 
 
 def test_missing_header_is_explained(tmp_path: Path) -> None:
     bad = tmp_path / "pairs.csv"
     bad.write_text("P1,P2,3\nP2,P3,1\n")
     lines = _error(["ingest", "co-buy", str(bad), "--no-graph"], tmp_path)
-    assert lines[0] == (f"Error: {bad}: the first line 'P1,P2,3' does not name the columns, so the file "
-                        "seems to have no header")
+    assert lines[0] == (
+        f"Error: {bad}: the first line 'P1,P2,3' does not name the columns, so the file "
+        "seems to have no header"
+    )
     assert lines[1].startswith("Hint: add a header line, or name the columns in order with --columns")
 
 
@@ -120,11 +127,14 @@ def test_binary_and_parquet_given_as_text_are_refused(tmp_path: Path) -> None:
     binary = tmp_path / "products.csv"
     binary.write_bytes(bytes(range(256)) * 10)
     assert _error(["ingest", "products", str(binary), "--no-graph"], tmp_path)[0] == (
-        f"Error: {binary}: looks like a binary file, not csv text")
+        f"Error: {binary}: looks like a binary file, not csv text"
+    )
     parquet = tmp_path / "catalog.csv"
     shutil.copy(WANDS_PRODUCTS, parquet)
     assert _error(["ingest", "products", str(parquet), "--no-graph"], tmp_path) == [
-        f"Error: {parquet}: is a Parquet file, not csv text", "Hint: pass --format parquet"]
+        f"Error: {parquet}: is a Parquet file, not csv text",
+        "Hint: pass --format parquet",
+    ]
 
 
 def test_missing_columns_suggest_a_mapping(tmp_path: Path) -> None:
@@ -132,5 +142,5 @@ def test_missing_columns_suggest_a_mapping(tmp_path: Path) -> None:
     bad.write_text("asin,title\nP1,Tent\n")
     assert _error(["ingest", "products", str(bad), "--no-graph"], tmp_path) == [
         f"Error: {bad}: not a products file, missing column(s) product_id; it has asin, title",
-        "Hint: name their columns with --map THEIR_NAME=OUR_NAME, e.g. --map asin=product_id"]
-
+        "Hint: name their columns with --map THEIR_NAME=OUR_NAME, e.g. --map asin=product_id",
+    ]

@@ -38,8 +38,14 @@ def test_same_seed_same_sample_other_seed_other_sample(shipped_store: Path, tmp_
 
 
 def test_every_domain_and_type_present_stays_covered(shipped_store: Path, tmp_path: Path) -> None:
-    report = sample(SampleConfig(shipped_store, tmp_path / "p.parquet", tmp_path / "products.parquet",
-                                 SampleSettings(max_pairs=250)))
+    report = sample(
+        SampleConfig(
+            shipped_store,
+            tmp_path / "p.parquet",
+            tmp_path / "products.parquet",
+            SampleSettings(max_pairs=250),
+        )
+    )
     assert report.type_cap < 1000 and sum(report.pairs_out.values()) <= 250
     for axis in ("domain", "product_type"):
         assert set(report.coverage_after[axis]) == set(report.coverage_before[axis])
@@ -60,28 +66,44 @@ def test_near_duplicates_random_co_buys_and_bad_queries_are_dropped(tmp_path: Pa
         "B1,Sleeping Bag,sleeping bag,Sports & Outdoors\n"
         "C1,Coffee Mug,mug,Home & Kitchen\n"
         "D1,Desk Lamp,lamp,Office Products\n"
-        "E1,Garden Hose,hose,\"Patio, Lawn & Garden\"\n")
+        'E1,Garden Hose,hose,"Patio, Lawn & Garden"\n'
+    )
     run_products(config(catalog, workspace))
     co_buy = tmp_path / "cb.csv"
-    co_buy.write_text("product_id_a,product_id_b,count\nA1,A2,5\nA1,B1,9\nB1,C1,1\nC1,D1,1\nA1,C1,1\n"
-                      "A1,D1,1\nB1,D1,1\nA2,C1,1\nA2,D1,1\nA1,E1,1\n")
+    co_buy.write_text(
+        "product_id_a,product_id_b,count\nA1,A2,5\nA1,B1,9\nB1,C1,1\nC1,D1,1\nA1,C1,1\n"
+        "A1,D1,1\nB1,D1,1\nA2,C1,1\nA2,D1,1\nA1,E1,1\n"
+    )
     run_co_buy(config(co_buy, workspace))
     search_buy = tmp_path / "sb.csv"
-    search_buy.write_text("query,product_id,count\nstuff,A1,1\nstuff,C1,1\nstuff,D1,1\nstuff,E1,1\n"
-                          "stuff,B1,1\ndesk lamp,D1,3\ntent,A1,1\nmug,C1,1\n")
+    search_buy.write_text(
+        "query,product_id,count\nstuff,A1,1\nstuff,C1,1\nstuff,D1,1\nstuff,E1,1\n"
+        "stuff,B1,1\ndesk lamp,D1,3\ntent,A1,1\nmug,C1,1\n"
+    )
     run_search_buy(config(search_buy, workspace))
-    report = sample(SampleConfig(workspace, tmp_path / "p.parquet",
-                                 settings=SampleSettings(min_pmi=0.5, max_query_entropy=1.5,
-                                                         min_search_buy_count=1, min_co_buy_count=1)))
-    assert report.dropped == {"query_too_broad": 5, "near_duplicate_products": 1, "query_is_title": 1,
-                              "random_co_buy": 2}  # A1-C1 and A1-D1: PMI 0.37 bits
+    report = sample(
+        SampleConfig(
+            workspace,
+            tmp_path / "p.parquet",
+            settings=SampleSettings(
+                min_pmi=0.5, max_query_entropy=1.5, min_search_buy_count=1, min_co_buy_count=1
+            ),
+        )
+    )
+    assert report.dropped == {
+        "query_too_broad": 5,
+        "near_duplicate_products": 1,
+        "query_is_title": 1,
+        "random_co_buy": 2,
+    }  # A1-C1 and A1-D1: PMI 0.37 bits
     kept = pl.read_parquet(tmp_path / "p.parquet")
     assert set(kept.filter(pl.col("kind") == "search_buy")["query"]) == {"tent", "mug"}
 
 
 def test_minimum_counts(shipped_store: Path, tmp_path: Path) -> None:
-    report = sample(SampleConfig(shipped_store, tmp_path / "p.parquet",
-                                 settings=SampleSettings(min_co_buy_count=2)))
+    report = sample(
+        SampleConfig(shipped_store, tmp_path / "p.parquet", settings=SampleSettings(min_co_buy_count=2))
+    )
     co_buy = pl.read_parquet(tmp_path / "p.parquet").filter(pl.col("kind") == "co_buy")
     assert (co_buy["count"] >= 2).all()
     assert report.dropped["below_min_count"] >= report.pairs_in["co_buy"] - 1  # one pair is in both files
@@ -94,14 +116,18 @@ def test_empty_store_is_an_error(tmp_path: Path) -> None:
 
 def test_type_cap_shrinks_evenly_to_fit_the_total() -> None:
     assert type_cap([10, 3, 1], max_per_type=100, max_pairs=0) == 100
-    assert type_cap([10, 3, 1], max_per_type=100, max_pairs=8) == 4   # 4 + 3 + 1
-    assert type_cap([10, 3, 1], max_per_type=100, max_pairs=1) == 1   # coverage beats the total
+    assert type_cap([10, 3, 1], max_per_type=100, max_pairs=8) == 4  # 4 + 3 + 1
+    assert type_cap([10, 3, 1], max_per_type=100, max_pairs=1) == 1  # coverage beats the total
 
 
 def test_chunk_size_changes_memory_not_the_sample(shipped_store: Path, tmp_path: Path) -> None:
-    whole = sample(SampleConfig(shipped_store, tmp_path / "whole.parquet",
-                                settings=SampleSettings(max_per_type=3)))
-    chunked = sample(SampleConfig(shipped_store, tmp_path / "chunked.parquet",
-                                  settings=SampleSettings(max_per_type=3, chunk_rows=7)))
+    whole = sample(
+        SampleConfig(shipped_store, tmp_path / "whole.parquet", settings=SampleSettings(max_per_type=3))
+    )
+    chunked = sample(
+        SampleConfig(
+            shipped_store, tmp_path / "chunked.parquet", settings=SampleSettings(max_per_type=3, chunk_rows=7)
+        )
+    )
     assert pl.read_parquet(tmp_path / "whole.parquet").equals(pl.read_parquet(tmp_path / "chunked.parquet"))
     assert (whole.dropped, whole.coverage_before) == (chunked.dropped, chunked.coverage_before)

@@ -44,9 +44,15 @@ def test_bad_product_rows_are_rejected_with_reasons(tmp_path: Path) -> None:
         b"P7,\xef\xbc\xb4ent\xe3\x80\x80 Deluxe ,1\n"
     )
     report = run_products(config(path, tmp_path / "ws"))
-    assert report.rejected == {"absurd_title": 2, "bad_encoding": 1, "bad_popularity": 1,
-                               "duplicate_product_id": 1, "duplicate_row": 1, "missing_product_id": 1,
-                               "missing_title": 1}
+    assert report.rejected == {
+        "absurd_title": 2,
+        "bad_encoding": 1,
+        "bad_popularity": 1,
+        "duplicate_product_id": 1,
+        "duplicate_row": 1,
+        "missing_product_id": 1,
+        "missing_title": 1,
+    }
     rejects = pl.read_parquet(report.rejects_files[0])
     assert rejects.height == 8 and rejects["row_nr"].sort().to_list() == [2, 3, 4, 5, 6, 7, 8, 9]
     catalog, _, _ = store_state(tmp_path / "ws")
@@ -57,24 +63,36 @@ def test_bad_behaviour_rows_are_rejected_with_reasons(tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     _catalog(workspace, tmp_path)
     search_buy = tmp_path / "sb.csv"
-    search_buy.write_text("query,product_id,count\n"
-                          "Camping  TENT,P1,2\n"
-                          "camping tent,P1,2\n"
-                          "camping tent,P1,5\n"
-                          ",P1,1\n"
-                          "tent,P9,1\n"
-                          "tent,P1,zero\n"
-                          "tent,P1,0\n"
-                          "???,P1,1\n"
-                          f"{'tent ' * 60},P1,1\n")
+    search_buy.write_text(
+        "query,product_id,count\n"
+        "Camping  TENT,P1,2\n"
+        "camping tent,P1,2\n"
+        "camping tent,P1,5\n"
+        ",P1,1\n"
+        "tent,P9,1\n"
+        "tent,P1,zero\n"
+        "tent,P1,0\n"
+        "???,P1,1\n"
+        f"{'tent ' * 60},P1,1\n"
+    )
     report = run_search_buy(config(search_buy, workspace))
-    assert report.rejected == {"absurd_query": 2, "bad_count": 2, "duplicate_pair": 1, "duplicate_row": 1,
-                               "missing_query": 1, "unknown_product": 1}
+    assert report.rejected == {
+        "absurd_query": 2,
+        "bad_count": 2,
+        "duplicate_pair": 1,
+        "duplicate_row": 1,
+        "missing_query": 1,
+        "unknown_product": 1,
+    }
     co_buy = tmp_path / "cb.csv"
     co_buy.write_text("product_id_a,product_id_b,count\nP2,P1,3\nP1,P2,3\nP1,P1,1\nP1,,1\nP1,P9,1\n")
     report = run_co_buy(config(co_buy, workspace))
-    assert report.rejected == {"duplicate_row": 1, "missing_product_id": 1, "self_pair": 1,
-                               "unknown_product": 1}
+    assert report.rejected == {
+        "duplicate_row": 1,
+        "missing_product_id": 1,
+        "self_pair": 1,
+        "unknown_product": 1,
+    }
     _, sb, cb = store_state(workspace)
     assert sb.rows() == [("camping tent", "P1", 2)]
     assert cb.rows() == [("P1", "P2", 3)]
@@ -84,8 +102,10 @@ def test_rows_without_count_are_events_and_add_up(tmp_path: Path) -> None:
     workspace = tmp_path / "ws"
     _catalog(workspace, tmp_path)
     path = tmp_path / "purchases.jsonl"
-    path.write_text('{"query": "Tent", "product_id": "P1"}\n{"query": "tent", "product_id": "P1"}\n'
-                    'not json\n{"query": "lamp", "product_id": "P3", "extra": [1, 2]}\n')
+    path.write_text(
+        '{"query": "Tent", "product_id": "P1"}\n{"query": "tent", "product_id": "P1"}\n'
+        'not json\n{"query": "lamp", "product_id": "P3", "extra": [1, 2]}\n'
+    )
     report = run_search_buy(config(path, workspace))
     assert report.rejected == {"malformed_json": 1}
     _, search_buy, _ = store_state(workspace)
@@ -114,10 +134,13 @@ _CELL = st.one_of(
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=st.lists(st.lists(_CELL, min_size=1, max_size=4), max_size=12),
-       encoding=st.sampled_from(["utf-8", "latin-1", "utf-16-le"]))
+@given(
+    rows=st.lists(st.lists(_CELL, min_size=1, max_size=4), max_size=12),
+    encoding=st.sampled_from(["utf-8", "latin-1", "utf-16-le"]),
+)
 def test_fuzzed_files_never_crash_and_every_row_is_accounted_for(
-        tmp_path_factory: pytest.TempPathFactory, rows: list[list[str]], encoding: str) -> None:
+    tmp_path_factory: pytest.TempPathFactory, rows: list[list[str]], encoding: str
+) -> None:
     tmp = tmp_path_factory.mktemp("fuzz")
     body = "query,product_id,count\n" + "".join(",".join(row) + "\n" for row in rows)
     path = tmp / "sb.csv"

@@ -28,13 +28,26 @@ def test_cohen_kappa_matches_the_textbook_example() -> None:
 
 
 def test_fleiss_kappa_matches_the_wikipedia_example() -> None:
-    counts = np.array([[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-                       [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]])
+    counts = np.array(
+        [
+            [0, 0, 0, 0, 14],
+            [0, 2, 6, 4, 2],
+            [0, 0, 3, 5, 6],
+            [0, 3, 9, 2, 0],
+            [2, 2, 8, 1, 1],
+            [7, 7, 0, 0, 0],
+            [3, 2, 6, 3, 0],
+            [2, 5, 3, 2, 2],
+            [6, 5, 2, 1, 0],
+            [0, 2, 2, 3, 7],
+        ]
+    )
     assert fleiss_kappa(counts) == pytest.approx(0.210, abs=1e-3)
 
 
 def test_sample_export_import_round_trip_gives_agreement_and_rejects(
-        tmp_path: Path, refine_sample: dict[str, Path]) -> None:
+    tmp_path: Path, refine_sample: dict[str, Path]
+) -> None:
     config = RefineConfig(**refine_sample, output=tmp_path / "k.parquet", rejects_dir=tmp_path)
     tasks = sample_tasks(load_context(config), 20, seed=1)
     assert len(tasks) == 20 and tasks["task_id"].n_unique() == 20
@@ -45,9 +58,13 @@ def test_sample_export_import_round_trip_gives_agreement_and_rejects(
     answers = []
     for name, flip in (("ann1", set()), ("ann2", {0, 1})):
         filled = blank.with_columns(
-            annotator=pl.lit(name), completeness=pl.lit("yes"), relevance=pl.lit("1"),
-            informativeness=pl.lit("no"), typicality=pl.lit("0.5"),
-            plausibility=pl.Series(["no" if (i % 3 == 0) != (i in flip) else "yes" for i in range(20)]))
+            annotator=pl.lit(name),
+            completeness=pl.lit("yes"),
+            relevance=pl.lit("1"),
+            informativeness=pl.lit("no"),
+            typicality=pl.lit("0.5"),
+            plausibility=pl.Series(["no" if (i % 3 == 0) != (i in flip) else "yes" for i in range(20)]),
+        )
         path = tmp_path / f"{name}.csv"
         filled.write_csv(path)
         answers.append(path)

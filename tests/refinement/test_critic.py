@@ -33,10 +33,19 @@ def small_annotations(tmp_path_factory: pytest.TempPathFactory, shipped_annotati
 
 
 def test_training_twice_with_one_seed_gives_the_same_critic_that_beats_chance(
-        tmp_path: Path, small_annotations: Path, embedding_settings: EmbeddingSettings) -> None:
-    reports = [train(CriticTrainConfig(annotations=small_annotations, output=tmp_path / name,
-                                       test_fraction=0.3, embedding=embedding_settings))
-               for name in ("one", "two")]
+    tmp_path: Path, small_annotations: Path, embedding_settings: EmbeddingSettings
+) -> None:
+    reports = [
+        train(
+            CriticTrainConfig(
+                annotations=small_annotations,
+                output=tmp_path / name,
+                test_fraction=0.3,
+                embedding=embedding_settings,
+            )
+        )
+        for name in ("one", "two")
+    ]
     with np.load(tmp_path / "one" / "weights.npz") as one, np.load(tmp_path / "two" / "weights.npz") as two:
         assert all(np.array_equal(one[key], two[key]) for key in one.files)
     plausibility = reports[0].evaluation.labels["plausibility"]
@@ -45,9 +54,13 @@ def test_training_twice_with_one_seed_gives_the_same_critic_that_beats_chance(
 
 
 def test_saved_critic_scores_like_the_trained_one(
-        tmp_path: Path, small_annotations: Path, embedding_settings: EmbeddingSettings) -> None:
-    train(CriticTrainConfig(annotations=small_annotations, output=tmp_path / "critic",
-                            embedding=embedding_settings))
+    tmp_path: Path, small_annotations: Path, embedding_settings: EmbeddingSettings
+) -> None:
+    train(
+        CriticTrainConfig(
+            annotations=small_annotations, output=tmp_path / "critic", embedding=embedding_settings
+        )
+    )
     examples = read_annotations(small_annotations).head(8)
     first = load_critic(tmp_path / "critic", embedding_settings).score(examples)
     again = load_critic(tmp_path / "critic", embedding_settings).score(examples)
@@ -56,7 +69,8 @@ def test_saved_critic_scores_like_the_trained_one(
 
 
 def test_cross_encoder_trains_and_scores_on_cpu(
-        tmp_path: Path, small_annotations: Path, embedding_settings: EmbeddingSettings) -> None:
+    tmp_path: Path, small_annotations: Path, embedding_settings: EmbeddingSettings
+) -> None:
     from cosmo_kg.refinement.cross_encoder import CrossEncoderCritic
 
     examples = read_annotations(small_annotations).head(32)
@@ -68,7 +82,8 @@ def test_cross_encoder_trains_and_scores_on_cpu(
 
 
 def test_the_registry_refuses_an_unknown_critic_and_names_the_known_ones(
-        embedding_settings: EmbeddingSettings) -> None:
+    embedding_settings: EmbeddingSettings,
+) -> None:
     with pytest.raises(InputError) as error:
         new_critic("gpt", embedding_settings)
     assert error.value.message == "unknown critic 'gpt'"
@@ -76,12 +91,14 @@ def test_the_registry_refuses_an_unknown_critic_and_names_the_known_ones(
 
 
 def test_shipped_typicality_ranks_plausible_statements_by_how_typical_people_found_them(
-        shipped_annotations: Path, embedding_settings: EmbeddingSettings) -> None:
+    shipped_annotations: Path, embedding_settings: EmbeddingSettings
+) -> None:
     # Every held-out gold statement was judged plausible; people graded how typical (0.6-1.0).
     # Plausibility cannot tell them apart, typicality must, and the two scores must differ.
     annotations = read_annotations(shipped_annotations, ("intentionqa",))
-    gold = annotations.filter((pl.col("annotator") == "human")
-                              & in_test_split(annotations["behavior_id"], 0.2, 0))
+    gold = annotations.filter(
+        (pl.col("annotator") == "human") & in_test_split(annotations["behavior_id"], 0.2, 0)
+    )
     scores = load_critic(SHIPPED_CRITIC, embedding_settings).score(gold)
     human = gold["typicality"].to_numpy()
     typical = spearmanr(scores["typicality"].to_numpy(), human).statistic
@@ -93,15 +110,26 @@ def test_shipped_typicality_ranks_plausible_statements_by_how_typical_people_fou
 
 
 def test_retraining_with_no_options_reproduces_the_shipped_critics_evaluation(
-        tmp_path: Path, embedding_settings: EmbeddingSettings) -> None:
+    tmp_path: Path, embedding_settings: EmbeddingSettings
+) -> None:
     from click.testing import CliRunner
 
     from cosmo_kg.cli import cli
 
     # Only where to write and the embedding cache: neither changes the model.
-    result = CliRunner().invoke(cli, ["critic", "train", "-o", str(tmp_path / "critic"),
-                                      "--workspace-dir", str(tmp_path / "ws"),
-                                      "--embeddings-cache-dir", embedding_settings.cache_dir])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "critic",
+            "train",
+            "-o",
+            str(tmp_path / "critic"),
+            "--workspace-dir",
+            str(tmp_path / "ws"),
+            "--embeddings-cache-dir",
+            embedding_settings.cache_dir,
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(next((tmp_path / "ws" / "reports").glob("critic-train-*.json")).read_text())
     shipped = json.loads((SHIPPED_CRITIC / "evaluation.json").read_text())

@@ -9,13 +9,22 @@ import pytest
 
 from cosmo_kg.embeddings import Embedder, EmbeddingSettings, bundled_model_dir, exported_model, length_batches
 
-TAILS = ["camping", "sleeping in tents", "tennis equipment", "golf balls", "a vacation to Hawaii",
-         "keep the baby warm at night", "make a costume of a character from a movie", "daily use"]
+TAILS = [
+    "camping",
+    "sleeping in tents",
+    "tennis equipment",
+    "golf balls",
+    "a vacation to Hawaii",
+    "keep the baby warm at night",
+    "make a costume of a character from a movie",
+    "daily use",
+]
 
 
 @pytest.mark.slow
 def test_onnx_backend_matches_torch_with_passes_at_once_or_not_and_exports_once(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("COSMO_CACHE_DIR", str(tmp_path))
     reference = Embedder(EmbeddingSettings(backend="torch")).embed(TAILS)
     vectors = Embedder(EmbeddingSettings(backend="onnx", batch_tokens=16)).embed(TAILS)  # several passes

@@ -22,12 +22,18 @@ class Killed(Exception):
 
 
 def _config(tmp: Path, sample: dict[str, Path], embedding: EmbeddingSettings) -> RefineConfig:
-    return RefineConfig(**sample, output=tmp / "knowledge.parquet", rejects_dir=tmp / "rejects",
-                        settings=RefineSettings(chunk_rows=100), embedding=embedding)
+    return RefineConfig(
+        **sample,
+        output=tmp / "knowledge.parquet",
+        rejects_dir=tmp / "rejects",
+        settings=RefineSettings(chunk_rows=100),
+        embedding=embedding,
+    )
 
 
 def test_refine_keeps_plausible_knowledge_and_rejects_the_rest_with_reasons(
-        tmp_path: Path, refine_sample: dict[str, Path], embedding_settings: EmbeddingSettings) -> None:
+    tmp_path: Path, refine_sample: dict[str, Path], embedding_settings: EmbeddingSettings
+) -> None:
     report = run(_config(tmp_path, refine_sample, embedding_settings))
     knowledge = pl.read_parquet(report.output)
     rejects = pl.read_parquet(report.rejects_file)
@@ -40,7 +46,8 @@ def test_refine_keeps_plausible_knowledge_and_rejects_the_rest_with_reasons(
 
 
 def test_refine_killed_mid_scoring_resumes_and_equals_an_uninterrupted_run(
-        tmp_path: Path, refine_sample: dict[str, Path], embedding_settings: EmbeddingSettings) -> None:
+    tmp_path: Path, refine_sample: dict[str, Path], embedding_settings: EmbeddingSettings
+) -> None:
     whole = run(_config(tmp_path / "whole", refine_sample, embedding_settings))
 
     def kill_after_two(done: int, total: int) -> None:
@@ -57,11 +64,23 @@ def test_refine_killed_mid_scoring_resumes_and_equals_an_uninterrupted_run(
 
 
 def test_refine_cli_prints_counts_and_a_missing_input_is_a_clear_error(
-        tmp_path: Path, refine_sample: dict[str, Path], embedding_settings: EmbeddingSettings) -> None:
+    tmp_path: Path, refine_sample: dict[str, Path], embedding_settings: EmbeddingSettings
+) -> None:
     runner = CliRunner()
-    args = ["refine", str(refine_sample["candidates"]), "--pairs", str(refine_sample["pairs"]),
-            "--products", str(refine_sample["products"]), "-o", str(tmp_path / "k.parquet"),
-            "--workspace-dir", str(tmp_path / "ws"), "--embeddings-cache-dir", embedding_settings.cache_dir]
+    args = [
+        "refine",
+        str(refine_sample["candidates"]),
+        "--pairs",
+        str(refine_sample["pairs"]),
+        "--products",
+        str(refine_sample["products"]),
+        "-o",
+        str(tmp_path / "k.parquet"),
+        "--workspace-dir",
+        str(tmp_path / "ws"),
+        "--embeddings-cache-dir",
+        embedding_settings.cache_dir,
+    ]
     result = runner.invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert "knowledge rows" in result.output and "rejected:" in result.output
