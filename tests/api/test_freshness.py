@@ -172,17 +172,21 @@ def test_the_background_check_sees_a_write_within_its_interval(
 
 
 def test_a_load_by_another_process_shows_in_the_very_next_answer(
-    app_client: TestClient, fixture_graph: neo4j.Driver, neo4j_env: dict[str, str], tmp_path: Path
+    neo4j_settings: Neo4jSettings, tmp_path: Path, settings: ServeSettings, built_index: Path,
+    embedder: TextEmbedder, fixture_graph: neo4j.Driver, neo4j_env: dict[str, str],
 ) -> None:
-    svc = app_client.app.state.services  # type: ignore[attr-defined]
-    app_client.portal.call(svc.answers.fill, ["camping tent"], "tier1")  # type: ignore[union-attr]
-    assert intentions_of_query(app_client, "camping tent")[0] == "tier1"
+    """The background read waits an hour here: only the writer's signal can show the load."""
+    own = own_settings(neo4j_settings, tmp_path, settings, version_check=3600)
     knowledge = write_knowledge(tmp_path / "k.parquet", [
         ("search_buy", "camping tent", "P1", None, "USED_ON", "harvest moon")])
-    subprocess.run([sys.executable, "-m", "cosmo_kg.cli", "ingest", "knowledge", str(knowledge)],
-                   env={**os.environ, **neo4j_env}, check=True, capture_output=True)
-    try:
-        source, texts = intentions_of_query(app_client, "camping tent")
-        assert (source, texts[0]) == ("graph", "harvest moon")
-    finally:
-        retract(RetractConfig(run_id="fresh-run"), fixture_graph)
+    with TestClient(create_app(own, embedder=embedder)) as client:
+        svc = client.app.state.services  # type: ignore[attr-defined]
+        client.portal.call(svc.answers.fill, ["camping tent"], "tier1")  # type: ignore[union-attr]
+        assert intentions_of_query(client, "camping tent")[0] == "tier1"
+        subprocess.run([sys.executable, "-m", "cosmo_kg.cli", "ingest", "knowledge", str(knowledge)],
+                       env={**os.environ, **neo4j_env}, check=True, capture_output=True)
+        try:
+            source, texts = intentions_of_query(client, "camping tent")
+            assert (source, texts[0]) == ("graph", "harvest moon")
+        finally:
+            retract(RetractConfig(run_id="fresh-run"), fixture_graph)
