@@ -87,8 +87,14 @@ def _generate_knowledge(settings: ServeSettings, say: Callable[[str], None]) -> 
     sampled = workspace / "refresh" / "sampled"
     sampled.mkdir(parents=True, exist_ok=True)
     say("sample")
-    sample(SampleConfig(workspace_dir=workspace, out=sampled / "pairs.parquet",
-                        products_out=sampled / "products.parquet", settings=load_settings(SampleSettings)))
+    sample(
+        SampleConfig(
+            workspace_dir=workspace,
+            out=sampled / "pairs.parquet",
+            products_out=sampled / "products.parquet",
+            settings=load_settings(SampleSettings),
+        )
+    )
     new = _new_pairs(sampled / "pairs.parquet", _explained_path(settings))
     if new.is_empty():
         return None
@@ -99,13 +105,24 @@ def _generate_knowledge(settings: ServeSettings, say: Callable[[str], None]) -> 
     new.write_parquet(pairs)
     rejects = Path(settings.workspace.rejects_dir)
     say(f"generate ({new.height} new pairs)")
-    backend = BackendSettings(load_settings(GenerationSettings), load_settings(OpenAISettings),
-                              load_settings(VllmSettings))
-    generate(GenerateConfig(pairs=pairs, products=products, out=work / "candidates", rejects_dir=rejects,
-                            backend=backend))
+    backend = BackendSettings(
+        load_settings(GenerationSettings), load_settings(OpenAISettings), load_settings(VllmSettings)
+    )
+    generate(
+        GenerateConfig(
+            pairs=pairs, products=products, out=work / "candidates", rejects_dir=rejects, backend=backend
+        )
+    )
     say("refine")
-    refine(RefineConfig(candidates=work / "candidates", pairs=pairs, products=products,
-                        output=work / "knowledge.parquet", rejects_dir=rejects))
+    refine(
+        RefineConfig(
+            candidates=work / "candidates",
+            pairs=pairs,
+            products=products,
+            output=work / "knowledge.parquet",
+            rejects_dir=rejects,
+        )
+    )
     return NewKnowledge(work / "knowledge.parquet", products, pairs, new.select("behavior_id"))
 
 
@@ -143,8 +160,9 @@ def run(
     return report
 
 
-def _knowledge_inputs(config: RefreshConfig, settings: ServeSettings, report: RefreshReport,
-                      say: Callable[[str], None]) -> NewKnowledge | None:
+def _knowledge_inputs(
+    config: RefreshConfig, settings: ServeSettings, report: RefreshReport, say: Callable[[str], None]
+) -> NewKnowledge | None:
     """The files to load: the given knowledge file, or what the first steps made (None: nothing new)."""
     if config.knowledge is not None:
         return NewKnowledge(config.knowledge, config.products, config.pairs, None)
@@ -153,8 +171,14 @@ def _knowledge_inputs(config: RefreshConfig, settings: ServeSettings, report: Re
     return new
 
 
-def _load_and_index(config: RefreshConfig, settings: ServeSettings, loader: LoaderSettings,
-                    inputs: NewKnowledge, report: RefreshReport, say: Callable[[str], None]) -> None:
+def _load_and_index(
+    config: RefreshConfig,
+    settings: ServeSettings,
+    loader: LoaderSettings,
+    inputs: NewKnowledge,
+    report: RefreshReport,
+    say: Callable[[str], None],
+) -> None:
     say("load")
     with connect(settings.neo4j) as driver:
         loaded = load(

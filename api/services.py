@@ -126,9 +126,7 @@ class Services:
             store,
             index,
             reader,
-            AnswerService(
-                reader, store, index, freshness, offload, cache.top_intentions, cache.tier2_ttl
-            ),
+            AnswerService(reader, store, index, freshness, offload, cache.top_intentions, cache.tier2_ttl),
             FeatureService(reader, store, freshness, offload, cache.strong_intent),
             CypherConsole(
                 driver, settings.neo4j.database, settings.api.cypher_timeout, settings.api.cypher_row_limit

@@ -72,8 +72,12 @@ def landed_files(config: WatchConfig, taken: dict[str, str], now: float) -> list
     return sorted(found, key=lambda p: (p.stat().st_mtime, p.name))
 
 
-def watch(config: WatchConfig, settings: ServeSettings, loader: LoaderSettings,
-          say: Callable[[str], None] | None = None) -> Iterator[WatchRound]:
+def watch(
+    config: WatchConfig,
+    settings: ServeSettings,
+    loader: LoaderSettings,
+    say: Callable[[str], None] | None = None,
+) -> Iterator[WatchRound]:
     """Take new event files as they land and refresh with them; yields each round's report.
 
     Raises ``InputError`` for unreadable files (the round's files stay untaken: fix or remove
@@ -96,18 +100,29 @@ def watch(config: WatchConfig, settings: ServeSettings, loader: LoaderSettings,
         done += 1
 
 
-def _round(files: list[Path], config: WatchConfig, settings: ServeSettings, loader: LoaderSettings,
-           say: Callable[[str], None]) -> WatchRound:
+def _round(
+    files: list[Path],
+    config: WatchConfig,
+    settings: ServeSettings,
+    loader: LoaderSettings,
+    say: Callable[[str], None],
+) -> WatchRound:
     started = time.time()
     report = WatchRound([str(p) for p in files], min(p.stat().st_mtime for p in files))
     say(f"ingest {len(files)} event file(s)")
-    ingest = IngestConfig(SourceSpec(files[0]), Path(settings.workspace.dir),
-                          settings=load_settings(IngestSettings), more_files=tuple(files[1:]))
+    ingest = IngestConfig(
+        SourceSpec(files[0]),
+        Path(settings.workspace.dir),
+        settings=load_settings(IngestSettings),
+        more_files=tuple(files[1:]),
+    )
     with connect(settings.neo4j) as driver:
-        report.ingest = run_events(ingest, GraphTarget(driver, loader, database=settings.neo4j.database)
-                                   ).as_dict()
-    refreshed = refresh.run(refresh.RefreshConfig(preload_top=config.preload_top), settings, loader,
-                            progress=say)
+        report.ingest = run_events(
+            ingest, GraphTarget(driver, loader, database=settings.neo4j.database)
+        ).as_dict()
+    refreshed = refresh.run(
+        refresh.RefreshConfig(preload_top=config.preload_top), settings, loader, progress=say
+    )
     report.refresh = asdict(refreshed)
     finished = time.time()
     report.seconds = round(finished - started, 2)

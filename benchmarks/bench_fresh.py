@@ -37,8 +37,18 @@ from cosmo_kg.graph.server import LocalNeo4jSettings
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SAMPLES = Path(__file__).resolve().parents[1] / "cosmo_kg" / "samples"
-CONTEXTS = ("a small apartment", "a beach house", "a first home", "a home office", "a rental",
-            "a family with kids", "a wedding gift", "a college dorm", "a cabin", "a guest room")
+CONTEXTS = (
+    "a small apartment",
+    "a beach house",
+    "a first home",
+    "a home office",
+    "a rental",
+    "a family with kids",
+    "a wedding gift",
+    "a college dorm",
+    "a cabin",
+    "a guest room",
+)
 
 
 def new_sessions(pairs: int) -> tuple[pl.DataFrame, list[str]]:
@@ -51,15 +61,27 @@ def new_sessions(pairs: int) -> tuple[pl.DataFrame, list[str]]:
         queries.append(query)
         at = start + timedelta(minutes=i)
         for step, (action, q) in enumerate((("search", query), ("click", query), ("purchase", None))):
-            rows.append({"session_id": f"fresh-{i}", "timestamp": at + timedelta(seconds=20 * step),
-                         "action": action, "product_id": None if action == "search" else product_id,
-                         "query": q, "order_id": f"order-{i}" if action == "purchase" else None})
+            rows.append(
+                {
+                    "session_id": f"fresh-{i}",
+                    "timestamp": at + timedelta(seconds=20 * step),
+                    "action": action,
+                    "product_id": None if action == "search" else product_id,
+                    "query": q,
+                    "order_id": f"order-{i}" if action == "purchase" else None,
+                }
+            )
     return pl.DataFrame(rows), queries
 
 
 def cli(env: dict[str, str], *args: str) -> None:
-    subprocess.run([sys.executable, "-m", "cosmo_kg.cli", *args], env=env, check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [sys.executable, "-m", "cosmo_kg.cli", *args],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 GRAPH_INTENTIONS = (
@@ -85,37 +107,70 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path("/tmp/cosmo-kg-bench-fresh"))
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--deadline", type=float, default=1800.0, help="seconds to wait for all")
+    parser.add_argument(
+        "--min-plausibility",
+        type=float,
+        default=None,
+        help="refinement's plausibility gate for this run (default: the setting's): "
+        "0 measures the path's delay for every pair the rule filters keep",
+    )
     args = parser.parse_args()
     shutil.rmtree(args.work, ignore_errors=True)
     (args.work / "inbox").mkdir(parents=True)
-    local = LocalNeo4jSettings(home=str(args.work / "neo4j"), bolt_port=_port(), http_port=_port(),
-                               heap="1g", pagecache="256m")
+    local = LocalNeo4jSettings(
+        home=str(args.work / "neo4j"), bolt_port=_port(), http_port=_port(), heap="1g", pagecache="256m"
+    )
     server.start(local)
     client_settings = server.client_settings(local)
     port = _port()
-    env = {**os.environ, "NEO4J_URI": client_settings.uri, "NEO4J_PASSWORD": client_settings.password,
-           "COSMO_WORKSPACE": str(args.work / "ws"), "COSMO_INDEX_DIR": str(args.work / "ws" / "index"),
-           "COSMO_CACHE_PATH": str(args.work / "ws" / "cache.sqlite"), "COSMO_API_PORT": str(port)}
+    env = {
+        **os.environ,
+        "NEO4J_URI": client_settings.uri,
+        "NEO4J_PASSWORD": client_settings.password,
+        "COSMO_WORKSPACE": str(args.work / "ws"),
+        "COSMO_INDEX_DIR": str(args.work / "ws" / "index"),
+        "COSMO_CACHE_PATH": str(args.work / "ws" / "cache.sqlite"),
+        "COSMO_API_PORT": str(port),
+    }
+    if args.min_plausibility is not None:
+        env["COSMO_REFINE_MIN_PLAUSIBILITY"] = str(args.min_plausibility)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         cli(env, "graph", "init")
         cli(env, "ingest", "products", str(SAMPLES / "wands_products.parquet"))
-        cli(env, "ingest", "knowledge", str(SAMPLES / "intentionqa_knowledge.parquet"),
-            "--products", str(SAMPLES / "intentionqa_products.parquet"))
+        cli(
+            env,
+            "ingest",
+            "knowledge",
+            str(SAMPLES / "intentionqa_knowledge.parquet"),
+            "--products",
+            str(SAMPLES / "intentionqa_products.parquet"),
+        )
         cli(env, "index", "build")
         log = (args.work / "processes.log").open("ab")
-        for command in (["serve"], ["refresh", "--watch", str(args.work / "inbox"), "--poll-seconds", "1",
-                                    "--preload-top", "100"]):
-            processes.append(subprocess.Popen([sys.executable, "-m", "cosmo_kg.cli", *command], env=env,
-                                              stdout=log, stderr=subprocess.STDOUT))
+        for command in (
+            ["serve"],
+            ["refresh", "--watch", str(args.work / "inbox"), "--poll-seconds", "1", "--preload-top", "100"],
+        ):
+            processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "cosmo_kg.cli", *command],
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         result = measure(args, port)
     finally:
         for process in processes:
             process.terminate()
             process.wait(30)
         server.stop(local)
+    result["min_plausibility"] = args.min_plausibility
+    gate = args.min_plausibility
+    name = "fresh.json" if gate is None else f"fresh_min_plausibility_{gate:g}.json"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "fresh.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "served_seconds"}, indent=2))
 
 

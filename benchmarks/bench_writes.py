@@ -59,18 +59,30 @@ def _rest(query: str) -> Request:
     return ("GET", "/v1/intentions", None, {"query": query})
 
 
-def mixed_load(url: str, top: list[str], args: argparse.Namespace, pids: dict[str, int],
-               round_: int) -> dict[str, LoadResult]:
+def mixed_load(
+    url: str, top: list[str], args: argparse.Namespace, pids: dict[str, int], round_: int
+) -> dict[str, LoadResult]:
     """Cached and unseen streams at once, each open loop on its own connections (the unseen
     queries of each round are new to the server: its query-vector LRU never hits)."""
     results: dict[str, LoadResult] = {}
-    streams = {"cached": (top, args.cached_rate, 24),
-               "unseen": (unseen_queries(200_000), args.unseen_rate, 8)}
+    streams = {
+        "cached": (top, args.cached_rate, 24),
+        "unseen": (unseen_queries(200_000), args.unseen_rate, 8),
+    }
 
     def drive(name: str) -> None:
         pool, rate, connections = streams[name]
-        results[name] = run_load(url, _rest, pool, int(rate * args.seconds), connections, args.seconds + 30,
-                                 rate=rate, seed=1000 * round_ + len(name), processes=pids)
+        results[name] = run_load(
+            url,
+            _rest,
+            pool,
+            int(rate * args.seconds),
+            connections,
+            args.seconds + 30,
+            rate=rate,
+            seed=1000 * round_ + len(name),
+            processes=pids,
+        )
 
     threads = [threading.Thread(target=drive, args=(name,)) for name in streams]
     for thread in threads:
@@ -106,19 +118,28 @@ def bench_mixed(args: argparse.Namespace) -> dict[str, Any]:
         env = serve_env(graph, args.work, 0, {"COSMO_INDEX_DIR": str(args.work / "ws" / "index")})
         env["COSMO_API_QUERY_TIMEOUT"] = "600"
         for command in (["index", "build"], ["cache", "preload", "--top", "1000"]):
-            subprocess.run([sys.executable, "-m", "cosmo_kg.cli", *command], env=env, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                [sys.executable, "-m", "cosmo_kg.cli", *command],
+                env=env,
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         top = sample_heads(graph, 1000, 0, 0)["top"]
-        out: dict[str, Any] = {"graph_edges": graph.knowledge_edges, "rounds": args.rounds,
-                               "seconds_per_round": args.seconds}
+        out: dict[str, Any] = {
+            "graph_edges": graph.knowledge_edges,
+            "rounds": args.rounds,
+            "seconds_per_round": args.seconds,
+        }
         servers: dict[str, subprocess.Popen[bytes]] = {}
         try:
             urls = {}
             for mode in args.modes:  # every server runs at once: the rounds interleave them
                 launcher, extra = MIXED_MODES[mode]
                 port = free_port()
-                servers[mode] = _start(launcher, {**env, **extra, "COSMO_API_PORT": str(port)},
-                                       args.work / f"serve-{mode}.log")
+                servers[mode] = _start(
+                    launcher, {**env, **extra, "COSMO_API_PORT": str(port)}, args.work / f"serve-{mode}.log"
+                )
                 urls[mode] = f"http://127.0.0.1:{port}"
                 run_load(urls[mode], _rest, top, 2000, 8, 60)  # warm-up: JIT, connection pools, the model
                 run_load(urls[mode], _rest, unseen_queries(50), 50, 2, 60)
@@ -129,8 +150,11 @@ def bench_mixed(args: argparse.Namespace) -> dict[str, Any]:
                     pids |= {f"child{i}": c for i, c in enumerate(child_pids(servers[mode].pid))}
                     results = mixed_load(urls[mode], top, args, pids, round_)
                     rounds[mode].append({name: asdict(r) for name, r in results.items()})
-                    print(f"  round {round_ + 1} {mode}: cached {results['cached']}\n"
-                          f"  round {round_ + 1} {mode}: unseen {results['unseen']}", flush=True)
+                    print(
+                        f"  round {round_ + 1} {mode}: cached {results['cached']}\n"
+                        f"  round {round_ + 1} {mode}: unseen {results['unseen']}",
+                        flush=True,
+                    )
         finally:
             for server in servers.values():
                 server.terminate()
@@ -138,12 +162,17 @@ def bench_mixed(args: argparse.Namespace) -> dict[str, Any]:
     finally:
         close_graph(graph)
     for mode, runs in rounds.items():
-        out[mode] = {"rounds": runs, "cached_p99_ms": [r["cached"]["p99_ms"] for r in runs],
-                     "unseen_p99_ms": [r["unseen"]["p99_ms"] for r in runs]}
+        out[mode] = {
+            "rounds": runs,
+            "cached_p99_ms": [r["cached"]["p99_ms"] for r in runs],
+            "unseen_p99_ms": [r["unseen"]["p99_ms"] for r in runs],
+        }
     out["target_cached_p99_ms"] = 25.0
     main_runs = rounds[args.modes[0]]
-    out["met_in_rounds"] = sum(r["cached"]["p99_ms"] <= 25.0 and r["cached"]["errors"] == 0
-                               and r["unseen"]["errors"] == 0 for r in main_runs)
+    out["met_in_rounds"] = sum(
+        r["cached"]["p99_ms"] <= 25.0 and r["cached"]["errors"] == 0 and r["unseen"]["errors"] == 0
+        for r in main_runs
+    )
     out["met"] = out["met_in_rounds"] == len(main_runs)
     return out
 
@@ -152,8 +181,9 @@ def _start(launcher: list[str], env: dict[str, str], log: Path) -> subprocess.Po
     if launcher[0] == "-m":
         return start_server(env, log)
     with log.open("ab") as handle:
-        process = subprocess.Popen([sys.executable, *launcher], env=env, stdout=handle,
-                                   stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, *launcher], env=env, stdout=handle, stderr=subprocess.STDOUT
+        )
     import httpx
 
     deadline = time.monotonic() + 180
@@ -198,8 +228,11 @@ def bench_retract(args: argparse.Namespace) -> dict[str, Any]:
         "intentions_removed": report.intentions_removed,
         "seconds": report.seconds,
         "edges_per_s": report.edges_per_second,
-        "naive_one_transaction_per_edge": {"edges": args.naive_edges, "seconds": round(naive_seconds, 2),
-                                           "edges_per_s": round(naive_rate, 1)},
+        "naive_one_transaction_per_edge": {
+            "edges": args.naive_edges,
+            "seconds": round(naive_seconds, 2),
+            "edges_per_s": round(naive_rate, 1),
+        },
         "speedup_vs_naive": round(report.edges_per_second / max(naive_rate, 1e-9), 1),
     }
 
@@ -240,9 +273,19 @@ def bench_export(args: argparse.Namespace) -> dict[str, Any]:
             shutil.rmtree(target, ignore_errors=True)
             target.mkdir()
             done = subprocess.run(
-                [sys.executable, "-c", EXPORT_CHILD, graph.client.uri, graph.client.password, str(target),
-                 mode],
-                check=True, capture_output=True, text=True)
+                [
+                    sys.executable,
+                    "-c",
+                    EXPORT_CHILD,
+                    graph.client.uri,
+                    graph.client.password,
+                    str(target),
+                    mode,
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             result = json.loads(done.stdout.strip().splitlines()[-1])
             edges = result["rows"]["knowledge_edges"]
             result["knowledge_edges_per_s"] = round(edges / max(result["seconds"], 1e-9), 1)
@@ -264,9 +307,13 @@ def main() -> None:
     parser.add_argument("--unseen-rate", type=float, default=20.0)
     parser.add_argument("--seconds", type=float, default=30.0, help="open-loop schedule per stream")
     parser.add_argument("--rounds", type=int, default=3, help="mixed: rounds, each over every server")
-    parser.add_argument("--modes", nargs="+", choices=list(MIXED_MODES),
-                        default=["offloaded", "offloaded_embed_in_thread", "naive_inline"],
-                        help="mixed: the servers to measure")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        choices=list(MIXED_MODES),
+        default=["offloaded", "offloaded_embed_in_thread", "naive_inline"],
+        help="mixed: the servers to measure",
+    )
     parser.add_argument("--retract-edges", type=int, default=100_000)
     parser.add_argument("--naive-edges", type=int, default=2_000)
     parser.add_argument("--export-edges", type=int, default=1_000_000)
@@ -275,8 +322,15 @@ def main() -> None:
     parts = args.only or ["mixed", "retract", "export"]
     path = RESULTS / "writes.json"
     result: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    result |= {"benchmark": "writes", "when": datetime.now(UTC).isoformat(), "machine": {
-        "cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()}}
+    result |= {
+        "benchmark": "writes",
+        "when": datetime.now(UTC).isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+        },
+    }
     for part in parts:
         print(f"{part} ...", flush=True)
         load_before = os.getloadavg()[0]
@@ -289,8 +343,10 @@ def main() -> None:
 
 def print_table(result: dict[str, Any]) -> None:
     if "mixed" in result:
-        print(f"{'mixed load (p99 ms per round)':<40}{'cached p50':>11}{'cached p99':>24}{'unseen p99':>24}"
-              f"{'errors':>7}")
+        print(
+            f"{'mixed load (p99 ms per round)':<40}{'cached p50':>11}{'cached p99':>24}{'unseen p99':>24}"
+            f"{'errors':>7}"
+        )
         for mode in [m for m in MIXED_MODES if m in result["mixed"]]:
             runs = result["mixed"][mode].get("rounds", [])
             p50 = "/".join(f"{r['cached']['p50_ms']:g}" for r in runs)
@@ -300,14 +356,18 @@ def print_table(result: dict[str, Any]) -> None:
             print(f"{mode:<40}{p50:>11}{cached:>24}{unseen:>24}{errors:>7}")
     if "retract" in result:
         r = result["retract"]
-        print(f"retract {r['retracted_edges']:,} edges: {r['edges_per_s']:,} edges/s in {r['seconds']} s; "
-              f"naive {r['naive_one_transaction_per_edge']['edges_per_s']:,} edges/s "
-              f"({r['speedup_vs_naive']}x)")
+        print(
+            f"retract {r['retracted_edges']:,} edges: {r['edges_per_s']:,} edges/s in {r['seconds']} s; "
+            f"naive {r['naive_one_transaction_per_edge']['edges_per_s']:,} edges/s "
+            f"({r['speedup_vs_naive']}x)"
+        )
     if "export" in result:
         for mode in ("streamed", "naive_whole_tables"):
             r = result["export"][mode]
-            print(f"export {mode}: {r['knowledge_edges_per_s']:,} knowledge edges/s, {r['seconds']} s, "
-                  f"peak RSS {r['peak_rss_mib']} MiB")
+            print(
+                f"export {mode}: {r['knowledge_edges_per_s']:,} knowledge edges/s, {r['seconds']} s, "
+                f"peak RSS {r['peak_rss_mib']} MiB"
+            )
 
 
 if __name__ == "__main__":

@@ -36,10 +36,17 @@ from cosmo_kg.schemas import PAIRS, PRODUCTS
 from cosmo_kg.vocabulary import BehaviorKind
 
 EDGE_COLUMNS: dict[str, pl.DataType] = {
-    "head_label": pl.String(), "head": pl.String(), "relation": pl.String(), "tail": pl.String(),
-    "plausibility": pl.Float64(), "typicality": pl.Float64(), "support": pl.Int64(),
-    "model": pl.String(), "run_id": pl.String(),
-    "first_seen": pl.Datetime("us", "UTC"), "last_seen": pl.Datetime("us", "UTC"),
+    "head_label": pl.String(),
+    "head": pl.String(),
+    "relation": pl.String(),
+    "tail": pl.String(),
+    "plausibility": pl.Float64(),
+    "typicality": pl.Float64(),
+    "support": pl.Int64(),
+    "model": pl.String(),
+    "run_id": pl.String(),
+    "first_seen": pl.Datetime("us", "UTC"),
+    "last_seen": pl.Datetime("us", "UTC"),
 }
 _PRODUCT_FIELDS = ", ".join(f"p.{c} AS {c}" for c in PRODUCTS.columns)
 
@@ -54,19 +61,29 @@ class Table:
 
 
 TABLES = (
-    Table("products", f"MATCH (p:Product) RETURN {_PRODUCT_FIELDS} ORDER BY product_id",
-          dict(PRODUCTS.columns)),
+    Table(
+        "products", f"MATCH (p:Product) RETURN {_PRODUCT_FIELDS} ORDER BY product_id", dict(PRODUCTS.columns)
+    ),
     Table("queries", "MATCH (q:Query) RETURN q.text AS text ORDER BY text", {"text": pl.String()}),
-    Table("intentions", "MATCH (i:Intention) RETURN i.text AS text, i.tail_types AS tail_types "
-          "ORDER BY text", {"text": pl.String(), "tail_types": pl.List(pl.String())}),
-    Table("knowledge_edges", """
+    Table(
+        "intentions",
+        "MATCH (i:Intention) RETURN i.text AS text, i.tail_types AS tail_types ORDER BY text",
+        {"text": pl.String(), "tail_types": pl.List(pl.String())},
+    ),
+    Table(
+        "knowledge_edges",
+        """
 MATCH (h)-[e]->(i:Intention) WHERE h:Product OR h:Query
 RETURN CASE WHEN h:Product THEN 'Product' ELSE 'Query' END AS head_label,
        coalesce(h.product_id, h.text) AS head, type(e) AS relation, i.text AS tail,
        e.plausibility AS plausibility, e.typicality AS typicality, e.support AS support,
        e.model AS model, e.run_id AS run_id, e.first_seen AS first_seen, e.last_seen AS last_seen
-""", EDGE_COLUMNS),
-    Table("pairs", """
+""",
+        EDGE_COLUMNS,
+    ),
+    Table(
+        "pairs",
+        """
 CALL () {
   MATCH (q:Query)-[s:SEARCH_BUY]->(p:Product)
   RETURN 'search_buy' AS kind, q.text AS query, p AS product, null AS product_id_b, s.count AS count
@@ -76,7 +93,9 @@ CALL () {
 }
 RETURN kind, query, product.product_id AS product_id, product_id_b, product.domain AS domain,
        product.product_type AS product_type, count
-""", {c: t for c, t in PAIRS.columns.items() if c not in ("behavior_id", "weight")}),
+""",
+        {c: t for c, t in PAIRS.columns.items() if c not in ("behavior_id", "weight")},
+    ),
 )
 
 
@@ -98,8 +117,9 @@ class ExportReport:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
 
-def export_graph(config: ExportConfig, driver: neo4j.Driver,
-                 progress: Callable[[str, int], None] | None = None) -> ExportReport:
+def export_graph(
+    config: ExportConfig, driver: neo4j.Driver, progress: Callable[[str, int], None] | None = None
+) -> ExportReport:
     """Write every table of the graph under ``config.out_dir`` (each file replaced atomically).
 
     Raises ``GraphError`` when Neo4j fails (files already finished stay; run again to redo all).
@@ -118,8 +138,9 @@ def export_graph(config: ExportConfig, driver: neo4j.Driver,
     return report
 
 
-def _export_table(session: neo4j.Session, table: Table, config: ExportConfig,
-                  progress: Callable[[str, int], None] | None) -> int:
+def _export_table(
+    session: neo4j.Session, table: Table, config: ExportConfig, progress: Callable[[str, int], None] | None
+) -> int:
     path = config.out_dir / f"{table.name}.parquet"
     tmp = path.with_name(f".{path.name}.tmp")
     written = 0
@@ -153,14 +174,24 @@ def _frame(rows: list[dict[str, Any]], table: Table) -> pl.DataFrame:
     frame = pl.DataFrame(rows, schema=table.columns)
     if table.name != "pairs":
         return frame
-    ids = pl.concat([
-        behavior_id_column(BehaviorKind(kind), part["query" if kind == "search_buy" else "product_id"],
-                           part["product_id" if kind == "search_buy" else "product_id_b"])
-        for kind, part in ((k, frame.filter(pl.col("kind") == k)) for k in ("search_buy", "co_buy"))
-    ]) if rows else pl.Series("behavior_id", [], dtype=pl.String())
+    ids = (
+        pl.concat(
+            [
+                behavior_id_column(
+                    BehaviorKind(kind),
+                    part["query" if kind == "search_buy" else "product_id"],
+                    part["product_id" if kind == "search_buy" else "product_id_b"],
+                )
+                for kind, part in ((k, frame.filter(pl.col("kind") == k)) for k in ("search_buy", "co_buy"))
+            ]
+        )
+        if rows
+        else pl.Series("behavior_id", [], dtype=pl.String())
+    )
     ordered = pl.concat([frame.filter(pl.col("kind") == k) for k in ("search_buy", "co_buy")])
     return ordered.with_columns(ids, pl.lit(None, dtype=pl.Float64()).alias("weight")).select(
-        list(PAIRS.columns))
+        list(PAIRS.columns)
+    )
 
 
 @dataclass
@@ -171,8 +202,9 @@ class ImportReport:
     seconds: float = 0.0
 
 
-def import_graph(directory: Path, driver: neo4j.Driver, database: str = "neo4j",
-                 batch_size: int = 10_000) -> ImportReport:
+def import_graph(
+    directory: Path, driver: neo4j.Driver, database: str = "neo4j", batch_size: int = 10_000
+) -> ImportReport:
     """Write an export back into a graph (MERGE: into an empty graph it gives the exported one).
     Recorded as a completed write run, so serving APIs see a new graph version.
 
@@ -182,8 +214,9 @@ def import_graph(directory: Path, driver: neo4j.Driver, database: str = "neo4j",
     files = {table.name: directory / f"{table.name}.parquet" for table in TABLES}
     for path in files.values():
         if not path.exists():
-            raise InputError(f"{path}: no such file",
-                             hint="give a directory written by cosmo-kg graph export")
+            raise InputError(
+                f"{path}: no such file", hint="give a directory written by cosmo-kg graph export"
+            )
     report = ImportReport(str(directory), import_id=_import_id(files))
     try:
         with driver.session(database=database) as session:
@@ -193,8 +226,10 @@ def import_graph(directory: Path, driver: neo4j.Driver, database: str = "neo4j",
             with completing_write(session):
                 _record(session, report.import_id, str(directory))
     except (Neo4jError, DriverError) as exc:
-        raise GraphError(f"the import failed: {getattr(exc, 'message', None) or exc}",
-                         hint="run the same import again: it MERGEs, so what is there stays") from exc
+        raise GraphError(
+            f"the import failed: {getattr(exc, 'message', None) or exc}",
+            hint="run the same import again: it MERGEs, so what is there stays",
+        ) from exc
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 
@@ -211,25 +246,34 @@ SET e.plausibility = row.plausibility, e.typicality = row.typicality, e.support 
 
 def _import_steps(files: dict[str, Path], batch_size: int) -> Iterator[tuple[str, str, list[dict[str, Any]]]]:
     products = pl.scan_parquet(files["products"])
-    for name, column, statement in (("domains", "domain", statements.DOMAINS),
-                                    ("product_types", "product_type", statements.PRODUCT_TYPES)):
+    for name, column, statement in (
+        ("domains", "domain", statements.DOMAINS),
+        ("product_types", "product_type", statements.PRODUCT_TYPES),
+    ):
         names = products.select(pl.col(column).alias("name")).drop_nulls().unique().sort("name").collect()
         yield from ((name, statement, rows) for rows in _batches(names, batch_size))
-    for name, statement in (("products", statements.PRODUCTS), ("in_domain", statements.IN_DOMAIN_EDGES),
-                            ("of_type", statements.OF_TYPE_EDGES)):
+    for name, statement in (
+        ("products", statements.PRODUCTS),
+        ("in_domain", statements.IN_DOMAIN_EDGES),
+        ("of_type", statements.OF_TYPE_EDGES),
+    ):
         yield from ((name, statement, rows) for rows in _file_batches(files["products"], batch_size))
     yield from (("queries", statements.QUERIES, rows) for rows in _file_batches(files["queries"], batch_size))
-    yield from (("intentions", statements.INTENTIONS, rows)
-                for rows in _file_batches(files["intentions"], batch_size))
+    yield from (
+        ("intentions", statements.INTENTIONS, rows) for rows in _file_batches(files["intentions"], batch_size)
+    )
     for batch in pq.ParquetFile(files["knowledge_edges"]).iter_batches(batch_size):
         edges = cast(pl.DataFrame, pl.from_arrow(batch))
         for head, relation, group in knowledge_edge_groups(edges):
-            statement = _KNOWLEDGE_EDGE.format(label=head.value, key=statements.HEAD_KEYS[head],
-                                               rel_type=relation)
+            statement = _KNOWLEDGE_EDGE.format(
+                label=head.value, key=statements.HEAD_KEYS[head], rel_type=relation
+            )
             yield "knowledge_edges", statement, group.drop("head_label", "relation").to_dicts()
     for rows in _file_batches(files["pairs"], batch_size):
-        for kind, statement in (("search_buy", statements.SEARCH_BUY_EDGES),
-                                ("co_buy", statements.CO_BUY_EDGES)):
+        for kind, statement in (
+            ("search_buy", statements.SEARCH_BUY_EDGES),
+            ("co_buy", statements.CO_BUY_EDGES),
+        ):
             picked = [row for row in rows if row["kind"] == kind]
             if picked:
                 yield "pairs", statement, picked
@@ -256,7 +300,11 @@ def _import_id(files: dict[str, Path]) -> str:
 
 
 def _record(session: neo4j.Session, import_id: str, source: str) -> None:
-    session.run("""
+    session.run(
+        """
 MERGE (l:LoadRun {load_id: $id})
 SET l.kind = 'import', l.source = $source, l.completed = true, l.completed_at = datetime()
-""", id=import_id, source=source).consume()
+""",
+        id=import_id,
+        source=source,
+    ).consume()

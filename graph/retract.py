@@ -36,7 +36,9 @@ _EDGE_FILTER = (
 )
 _MATCH = "MATCH (h)-[e{rel_type}]->(i:Intention) WHERE " + _EDGE_FILTER
 
-_DELETE_EDGES = _MATCH + """
+_DELETE_EDGES = (
+    _MATCH
+    + """
 CALL (e, i) {
   WITH e, type(e) AS relation, i.text AS tail
   DELETE e
@@ -44,13 +46,17 @@ CALL (e, i) {
 } IN TRANSACTIONS OF $batch_size ROWS
 RETURN relation, count(*) AS edges, collect(DISTINCT tail) AS tails
 """
+)
 
 _COUNT_EDGES = _MATCH + "\nRETURN type(e) AS relation, count(*) AS edges"
 
-_COUNT_ORPHANS = _MATCH + """
+_COUNT_ORPHANS = (
+    _MATCH
+    + """
 WITH i, count(e) AS matched
 RETURN count(CASE WHEN COUNT { (i)<--() } = matched THEN 1 END) AS orphans
 """
+)
 
 # Intentions with no edge left: of the given texts, or (``$texts`` null, after a resumed run whose
 # first attempt may have died between its two steps) of the whole graph.
@@ -97,25 +103,39 @@ class RetractConfig:
 
     def validate(self) -> None:
         if not (self.run_id or self.model or self.relation):
-            raise InputError("nothing to retract: no filter given",
-                             hint="pass --run-id, --model or --relation (and optionally --domain)")
+            raise InputError(
+                "nothing to retract: no filter given",
+                hint="pass --run-id, --model or --relation (and optionally --domain)",
+            )
         if self.relation is not None and self.relation not in RELATIONS:
-            raise InputError(f"unknown relation {self.relation!r}",
-                             hint=f"use one of: {', '.join(RELATIONS)}")
+            raise InputError(
+                f"unknown relation {self.relation!r}", hint=f"use one of: {', '.join(RELATIONS)}"
+            )
         if self.domain is not None and self.domain not in DOMAINS:
             raise InputError(f"unknown domain {self.domain!r}", hint=f"use one of: {'; '.join(DOMAINS)}")
         if self.batch_size < 1:
             raise InputError(f"batch size {self.batch_size} is not positive", hint="use e.g. 10000")
 
     def filter(self) -> dict[str, str]:
-        return {name: value for name, value in (("run_id", self.run_id), ("model", self.model),
-                                                ("relation", self.relation), ("domain", self.domain))
-                if value is not None}
+        return {
+            name: value
+            for name, value in (
+                ("run_id", self.run_id),
+                ("model", self.model),
+                ("relation", self.relation),
+                ("domain", self.domain),
+            )
+            if value is not None
+        }
 
     def params(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "model": self.model, "domain": self.domain,
-                "relations": [self.relation] if self.relation else list(RELATIONS),
-                "batch_size": self.batch_size}
+        return {
+            "run_id": self.run_id,
+            "model": self.model,
+            "domain": self.domain,
+            "relations": [self.relation] if self.relation else list(RELATIONS),
+            "batch_size": self.batch_size,
+        }
 
     @property
     def record_id(self) -> str:
@@ -169,8 +189,10 @@ def retract(config: RetractConfig, driver: neo4j.Driver) -> RetractReport:
             else:
                 _delete(session, config, report)
     except (Neo4jError, DriverError) as exc:
-        raise GraphError(f"the retraction failed: {getattr(exc, 'message', None) or exc}",
-                         hint="run the same retraction again: it deletes what is left") from exc
+        raise GraphError(
+            f"the retraction failed: {getattr(exc, 'message', None) or exc}",
+            hint="run the same retraction again: it deletes what is left",
+        ) from exc
     report.edges_total = sum(report.edges.values())
     report.seconds = round(time.perf_counter() - started, 3)
     report.edges_per_second = round(report.edges_total / max(report.seconds, 1e-9), 1)
@@ -186,8 +208,9 @@ def _count(session: neo4j.Session, config: RetractConfig, report: RetractReport)
 
 
 def _delete(session: neo4j.Session, config: RetractConfig, report: RetractReport) -> None:
-    begun = session.run(_RUN_BEGIN, run_id=report.retraction_id,
-                        filter=json.dumps(report.filter, sort_keys=True)).single(strict=True)
+    begun = session.run(
+        _RUN_BEGIN, run_id=report.retraction_id, filter=json.dumps(report.filter, sort_keys=True)
+    ).single(strict=True)
     report.resumed = bool(begun["resumed"])
     tails: set[str] = set()
     for row in session.run(_statement(_DELETE_EDGES, config.relation), config.params()):
@@ -197,5 +220,9 @@ def _delete(session: neo4j.Session, config: RetractConfig, report: RetractReport
     orphans = session.run(_DELETE_ORPHANS, texts=texts, batch_size=config.batch_size).single(strict=True)
     report.intentions_removed = int(orphans["orphans"])
     with completing_write(session):
-        session.run(_RUN_COMPLETE, run_id=report.retraction_id, edges=sum(report.edges.values()),
-                    intentions=report.intentions_removed).consume()
+        session.run(
+            _RUN_COMPLETE,
+            run_id=report.retraction_id,
+            edges=sum(report.edges.values()),
+            intentions=report.intentions_removed,
+        ).consume()
