@@ -8,7 +8,9 @@ process per request (Neo4j's own CPU is not counted):
 - ``execute_in_memory``: Strawberry executing the (cached) document against an answer already
   in memory — its DataLoaders primed, no I/O: the floor of any Strawberry server for this query;
 - ``execute``: the same with the real read;
-- ``asgi``: the whole app (FastAPI, middleware, the GraphQL router) called as ASGI, with the read.
+- ``asgi``: the whole app (middleware and the direct GraphQL path) called as ASGI, with the read;
+- ``asgi_router``: the same app without the direct path: FastAPI's routing and Strawberry's HTTP
+  view answer the POST (the naive way, what the app did before).
 
     python benchmarks/bench_graphql_cpu.py --edges 200000 --requests 2000
 """
@@ -16,7 +18,6 @@ process per request (Neo4j's own CPU is not counted):
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import time
@@ -27,11 +28,13 @@ from typing import Any
 
 import api_peer
 import orjson
+import uvloop
 from api_graph import close_graph, open_graph, warm_page_cache
 from bench_api import SAMPLE_PRODUCTS, serve_env
 
 from cosmo_kg.api.app import create_app
 from cosmo_kg.api.arguments import ApiContext
+from cosmo_kg.api.graphql_http import FastGraphQL
 from cosmo_kg.api.loaders import Loaders
 from cosmo_kg.api.reads import EdgeFilter
 from cosmo_kg.api.schema import build_schema
@@ -47,6 +50,10 @@ class Layers:
 
     def __init__(self, settings: ServeSettings) -> None:
         self.app = create_app(settings)
+        self.router_app = create_app(settings)
+        self.router_app.user_middleware = [
+            m for m in self.router_app.user_middleware if m.cls is not FastGraphQL
+        ]
         self.schema = build_schema(settings.api)  # as the app's GraphQL router builds it
         self.pages: dict[str, Any] = {}
 
@@ -79,6 +86,12 @@ class Layers:
         return result
 
     async def asgi(self, pid: str) -> Any:
+        return await self._asgi(self.app, pid)
+
+    async def asgi_router(self, pid: str) -> Any:
+        return await self._asgi(self.router_app, pid)
+
+    async def _asgi(self, app: Any, pid: str) -> Any:
         payload = orjson.dumps(api_peer.ours_request(pid)[2])
         scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
@@ -96,17 +109,20 @@ class Layers:
         async def send(message: dict[str, Any]) -> None:
             sent.append(message)
 
-        await self.app(scope, receive, send)
+        await app(scope, receive, send)
         if sent[0]["status"] != 200:
             raise RuntimeError(sent)
         return sent
 
     async def run_all(self, ids: list[str], count: int) -> dict[str, float]:
-        async with self.app.router.lifespan_context(self.app):
+        async with (
+            self.app.router.lifespan_context(self.app),
+            self.router_app.router.lifespan_context(self.router_app),
+        ):
             for pid in ids:  # the answers execute_in_memory serves
                 self.pages[pid] = (await self.read(pid)).get(pid)
             found = {}
-            for name in ("read", "execute_in_memory", "execute", "asgi"):
+            for name in ("read", "execute_in_memory", "execute", "asgi", "asgi_router"):
                 found[name] = await _cpu(getattr(self, name), ids, count)
                 print(f"  {name}: {found[name]} ms CPU per request", flush=True)
         return found
@@ -134,7 +150,8 @@ def main() -> None:
         with connect(graph.client) as driver:
             ids = [r["id"] for r in driver.execute_query(SAMPLE_PRODUCTS, n=2000).records]
         os.environ.update(serve_env(graph, args.work, 0, {}))
-        layers = asyncio.run(Layers(ServeSettings.load()).run_all(ids, args.requests))
+        # uvloop, as `cosmo-kg serve` runs.
+        layers = uvloop.run(Layers(ServeSettings.load()).run_all(ids, args.requests))
     finally:
         close_graph(graph)
     path = RESULTS / "graphql_cpu.json"
@@ -144,6 +161,7 @@ def main() -> None:
         "requests": args.requests,
         "cpu_ms_per_request": layers,
         "http_and_framework_ms": round(layers["asgi"] - layers["execute"], 3),
+        "http_and_framework_via_router_ms": round(layers["asgi_router"] - layers["execute"], 3),
         "strawberry_without_io_ms": layers["execute_in_memory"],
     }
     path.write_text(json.dumps(recorded, indent=2) + "\n")
