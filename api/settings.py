@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from cosmo_kg.errors import ConfigError
 from cosmo_kg.settings import SettingsGroup, setting
 
 
-def _positive(section: str, name: str, value: float) -> None:
-    if value <= 0:
-        raise ConfigError(f"setting {section}.{name} has a bad value {value!r}", hint="use a positive number")
+def _positive(group: SettingsGroup, name: str) -> None:
+    if getattr(group, name) <= 0:
+        raise group.bad_value(name, "use a positive number")
 
 
 @dataclass(frozen=True)
@@ -89,16 +88,11 @@ class ApiSettings(SettingsGroup):
             "pool_size",
             "offload_threads",
         ):
-            _positive(self.section, name, getattr(self, name))
+            _positive(self, name)
         if not 0 <= self.embed_nice <= 19:
-            raise ConfigError(
-                f"setting api.embed_nice has a bad value {self.embed_nice!r}", hint="use 0 to 19"
-            )
+            raise self.bad_value("embed_nice", "use 0 to 19")
         if self.document_cache < 0:
-            raise ConfigError(
-                f"setting api.document_cache has a bad value {self.document_cache!r}",
-                hint="use 0 (off) or more",
-            )
+            raise self.bad_value("document_cache", "use 0 (off) or more")
 
 
 @dataclass(frozen=True)
@@ -137,24 +131,15 @@ class IndexSettings(SettingsGroup):
 
     def validate(self) -> None:
         if self.kind not in self.KINDS:
-            raise ConfigError(
-                f"setting index.kind has a bad value {self.kind!r}",
-                hint=f"use one of {', '.join(self.KINDS)}",
-            )
+            raise self.bad_value("kind", f"use one of {', '.join(self.KINDS)}")
         if self.gpu not in ("auto", "on", "off"):
-            raise ConfigError(f"setting index.gpu has a bad value {self.gpu!r}", hint="use auto, on or off")
+            raise self.bad_value("gpu", "use auto, on or off")
         for name in ("hnsw_m", "hnsw_ef_construction", "hnsw_ef_search", "ivf_probe"):
-            _positive(self.section, name, getattr(self, name))
+            _positive(self, name)
         if self.reload_seconds < 0:
-            raise ConfigError(
-                f"setting index.reload_seconds has a bad value {self.reload_seconds!r}",
-                hint="use 0 (never reload) or a positive number of seconds",
-            )
+            raise self.bad_value("reload_seconds", "use 0 (never reload) or a positive number of seconds")
         if self.search_threads < 0:
-            raise ConfigError(
-                f"setting index.search_threads has a bad value {self.search_threads!r}",
-                hint="use 0 (the FAISS default) or a positive number",
-            )
+            raise self.bad_value("search_threads", "use 0 (the FAISS default) or a positive number")
 
     @property
     def path(self) -> Path:
@@ -197,7 +182,4 @@ class CacheSettings(SettingsGroup):
     def validate(self) -> None:
         for name in ("tier2_ttl", "version_check"):
             if getattr(self, name) < 0:
-                raise ConfigError(
-                    f"setting cache.{name} has a bad value {getattr(self, name)!r}",
-                    hint="use 0 or a positive number of seconds",
-                )
+                raise self.bad_value(name, "use 0 or a positive number of seconds")
