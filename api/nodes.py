@@ -125,6 +125,20 @@ async def head_intentions(
     return connection(page.edges, f.offset, page.has_next)
 
 
+async def head_purchases(root: Product | SearchQuery, info: Info, first: int = 10) -> list[Purchase]:
+    """Products bought with a product (co-buy) or after a search (search-buy), most often first."""
+    label, key = root.head()
+    loaders = ctx(info).loaders
+    loader = loaders.co_bought if label is NodeLabel.PRODUCT else loaders.purchased
+    return [purchase(c) for c in await loader.load((key, page_size(info, first)))]
+
+
+async def head_features(root: Product | SearchQuery, info: Info) -> Features | None:
+    """The feature-store features of a product or a query."""
+    found = await ctx(info).features.get(*root.head())
+    return Features.of(found) if found else None
+
+
 @strawberry.type
 class Product:
     id: strawberry.ID
@@ -152,15 +166,12 @@ class Product:
         resolver=head_intentions, description="Knowledge about this product, best first, one page at a time."
     )
 
-    @strawberry.field(description="Products bought together with this one, most often first.")
-    async def co_bought(self, info: Info, first: int = 10) -> list[Purchase]:
-        key = (self.id, page_size(info, first))
-        return [purchase(c) for c in await ctx(info).loaders.co_bought.load(key)]
-
-    @strawberry.field(description="Structured features (feature store).")
-    async def features(self, info: Info) -> Features | None:
-        found = await ctx(info).features.get(NodeLabel.PRODUCT, self.id)
-        return Features.of(found) if found else None
+    co_bought: list[Purchase] = strawberry.field(
+        resolver=head_purchases, description="Products bought together with this one, most often first."
+    )
+    features: Features | None = strawberry.field(
+        resolver=head_features, description="Structured features (feature store)."
+    )
 
 
 @strawberry.type
@@ -192,15 +203,12 @@ class SearchQuery:
         resolver=head_intentions, description="Knowledge about this query, best first, one page at a time."
     )
 
-    @strawberry.field(description="Products bought after this search, most often first.")
-    async def purchased(self, info: Info, first: int = 10) -> list[Purchase]:
-        key = (self.text, page_size(info, first))
-        return [purchase(c) for c in await ctx(info).loaders.purchased.load(key)]
-
-    @strawberry.field(description="Structured features (feature store).")
-    async def features(self, info: Info) -> Features | None:
-        found = await ctx(info).features.get(NodeLabel.QUERY, self.text)
-        return Features.of(found) if found else None
+    purchased: list[Purchase] = strawberry.field(
+        resolver=head_purchases, description="Products bought after this search, most often first."
+    )
+    features: Features | None = strawberry.field(
+        resolver=head_features, description="Structured features (feature store)."
+    )
 
 
 @strawberry.type

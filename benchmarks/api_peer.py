@@ -154,8 +154,11 @@ def compare(ids: list[str], ours_url: str, peer_url: str) -> dict[str, Any]:
     }
 
 
-def start_peer(neo4j_uri: str, password: str, port: int, work: Path, log: Path) -> subprocess.Popen[bytes]:
-    """The Node peer on ``port`` over the given Neo4j; waits until it answers GraphQL."""
+def start_peer(
+    neo4j_uri: str, password: str, port: int, work: Path, log: Path, debug: str = ""
+) -> subprocess.Popen[bytes]:
+    """The Node peer on ``port`` over the given Neo4j (``debug``: its DEBUG namespaces); waits
+    until it answers GraphQL."""
     if not (PEER_DIR / "node_modules").is_dir():
         raise RuntimeError(f"the peer is not installed: run `make bench-peer-setup` ({PEER_DIR})")
     defs = work / "peer-type-defs.graphql"
@@ -167,6 +170,7 @@ def start_peer(neo4j_uri: str, password: str, port: int, work: Path, log: Path) 
         "NEO4J_URI": neo4j_uri,
         "NEO4J_PASSWORD": password,
         "NODE_ENV": "production",
+        **({"DEBUG": debug} if debug else {}),
     }
     with log.open("ab") as out:
         process = subprocess.Popen(
@@ -190,11 +194,7 @@ def captured_peer_cypher(neo4j_uri: str, password: str, work: Path, pid: str) ->
     log = work / "peer-debug.log"
     log.unlink(missing_ok=True)
     port = free_port()
-    os.environ["DEBUG"] = "@neo4j/graphql:execution"
-    try:
-        process = start_peer(neo4j_uri, password, port, work, log)
-    finally:
-        del os.environ["DEBUG"]
+    process = start_peer(neo4j_uri, password, port, work, log, debug="@neo4j/graphql:execution")
     try:
         answers(f"http://127.0.0.1:{port}", peer_request, peer_answer, [pid])
     finally:
