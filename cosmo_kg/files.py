@@ -46,28 +46,44 @@ def reading(path: str | Path, what: str = "file", hint: str | None = None) -> It
         ) from None
 
 
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn a file system refusal (a file where a folder should be, no permission, a full disk)
+    into ``InputError`` naming the output."""
+    try:
+        yield
+    except OSError as exc:
+        raise InputError(
+            f"cannot write {path}: {exc.strerror or exc}",
+            hint="choose an output path in a folder you can write",
+        ) from None
+
+
 def output_path(path: str | Path) -> Path:
     """``path`` as a Path whose parent folder exists (created if missing)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def write_parquet_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
     """Write Parquet under a temporary name beside ``path`` and rename it into place."""
     temporary = _temporary(path)
-    if isinstance(frame, pl.LazyFrame):
-        frame.sink_parquet(temporary)
-    else:
-        frame.write_parquet(temporary)
-    os.replace(temporary, path)
+    with writing(path):
+        if isinstance(frame, pl.LazyFrame):
+            frame.sink_parquet(temporary)
+        else:
+            frame.write_parquet(temporary)
+        os.replace(temporary, path)
 
 
 def write_text_atomic(text: str, path: Path) -> None:
     """Write UTF-8 text under a temporary name beside ``path`` and rename it into place."""
     temporary = _temporary(path)
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
+    with writing(path):
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
 
 
 def _temporary(path: Path) -> Path:

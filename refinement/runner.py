@@ -20,7 +20,7 @@ import polars as pl
 
 from cosmo_kg.embeddings import Embedder, EmbeddingSettings
 from cosmo_kg.errors import InputError
-from cosmo_kg.files import write_parquet_atomic
+from cosmo_kg.files import write_parquet_atomic, writing
 from cosmo_kg.refinement.clauses import statement_expr
 from cosmo_kg.refinement.critic import Critic, load_critic
 from cosmo_kg.refinement.filters import PERPLEXITY, RULE_REASONS, FilterSettings, RefineSettings, rule_reasons
@@ -190,7 +190,8 @@ def score_chunks(
     rows: pl.DataFrame, critic: Critic, parts: Path, chunk_rows: int, progress: Progress | None
 ) -> tuple[pl.DataFrame, int, int]:
     """Critic scores per chunk, reusing the chunks a previous (killed) run finished."""
-    parts.mkdir(parents=True, exist_ok=True)
+    with writing(parts):
+        parts.mkdir(parents=True, exist_ok=True)
     scored, fresh, reused = [], 0, 0
     total = max((len(rows) + chunk_rows - 1) // chunk_rows, 1)
     for index in range(total):

@@ -141,3 +141,14 @@ def test_an_output_in_a_missing_folder_is_written(command: str, tmp_path: Path, 
     result = _run(WRITERS[command], tmp_path, out, env)
     assert result.exit_code == 0, result.output
     assert any(out.iterdir())
+
+
+@pytest.mark.parametrize("command", list(WRITERS))
+def test_an_output_under_a_file_is_one_error_line_with_a_hint(
+    command: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    result = _run(WRITERS[command], tmp_path, blocker / "deeper", env)
+    assert result.exit_code != 0, result.output
+    _assert_no_traceback(result)
