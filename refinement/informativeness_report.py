@@ -6,8 +6,7 @@ gold statements of the held-out pairs must be kept.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import polars as pl
 
@@ -26,9 +25,6 @@ class InformativenessReport:
     rejected_by_kind: dict[str, float]
     gold: int
     gold_rejected: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def informativeness_report(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +60,6 @@ class CriticReport:
     trained_on: dict[str, int]
     evaluation: CriticEvaluation
     seconds: float
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def read_annotations(path: Path, sources: tuple[str, ...] = ()) -> pl.DataFrame:

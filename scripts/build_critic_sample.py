@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import polars as pl
@@ -93,7 +94,7 @@ def main(shared: Path, cache_dir: str) -> None:
     )
     gold = read_annotations(OUT / "annotations.parquet", ("intentionqa",))
     restating = informativeness_report(pl.read_parquet(OUT / "restatements.parquet"), gold)
-    payload = report.as_dict() | {"informativeness": restating.as_dict()}
+    payload = asdict(report) | {"informativeness": asdict(restating)}
     text = json.dumps(payload, indent=2, default=str) + "\n"
     (output / "evaluation.json").write_text(text, encoding="utf-8")
     print(json.dumps(payload, indent=2, default=str))
