@@ -17,6 +17,7 @@ no request waits on Neo4j for it. Writers on other hosts are seen by the API's p
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 import uuid
@@ -36,6 +37,7 @@ RETURN l.load_id AS run_id, coalesce(l.kind, 'load') AS kind, l.completed_at AS 
 ORDER BY l.completed_at DESC LIMIT 1
 """
 
+log = logging.getLogger("cosmo_kg.graph")
 EMPTY = "empty"
 DATABASE_ID = "CALL db.info() YIELD id RETURN id"
 WRITING, WRITTEN = "w-", "v-"
@@ -99,19 +101,29 @@ class WriteSignal:
         """Around a write run's completion transaction: announced before, recorded after (also
         when it fails: readers then read the graph version once more, harmlessly)."""
         token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        self.directory.mkdir(parents=True, exist_ok=True)
         announced = self.directory / f"{WRITING}{token}"
-        announced.touch()
+        signalled = True
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            announced.touch()
+        except OSError as exc:  # a read-only cache: APIs see the write by their periodic read
+            log.warning("write not signalled in %s: %s", self.directory, exc)
+            signalled = False
+        if not signalled:
+            yield
+            return
         try:
             yield
         finally:
-            (self.directory / f"{WRITTEN}{token}").touch()
-            announced.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                (self.directory / f"{WRITTEN}{token}").touch()
+            with contextlib.suppress(OSError):
+                announced.unlink(missing_ok=True)
             self._prune(keep=f"{WRITTEN}{token}")
 
     def _prune(self, keep: str) -> None:
         cutoff = time.time() - KEEP_WRITTEN_S
-        for path in self.directory.glob(f"{WRITTEN}*"):
+        for path in self.directory.glob(f"{WRITTEN}*"):  # (an unreadable directory: none)
             with contextlib.suppress(OSError):
                 if path.name != keep and path.stat().st_mtime < cutoff:
                     path.unlink()
