@@ -277,13 +277,14 @@ def hub_db_hits(driver: neo4j.Driver, neo4j_uri: str, password: str, work: Path)
 
 
 def alternate(servers: PeerServers, ids: list[str], args: argparse.Namespace) -> list[dict[str, Any]]:
-    """Closed-loop runs A/B/A/B at each concurrency, after one warm-up of each side."""
+    """Closed-loop runs A/B, B/A, … at each concurrency, after one warm-up of each side."""
     for side, make in SIDES.items():
         run_load(servers.urls[side], make, ids, args.warmup, max(args.peer_concurrency), 60, seed=1)
     runs = []
     for concurrency in args.peer_concurrency:
         for round_ in range(args.peer_rounds):
-            for side, make in SIDES.items():
+            # A B, then B A: a neighbour's periodic job does not always land on the same side.
+            for side, make in list(SIDES.items())[:: -1 if round_ % 2 else 1]:
                 processes = {"server": servers.pids[side], "neo4j": servers.neo4j_pid}
                 result = run_load(
                     servers.urls[side],
