@@ -35,7 +35,9 @@ def child_arguments(info: Info, field: str) -> dict[str, Any] | None:
     variables = VariableValues(sources={}, coerced=info.variable_values)
     try:
         return get_argument_values(parent.fields[field], found[0], variables)
-    except GraphQLError:
+    except (GraphQLError, TypeError, AttributeError):
+        # Bad arguments are the field resolver's to report; and should graphql-core's signature
+        # move, the page is simply read by the field in a round trip of its own.
         return None
 
 
