@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from cosmo_kg.graph import server
+from cosmo_kg.graph import jvm, server
 from cosmo_kg.graph.connection import Neo4jSettings, create_driver
 from cosmo_kg.graph.schema import apply_schema
 from cosmo_kg.graph.server import LocalNeo4jSettings
@@ -193,7 +193,7 @@ def main() -> None:
     knowledge.write_parquet(work / "knowledge.parquet")
     catalog.write_parquet(work / "products.parquet")
     load_before = os.getloadavg()
-    class_archive_present = server.class_archive(LocalNeo4jSettings(home=str(work))).is_file()
+    class_archive_present = jvm.class_archive(LocalNeo4jSettings(home=str(work))).is_file()
     local = private_server(work, "neo4j", args)
     inputs = (work / "knowledge.parquet", work / "products.parquet")
     try:

@@ -42,7 +42,7 @@ class Check:
 
 
 def check_java() -> Check:
-    from cosmo_kg.graph.server import MIN_JAVA, java_major_version
+    from cosmo_kg.graph.jvm import MIN_JAVA, java_major_version
 
     try:
         major = java_major_version()

@@ -27,7 +27,7 @@ import neo4j
 import polars as pl
 
 from cosmo_kg.errors import GraphError
-from cosmo_kg.graph import local_auth, server, statements
+from cosmo_kg.graph import jvm, local_auth, server, statements
 from cosmo_kg.graph.prepare import PreparedGraph, checked_knowledge_edges
 from cosmo_kg.graph.server import LocalNeo4jSettings
 from cosmo_kg.schemas import PRODUCTS
@@ -224,7 +224,7 @@ def import_command(local: LocalNeo4jSettings, files: list[ImportFile], database:
     return [
         "java",
         f"-Xmx{local.heap}",
-        *server.class_sharing_flags(local),
+        *jvm.class_sharing_flags(local),
         "-cp",
         f"{lib}/*",
         ADMIN_TOOL,

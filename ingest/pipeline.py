@@ -12,18 +12,17 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from cosmo_kg.errors import ConfigError, InputError
-from cosmo_kg.ingest import adapters, events
+from cosmo_kg.errors import ConfigError
+from cosmo_kg.ingest import events
 from cosmo_kg.ingest.config import GraphTarget, IngestConfig, IngestReport, IngestSettings, increment_id
 from cosmo_kg.ingest.export import export_increment
-from cosmo_kg.ingest.formats import RAW_LINE, ROW_NR, ColumnSet, SourceSpec, check_source, plain_file
+from cosmo_kg.ingest.formats import ROW_NR, ColumnSet
 from cosmo_kg.ingest.rules import (
     CO_BUY_COLUMNS,
     EVENT_COLUMNS,
@@ -39,141 +38,25 @@ from cosmo_kg.ingest.rules import (
     product_rules,
     search_buy_columns,
     search_buy_rules,
-    with_reasons,
 )
-from cosmo_kg.ingest.sources import EventLog, open_log, opened
+from cosmo_kg.ingest.sources import EventLog, open_log
 from cosmo_kg.ingest.store import CO_BUY_KEY, SEARCH_BUY_KEY, BehaviourStore
+from cosmo_kg.ingest.validation import (
+    Source,
+    Validated,
+    finish_rejects,
+    open_source,
+    rejects_view,
+    validate_source,
+    validated_frame,
+)
 from cosmo_kg.schemas import REASON_COLUMN, RowRule
 
 Progress = Callable[[str, int, int], None]
 
 
-@dataclass
-class _Source:
-    """A checked input: the fast lazy scan, and how to re-read it tolerantly if that fails."""
-
-    frame: pl.LazyFrame
-    tolerant: Callable[[], pl.LazyFrame] | None
-    has_count: bool
-    path: Path
-    products: pl.LazyFrame | None = None
-
-
-@contextmanager
-def _open(
-    config: IngestConfig, wanted: ColumnSet, staging: Path, store: BehaviourStore, catalog: pl.Series | None
-) -> Iterator[_Source]:
-    if config.adapter:
-        found = adapters.adapter(config.adapter, wanted.kind)
-        spec = SourceSpec(config.source.path, fmt=found.fmt)
-        with plain_file(spec, staging) as plain:
-            out = found.read(plain, catalog, store.catalog())
-            yield _Source(out.pairs, None, has_count=True, path=plain, products=out.products)
-        return
-    spec = config.source
-    with opened(spec, check_source(spec, wanted), wanted, staging) as source:
-        yield _Source(
-            source.frame, source.tolerant, has_count="count" in source.renames.values(), path=source.plain
-        )
-
-
-def _with_raw(frame: pl.LazyFrame, names: tuple[str, ...]) -> pl.LazyFrame:
-    # The values as read, kept beside the normalised ones for the rejects file.
-    return frame.with_columns(pl.col(c).alias(f"raw_{c}") for c in names)
-
-
-def _rejects_view(frame: pl.LazyFrame, names: tuple[str, ...]) -> pl.LazyFrame:
-    present = frame.collect_schema().names()
-    extra = [pl.col(RAW_LINE)] if RAW_LINE in present else []
-    return frame.filter(pl.col(REASON_COLUMN).is_not_null()).select(
-        pl.col(ROW_NR),
-        *(pl.col(f"raw_{c}").cast(pl.String(), strict=False).alias(c) for c in names),
-        *extra,
-        pl.col(REASON_COLUMN),
-    )
-
-
-def _validated(
-    frame: pl.LazyFrame, names: tuple[str, ...], normal: list[pl.Expr], rules: list[RowRule]
-) -> pl.LazyFrame:
-    return with_reasons(_with_raw(frame, names).with_columns(normal), rules)
-
-
-def _run_with_fallback(source: _Source, run: Callable[[pl.LazyFrame], Any]) -> tuple[Any, bool]:
-    """Run on the fast scan; if polars cannot parse the text, re-read it tolerantly and run again."""
-    try:
-        return run(source.frame), False
-    except pl.exceptions.ComputeError as exc:
-        if source.tolerant is None:
-            raise InputError(
-                f"cannot read the input ({str(exc).splitlines()[0]})",
-                hint="check the file format and encoding",
-            ) from exc
-        return run(source.tolerant()), True
-
-
-def _reason_counts(counts: pl.DataFrame) -> tuple[int, int, dict[str, int]]:
-    rows = dict(zip(counts[REASON_COLUMN].to_list(), counts["len"].to_list(), strict=True))
-    kept = rows.pop(None, 0)
-    rejected = dict(sorted(rows.items(), key=lambda kv: (-kv[1], kv[0])))
-    return kept + sum(rejected.values()), kept, rejected
-
-
-def _finish_rejects(tmp: Path, final: Path, rejected: dict[str, int]) -> str | None:
-    if not rejected:
-        tmp.unlink(missing_ok=True)
-        return None
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp.replace(final)
-    return str(final)
-
-
-@dataclass
-class _Validated:
-    good: pl.DataFrame
-    rows_in: int
-    kept: int
-    rejected: dict[str, int]
-    rejects_file: str | None
-
-
-def _validate_all(
-    frame: pl.LazyFrame,
-    names: tuple[str, ...],
-    good_view: Callable[[pl.LazyFrame], pl.LazyFrame],
-    rejects_tmp: Path,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    rejects_tmp.parent.mkdir(parents=True, exist_ok=True)
-    good, counts, _ = pl.collect_all(
-        [
-            good_view(frame.filter(pl.col(REASON_COLUMN).is_null())),
-            frame.group_by(REASON_COLUMN).len(),
-            _rejects_view(frame, names).sink_parquet(rejects_tmp, lazy=True),
-        ]
-    )
-    return good, counts
-
-
-def _check(
-    config: IngestConfig,
-    suffix: str,
-    source: _Source,
-    names: tuple[str, ...],
-    build: Callable[[pl.LazyFrame], pl.LazyFrame],
-    good_view: Callable[[pl.LazyFrame], pl.LazyFrame],
-    staging: Path,
-) -> tuple[_Validated, bool]:
-    tmp = staging / "rejects.parquet"
-    (good, counts), tolerant = _run_with_fallback(
-        source, lambda frame: _validate_all(build(frame), names, good_view, tmp)
-    )
-    rows_in, kept, rejected = _reason_counts(counts)
-    final = config.rejects_dir / f"{staging.name}{suffix}.rejects.parquet"
-    return _Validated(good, rows_in, kept, rejected, _finish_rejects(tmp, final, rejected)), tolerant
-
-
 def _products_part(frame: pl.LazyFrame, limits: TextLimits) -> pl.LazyFrame:
-    validated = _validated(frame, PRODUCT_COLUMNS.names, product_columns(), product_rules(limits))
+    validated = validated_frame(frame, PRODUCT_COLUMNS.names, product_columns(), product_rules(limits))
     values = [c for c in PRODUCT_COLUMNS.names if c != "product_id"]
     return mark_duplicates(validated, ["product_id"], values, "duplicate_product_id")
 
@@ -220,7 +103,7 @@ class _Run:
         spent = time.perf_counter() - self.started - sum(self.report.timings.values())
         self.report.timings[name] = round(spent, 3)
 
-    def record(self, checked: _Validated, prefix: str = "") -> None:
+    def record(self, checked: Validated, prefix: str = "") -> None:
         """Count a validated input; an adapter's catalog rows count only as prefixed rejects."""
         if not prefix:
             self.report.rows_in += checked.rows_in
@@ -254,8 +137,8 @@ def run_products(config: IngestConfig, graph: GraphTarget | None = None) -> Inge
     """
     run = _Run("products", config, {})
     limits = config.settings.limits
-    with _open(config, PRODUCT_COLUMNS, run.staging, run.store, None) as source:
-        checked, run.report.tolerant_parse = _check(
+    with open_source(config, PRODUCT_COLUMNS, run.staging, run.store, None) as source:
+        checked, run.report.tolerant_parse = validate_source(
             config,
             "",
             source,
@@ -281,13 +164,13 @@ def _run_pairs(
     run = _Run(command, config, {})
     limits = config.settings.limits
     parts: dict[str, pl.DataFrame] = {}
-    with _open(config, wanted, run.staging, run.store, run.catalog) as source:
+    with open_source(config, wanted, run.staging, run.store, run.catalog) as source:
         catalog = run.catalog
         if source.products is not None:
-            products, _ = _check(
+            products, _ = validate_source(
                 config,
                 "-products",
-                _Source(source.products, None, True, source.path),
+                Source(source.products, None, True, source.path),
                 PRODUCT_COLUMNS.names,
                 lambda f: _products_part(f, limits),
                 _products_view,
@@ -300,14 +183,14 @@ def _run_pairs(
             run.report.unknown_products_checked = True
 
         def build(frame: pl.LazyFrame) -> pl.LazyFrame:
-            validated = _validated(
+            validated = validated_frame(
                 frame, wanted.names, normal(source.has_count), rules(source.has_count, limits, catalog)
             )
             if not source.has_count:
                 return validated
             return mark_duplicates(validated, list(key), ["count"], "duplicate_pair")
 
-        checked, run.report.tolerant_parse = _check(
+        checked, run.report.tolerant_parse = validate_source(
             config, "", source, wanted.names, build, _pairs_view(key), run.staging
         )
     run.record(checked)
@@ -390,12 +273,12 @@ class _EventChunks:
         self.rules = event_rules(self.run.config.settings.limits, self.run.catalog)
 
     def validated(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        return _validated(
+        return validated_frame(
             frame, EVENT_COLUMNS.names, event_columns(frame.collect_schema()["timestamp"]), self.rules
         )
 
     def rejects_view(self, chunk: pl.LazyFrame) -> pl.LazyFrame:
-        return self.log.located(_rejects_view(chunk, EVENT_COLUMNS.names))
+        return self.log.located(rejects_view(chunk, EVENT_COLUMNS.names))
 
     def spread(self, chunks: Iterator[pl.DataFrame]) -> dict[str | None, int]:
         events.reset(self.bucket_dir, self.rejects_dir)
@@ -438,7 +321,7 @@ def _merge_event_rejects(
     merged = run.staging / "rejects-all.parquet"
     if parts:
         pl.concat(parts, how="diagonal_relaxed").sink_parquet(merged)
-    written = _finish_rejects(merged, final, run.report.rejected)
+    written = finish_rejects(merged, final, run.report.rejected)
     run.report.rejects_files = [written] if written else []
     run.report.rows_kept = stats.events
     run.report.rows_in = stats.events + sum(rejected.values())

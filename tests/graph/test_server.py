@@ -9,7 +9,7 @@ import neo4j
 import pytest
 
 from cosmo_kg.errors import ConfigError, GraphError
-from cosmo_kg.graph import server
+from cosmo_kg.graph import jvm, server
 from cosmo_kg.graph.server import LocalNeo4jSettings
 
 
@@ -62,7 +62,7 @@ def first_start(tmp_path: Path) -> tuple[LocalNeo4jSettings, Path]:
     settings = LocalNeo4jSettings(home=str(tmp_path / "home"), cache_dir=str(tmp_path / "cache"))
     (settings.home_path / "run").mkdir(parents=True)
     settings.jar_dir.mkdir(parents=True)
-    [record] = server.class_sharing_flags(settings, record=True)
+    [record] = jvm.class_sharing_flags(settings, record=True)
     return settings, Path(record.removeprefix("-XX:ArchiveClassesAtExit="))
 
 
@@ -71,17 +71,17 @@ def test_first_start_records_a_class_archive_that_a_clean_stop_keeps(
 ) -> None:
     settings, draft = first_start
     draft.write_bytes(b"written by the JVM at exit")
-    server._keep_pending_archive(settings)
-    assert server.class_archive(settings).read_bytes() == b"written by the JVM at exit"
-    assert server.class_sharing_flags(settings, record=True) == [
-        f"-XX:SharedArchiveFile={server.class_archive(settings)}"
+    jvm.keep_pending_archive(settings)
+    assert jvm.class_archive(settings).read_bytes() == b"written by the JVM at exit"
+    assert jvm.class_sharing_flags(settings, record=True) == [
+        f"-XX:SharedArchiveFile={jvm.class_archive(settings)}"
     ]
 
 
 def test_a_half_written_class_archive_is_never_used(first_start: tuple[LocalNeo4jSettings, Path]) -> None:
     settings, draft = first_start
     draft.write_bytes(b"cut short by a kill")
-    [again] = server.class_sharing_flags(settings, record=True)  # the next start, after a crash
+    [again] = jvm.class_sharing_flags(settings, record=True)  # the next start, after a crash
     assert not draft.exists() and again.startswith("-XX:ArchiveClassesAtExit=")
-    assert server.class_sharing_flags(settings) == []
-    assert not server.class_archive(settings).exists()
+    assert jvm.class_sharing_flags(settings) == []
+    assert not jvm.class_archive(settings).exists()
