@@ -145,7 +145,8 @@ def print_train(report: TuneReport) -> None:
 )
 def eval_command(out: Path, **options: Any) -> None:
     """Base model vs COSMO-LM on held-out pairs: typical yield, copy rate, distinct tails, gold
-    match (and the naive titles-as-tails), accuracy of tasks 2-5."""
+    match (and the naive titles-as-tails), accuracy of tasks 2-5 (at a Yes/No threshold calibrated
+    on training examples; the raw Yes-beats-No accuracy is in the JSON)."""
     print_eval(evaluate(LmEvalConfig(out=out, **options)), out)
 
 

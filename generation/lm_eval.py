@@ -68,7 +68,8 @@ class ModelScores:
     copy_rate_search_buy: float | None
     distinct_tails_per_pair: float
     gold_match: dict[str, Any]
-    tasks: dict[str, float] = field(default_factory=dict)
+    tasks: dict[str, float] = field(default_factory=dict)  # threshold calibrated on training examples
+    tasks_argmax: dict[str, float] = field(default_factory=dict)  # "Yes" logit above "No" logit
 
 
 @dataclass
@@ -214,10 +215,10 @@ def _mean(mask: pl.Series) -> float | None:
     return round(float(mask.mean()), 4) if len(mask) else None  # type: ignore[arg-type]
 
 
-def judge_records(data: Path, per_task: int) -> dict[str, list[dict[str, Any]]]:
-    """Held-out Yes/No examples of tasks 2-5 in the run-time phrasing, as many Yes as No."""
+def judge_records(data: Path, per_task: int, split: str = "eval") -> dict[str, list[dict[str, Any]]]:
+    """Yes/No examples of tasks 2-5 of one split in the run-time phrasing, as many Yes as No."""
     records: dict[str, list[dict[str, Any]]] = {}
-    for line in (data / "eval.jsonl").read_text(encoding="utf-8").splitlines():
+    for line in (data / f"{split}.jsonl").read_text(encoding="utf-8").splitlines():
         record = json.loads(line)
         if record["task"] != "generation" and record["template"] == 0:
             records.setdefault(record["task"], []).append(record)
@@ -235,16 +236,19 @@ def _judge(config: LmEvalConfig, scores: dict[str, ModelScores], adapter: str) -
     from cosmo_kg.generation.local_model import load_local_lm
 
     records = judge_records(config.data, config.judge_examples)
+    calibration = judge_records(config.data, config.judge_examples, split="train")
     tokenizer, model = load_local_lm(None)
     for name in ("base", "tuned"):
         if name == "tuned":
             path = resolve_adapter(adapter, "")
             model = apply_adapter(model, path).eval() if path is not None else model
-        scores[name].tasks = {
-            task: round(lm_metrics.judge_accuracy(tokenizer, model, rows), 4)
+        accuracy = {
+            task: lm_metrics.judge_accuracy(tokenizer, model, rows, calibration.get(task, []))
             for task, rows in records.items()
             if rows
         }
+        scores[name].tasks = {task: value["calibrated"] for task, value in accuracy.items()}
+        scores[name].tasks_argmax = {task: value["argmax"] for task, value in accuracy.items()}
 
 
 def evaluate(config: LmEvalConfig) -> LmEvalReport:

@@ -118,12 +118,14 @@ def gold_match(embedder: Embedder, questions: pl.DataFrame, tails: dict[str, lis
     return {"accuracy": float(np.mean(hits)) if hits else None, "questions": len(hits), "answered": answered}
 
 
-def judge_accuracy(tokenizer: Any, model: Any, records: list[dict[str, Any]], batch_size: int = 16) -> float:
-    """Share of Yes/No records whose answer's first token the model scores above the other's."""
+def yes_margins(
+    tokenizer: Any, model: Any, records: list[dict[str, Any]], batch_size: int = 16
+) -> np.ndarray:
+    """Per Yes/No record, the model's logit of "Yes" minus that of "No" as the answer's first token."""
     import torch
 
     yes, no = (tokenizer(word, add_special_tokens=False)["input_ids"][0] for word in ("Yes", "No"))
-    hits = []
+    margins: list[float] = []
     for start in range(0, len(records), batch_size):
         chunk = records[start : start + batch_size]
         texts = [
@@ -133,8 +135,25 @@ def judge_accuracy(tokenizer: Any, model: Any, records: list[dict[str, Any]], ba
         batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.inference_mode():
             logits = model(**batch).logits[:, -1, :]  # left-padded: the last position is the answer's
-        said_yes = (logits[:, yes] > logits[:, no]).tolist()
-        hits += [
-            said == (r["messages"][-1]["content"] == "Yes") for said, r in zip(said_yes, chunk, strict=True)
-        ]
-    return float(np.mean(hits)) if hits else float("nan")
+        margins += (logits[:, yes] - logits[:, no]).tolist()
+    return np.asarray(margins, dtype=np.float64)
+
+
+def _said_yes(records: list[dict[str, Any]]) -> np.ndarray:
+    return np.array([r["messages"][-1]["content"] == "Yes" for r in records], dtype=bool)
+
+
+def judge_accuracy(
+    tokenizer: Any, model: Any, records: list[dict[str, Any]], calibration: list[dict[str, Any]]
+) -> dict[str, float]:
+    """Accuracy on held-out Yes/No ``records``: ``argmax`` answers Yes when its logit beats No's;
+    ``calibrated`` answers Yes above the median margin of the balanced training ``calibration``
+    records (a model that prefers "Yes" everywhere but ranks the cases right is not at chance)."""
+    if not records:
+        return {"argmax": float("nan"), "calibrated": float("nan")}
+    margins, truth = yes_margins(tokenizer, model, records), _said_yes(records)
+    threshold = float(np.median(yes_margins(tokenizer, model, calibration))) if calibration else 0.0
+    return {
+        "argmax": round(float(np.mean((margins > 0) == truth)), 4),
+        "calibrated": round(float(np.mean((margins > threshold) == truth)), 4),
+    }

@@ -72,6 +72,9 @@ def test_a_bad_statement_is_a_400_with_neo4j_s_reason(client: TestClient) -> Non
 
 def test_a_slow_statement_is_stopped_by_the_time_limit(client: TestClient) -> None:
     # 10^12 rows: no runtime on any machine finishes this inside the endpoint's time limit.
-    endless = "UNWIND range(1, 1000000) AS a UNWIND range(1, 1000000) AS b WITH a + b AS x WHERE x < 0 RETURN count(x)"
+    endless = (
+        "UNWIND range(1, 1000000) AS a UNWIND range(1, 1000000) AS b"
+        " WITH a + b AS x WHERE x < 0 RETURN count(x)"
+    )
     status, body = cypher(client, endless)
     assert status == 502 and "time limit" in body["error"]["message"]

@@ -15,15 +15,30 @@ import pytest
 pytestmark = pytest.mark.neo4j
 
 PROMPT = "cypher>"  # prompt-toolkit draws the space after it with a cursor move
-SLOW = "UNWIND range(1, 1000000) AS a UNWIND range(1, 1000000) AS b WITH a + b AS x WHERE x < 0 RETURN count(x) AS n;"
+SLOW = (  # 10^12 rows: no runtime finishes this inside a test
+    "UNWIND range(1, 1000000) AS a UNWIND range(1, 1000000) AS b"
+    " WITH a + b AS x WHERE x < 0 RETURN count(x) AS n;"
+)
 
 
 def spawn(env: dict[str, str], tmp_path: Path, *args: str) -> Iterator[pexpect.spawn]:
-    env = {"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin", "TERM": "xterm",
-           "PROMPT_TOOLKIT_NO_CPR": "1", "COLUMNS": "120", "LINES": "40", **env,
-           "COSMO_CONSOLE_HISTORY_FILE": str(tmp_path / "history")}
-    child = pexpect.spawn(str(Path(sys.executable).parent / "cosmo-kg"), ["cypher", *args], env=env,
-                          encoding="utf-8", timeout=60, dimensions=(40, 120))
+    env = {
+        "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+        "TERM": "xterm",
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+        "COLUMNS": "120",
+        "LINES": "40",
+        **env,
+        "COSMO_CONSOLE_HISTORY_FILE": str(tmp_path / "history"),
+    }
+    child = pexpect.spawn(
+        str(Path(sys.executable).parent / "cosmo-kg"),
+        ["cypher", *args],
+        env=env,
+        encoding="utf-8",
+        timeout=60,
+        dimensions=(40, 120),
+    )
     with (tmp_path / "session.log").open("w", encoding="utf-8") as log:
         child.logfile_read = log
         child.expect_exact(PROMPT)
@@ -32,14 +47,16 @@ def spawn(env: dict[str, str], tmp_path: Path, *args: str) -> Iterator[pexpect.s
 
 
 @pytest.fixture
-def console(neo4j_env: dict[str, str], fixture_graph: neo4j.Driver,
-            tmp_path: Path) -> Iterator[pexpect.spawn]:
+def console(
+    neo4j_env: dict[str, str], fixture_graph: neo4j.Driver, tmp_path: Path
+) -> Iterator[pexpect.spawn]:
     yield from spawn(neo4j_env, tmp_path)
 
 
 @pytest.fixture
-def writable(neo4j_env: dict[str, str], fixture_graph: neo4j.Driver,
-             tmp_path: Path) -> Iterator[pexpect.spawn]:
+def writable(
+    neo4j_env: dict[str, str], fixture_graph: neo4j.Driver, tmp_path: Path
+) -> Iterator[pexpect.spawn]:
     yield from spawn(neo4j_env, tmp_path, "--write")
 
 
@@ -87,6 +104,7 @@ def test_with_write_each_write_asks_first(writable: pexpect.spawn, fixture_graph
     writable.expect(r"nodes created 1")
     writable.sendline(":exit")
     writable.expect(pexpect.EOF)
-    found = fixture_graph.execute_query("MATCH (n:Confirmed) WITH collect(n.by) AS by "
-                                        "MATCH (n:Confirmed) DELETE n RETURN DISTINCT by").records
+    found = fixture_graph.execute_query(
+        "MATCH (n:Confirmed) WITH collect(n.by) AS by MATCH (n:Confirmed) DELETE n RETURN DISTINCT by"
+    ).records
     assert found[0]["by"] == ["yes"]
