@@ -14,71 +14,34 @@ from cosmo_kg.cli import cli
 
 SAMPLES = Path(samples.__file__).resolve().parent
 REFINE = {name: SAMPLES / "refine" / f"{name}.parquet" for name in ("candidates", "pairs", "products")}
-CONTEXT = ["--pairs", str(REFINE["pairs"]), "--products", str(REFINE["products"])]
 
-# Each reader with {input} where the bad file goes and {out} for a fresh output path.
+# Each command line, split at spaces before {input} (the bad file), {out} (a fresh output path) and
+# {candidates}, {pairs}, {products} (the shipped refine sample) are filled in.
 READERS = {
-    "generate": ["generate", "--pairs", "{input}", "--products", "{input}", "--out", "{out}"],
-    "refine": ["refine", "{input}", "--pairs", "{input}", "--products", "{input}", "-o", "{out}"],
-    "critic score": [
-        "critic",
-        "score",
-        "{input}",
-        "--pairs",
-        "{input}",
-        "--products",
-        "{input}",
-        "-o",
-        "{out}",
-    ],
-    "critic train": ["critic", "train", "--annotations", "{input}", "-o", "{out}"],
-    "annotate sample": [
-        "annotate",
-        "sample",
-        "{input}",
-        "--pairs",
-        "{input}",
-        "--products",
-        "{input}",
-        "-o",
-        "{out}",
-    ],
-    "annotate export": ["annotate", "export", "{input}", "-o", "{out}.csv"],
-    "annotate import": ["annotate", "import", "{input}", "-o", "{out}"],
-    "annotate agreement": ["annotate", "agreement", "{input}"],
-    "discover": ["discover", "{input}"],
+    "generate": "generate --pairs {input} --products {input} --out {out}",
+    "refine": "refine {input} --pairs {input} --products {input} -o {out}",
+    "critic score": "critic score {input} --pairs {input} --products {input} -o {out}",
+    "critic train": "critic train --annotations {input} -o {out}",
+    "annotate sample": "annotate sample {input} --pairs {input} --products {input} -o {out}",
+    "annotate export": "annotate export {input} -o {out}.csv",
+    "annotate import": "annotate import {input} -o {out}",
+    "annotate agreement": "annotate agreement {input}",
+    "discover": "discover {input}",
 }
 GRAPH_READERS = {
-    "ingest products": ["ingest", "products", "{input}"],
-    "ingest co-buy": ["ingest", "co-buy", "{input}"],
-    "ingest search-buy": ["ingest", "search-buy", "{input}"],
-    "ingest events": ["ingest", "events", "{input}"],
-    "ingest knowledge": ["ingest", "knowledge", "{input}"],
-    "cypher -f": ["cypher", "-f", "{input}"],
+    "ingest products": "ingest products {input}",
+    "ingest co-buy": "ingest co-buy {input}",
+    "ingest search-buy": "ingest search-buy {input}",
+    "ingest events": "ingest events {input}",
+    "ingest knowledge": "ingest knowledge {input}",
+    "cypher -f": "cypher -f {input}",
 }
+CONTEXT = "{candidates} --pairs {pairs} --products {products}"
 WRITERS = {
-    "critic score": ["critic", "score", str(REFINE["candidates"]), *CONTEXT, "-o", "{out}/s.parquet"],
-    "annotate sample": [
-        "annotate",
-        "sample",
-        str(REFINE["candidates"]),
-        *CONTEXT,
-        "-n",
-        "5",
-        "-o",
-        "{out}/tasks.csv",
-    ],
-    "refine": ["refine", str(REFINE["candidates"]), *CONTEXT, "-o", "{out}/knowledge.parquet"],
-    "discover": [
-        "discover",
-        str(REFINE["candidates"]),
-        "--clusters",
-        "2",
-        "--per-relation",
-        "1",
-        "-o",
-        "{out}/discover.json",
-    ],
+    "critic score": f"critic score {CONTEXT} -o {{out}}/s.parquet",
+    "annotate sample": f"annotate sample {CONTEXT} -n 5 -o {{out}}/tasks.csv",
+    "refine": f"refine {CONTEXT} -o {{out}}/knowledge.parquet",
+    "discover": "discover {candidates} --clusters 2 --per-relation 1 -o {out}/discover.json",
 }
 
 
@@ -93,9 +56,9 @@ def _bad_input(kind: str, folder: Path) -> Path:
     return path
 
 
-def _run(args: list[str], input_path: Path, out: Path, env: dict[str, str]) -> Result:
-    filled = [a.replace("{input}", str(input_path)).replace("{out}", str(out)) for a in args]
-    return CliRunner().invoke(cli, filled, env=env)
+def _run(line: str, input_path: Path, out: Path, env: dict[str, str]) -> Result:
+    values = {"input": str(input_path), "out": str(out), **{k: str(v) for k, v in REFINE.items()}}
+    return CliRunner().invoke(cli, [word.format(**values) for word in line.split()], env=env)
 
 
 def _assert_no_traceback(result: Result) -> None:
