@@ -53,8 +53,10 @@ SAME_NEIGHBOURS = 0.99  # eps-recall@10 and eps-top-1 at or above this: the same
 
 
 def tails(limit: int) -> list[str]:
-    frames = [pl.read_parquet(SAMPLES / "intentionqa_knowledge.parquet", columns=["tail"]),
-              pl.read_parquet(SAMPLES / "refine" / "candidates.parquet", columns=["tail"])]
+    frames = [
+        pl.read_parquet(SAMPLES / "intentionqa_knowledge.parquet", columns=["tail"]),
+        pl.read_parquet(SAMPLES / "refine" / "candidates.parquet", columns=["tail"]),
+    ]
     return pl.concat(frames)["tail"].unique(maintain_order=True).head(limit).to_list()
 
 
@@ -78,7 +80,7 @@ def epsilon_recall(reference: np.ndarray, vectors: np.ndarray, k: int) -> float:
     is at least the reference k-th neighbour's cosine - EPSILON (near-ties count as right)."""
     truth = reference @ reference.T
     np.fill_diagonal(truth, -np.inf)
-    kth = -np.partition(-truth, k - 1, axis=1)[:, k - 1:k]
+    kth = -np.partition(-truth, k - 1, axis=1)[:, k - 1 : k]
     found = np.take_along_axis(truth, neighbours(vectors, k), axis=1)
     return float(np.mean(found >= kth - EPSILON))
 
@@ -89,7 +91,8 @@ def neighbour_checks(reference: np.ndarray, vectors: np.ndarray) -> dict[str, An
         "top10_overlap_vs_torch": top10_overlap(reference, vectors),
         "same_top1_vs_torch": same_top1(reference, vectors),
         "eps_recall10_vs_torch": epsilon_recall(reference, vectors, 10),
-        "eps_top1_vs_torch": epsilon_recall(reference, vectors, 1)}
+        "eps_top1_vs_torch": epsilon_recall(reference, vectors, 1),
+    }
     worst = min(checks["eps_recall10_vs_torch"], checks["eps_top1_vs_torch"])
     checks["same_neighbours"] = worst >= SAME_NEIGHBOURS
     return checks
@@ -129,28 +132,55 @@ def main() -> None:
             loads.append(os.getloadavg()[0])
     reference = vectors["naive: torch, batch 32"]
     done = len(texts) * args.rounds
-    ways = {name: {**total, "texts_per_s": done / total["wall_s"], "texts_per_cpu_s": done / total["cpu_s"],
-                   **neighbour_checks(reference, vectors[name])}
-            for name, total in totals.items()}
+    ways = {
+        name: {
+            **total,
+            "texts_per_s": done / total["wall_s"],
+            "texts_per_cpu_s": done / total["cpu_s"],
+            **neighbour_checks(reference, vectors[name]),
+        }
+        for name, total in totals.items()
+    }
     naive = ways["naive: torch, batch 32"]
     for way in ways.values():
         way["speedup_wall"] = way["texts_per_s"] / naive["texts_per_s"]
-    result = {"benchmark": "embeddings", "when": datetime.now(UTC).isoformat(), "texts": len(texts),
-              "rounds": args.rounds, "epsilon": EPSILON, "same_neighbours_bar": SAME_NEIGHBOURS,
-              "cpu_cores": os.cpu_count(), "load_average_1m": loads, "ways": ways,
-              "tokenizer_texts_per_s": tokenizer_texts_per_s(texts, args.rounds)}
+    result = {
+        "benchmark": "embeddings",
+        "when": datetime.now(UTC).isoformat(),
+        "texts": len(texts),
+        "rounds": args.rounds,
+        "epsilon": EPSILON,
+        "same_neighbours_bar": SAME_NEIGHBOURS,
+        "cpu_cores": os.cpu_count(),
+        "load_average_1m": loads,
+        "ways": ways,
+        "tokenizer_texts_per_s": tokenizer_texts_per_s(texts, args.rounds),
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "embeddings.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    print(f"{len(texts)} distinct tails x {args.rounds} rounds, "
-          f"load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")
-    columns = {"texts/s": 10, "per CPU-s": 11, "speed-up": 10, "min cos": 9, "top-10": 8, "top-1": 7,
-               "eps@10": 8, "eps top-1": 10, "same nbrs": 10}
+    print(
+        f"{len(texts)} distinct tails x {args.rounds} rounds, "
+        f"load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores"
+    )
+    columns = {
+        "texts/s": 10,
+        "per CPU-s": 11,
+        "speed-up": 10,
+        "min cos": 9,
+        "top-10": 8,
+        "top-1": 7,
+        "eps@10": 8,
+        "eps top-1": 10,
+        "same nbrs": 10,
+    }
     print(f"{'way':<27}" + "".join(f"{name:>{width}}" for name, width in columns.items()))
     for name, way in ways.items():
-        print(f"{name:<27}{way['texts_per_s']:>10,.0f}{way['texts_per_cpu_s']:>11,.0f}{way['speedup_wall']:>9.1f}x"
-              f"{way['min_cosine_vs_torch']:>9.4f}{way['top10_overlap_vs_torch']:>8.3f}{way['same_top1_vs_torch']:>7.3f}"
-              f"{way['eps_recall10_vs_torch']:>8.3f}{way['eps_top1_vs_torch']:>10.3f}"
-              f"{'yes' if way['same_neighbours'] else 'no':>10}")
+        print(
+            f"{name:<27}{way['texts_per_s']:>10,.0f}{way['texts_per_cpu_s']:>11,.0f}{way['speedup_wall']:>9.1f}x"
+            f"{way['min_cosine_vs_torch']:>9.4f}{way['top10_overlap_vs_torch']:>8.3f}{way['same_top1_vs_torch']:>7.3f}"
+            f"{way['eps_recall10_vs_torch']:>8.3f}{way['eps_top1_vs_torch']:>10.3f}"
+            f"{'yes' if way['same_neighbours'] else 'no':>10}"
+        )
     print(f"eps = {EPSILON}; the same neighbours: eps-recall@10 and eps-top-1 >= {SAME_NEIGHBOURS}")
     print(f"tokenizer alone: {result['tokenizer_texts_per_s']:,.0f} texts/s")
 

@@ -32,8 +32,13 @@ SAMPLE = Path(samples.__file__).resolve().parent / "refine"
 
 
 def candidates(rows: int) -> pl.DataFrame:
-    config = RefineConfig(candidates=SAMPLE / "candidates.parquet", pairs=SAMPLE / "pairs.parquet",
-                          products=SAMPLE / "products.parquet", output=Path("unused"), rejects_dir=Path("."))
+    config = RefineConfig(
+        candidates=SAMPLE / "candidates.parquet",
+        pairs=SAMPLE / "pairs.parquet",
+        products=SAMPLE / "products.parquet",
+        output=Path("unused"),
+        rejects_dir=Path("."),
+    )
     base = load_context(config)
     copies = -(-rows // len(base))
     tails = base["tail"]
@@ -41,9 +46,16 @@ def candidates(rows: int) -> pl.DataFrame:
     def rotated(shift: int) -> pl.Series:
         return pl.concat([tails.tail(shift), tails.head(len(tails) - shift)])
 
-    return pl.concat([base.with_columns(behavior_id=pl.col("behavior_id") + f"#{i}",
-                                        candidate_id=pl.col("candidate_id") + f"#{i}",
-                                        tail=rotated(i % len(base))) for i in range(copies)]).head(rows)
+    return pl.concat(
+        [
+            base.with_columns(
+                behavior_id=pl.col("behavior_id") + f"#{i}",
+                candidate_id=pl.col("candidate_id") + f"#{i}",
+                tail=rotated(i % len(base)),
+            )
+            for i in range(copies)
+        ]
+    ).head(rows)
 
 
 def naive(frame: pl.DataFrame, settings: FilterSettings) -> list[str | None]:
@@ -58,8 +70,11 @@ def naive(frame: pl.DataFrame, settings: FilterSettings) -> list[str | None]:
         title_words = {w.rstrip("s") for w in (row["title"] or "").lower().split()}
         if len(tail) < settings.min_chars or len(tail.split()) > settings.max_words:
             reasons.append("incomplete")
-        elif any(fuzz.ratio(tail.lower(), (row[c] or "").lower()) >= settings.copy_ratio
-                 for c in ("query", "product_type") if row[c]) or (len(words) >= 2 and words <= title_words):
+        elif any(
+            fuzz.ratio(tail.lower(), (row[c] or "").lower()) >= settings.copy_ratio
+            for c in ("query", "product_type")
+            if row[c]
+        ) or (len(words) >= 2 and words <= title_words):
             reasons.append("copies_context")
         elif len(counts[tail.lower()]) >= settings.generic_min_behaviors:
             reasons.append("generic")
@@ -88,24 +103,35 @@ def main() -> None:
         naive_s += time.perf_counter() - started
         loads.append(os.getloadavg()[0])
     result = {
-        "benchmark": "filters", "when": datetime.now(UTC).isoformat(), "rows": len(frame),
+        "benchmark": "filters",
+        "when": datetime.now(UTC).isoformat(),
+        "rows": len(frame),
         "distinct_tails": frame["tail"].n_unique(),
         "distinct_tail_title_pairs": frame.select("tail", "title").n_unique(),
-        "rounds": args.rounds, "cpu_cores": os.cpu_count(), "load_average_1m": loads,
+        "rounds": args.rounds,
+        "cpu_cores": os.cpu_count(),
+        "load_average_1m": loads,
         "vectorised_seconds": fast_s / args.rounds,
         "vectorised_rows_per_s": len(frame) * args.rounds / fast_s,
-        "naive_rows": len(slice_), "naive_seconds": naive_s / args.rounds,
+        "naive_rows": len(slice_),
+        "naive_seconds": naive_s / args.rounds,
         "naive_rows_per_s": len(slice_) * args.rounds / naive_s,
         "rejected": tagged["reason"].value_counts(sort=True).to_dicts(),
     }
     result["speedup"] = result["vectorised_rows_per_s"] / result["naive_rows_per_s"]
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "filters.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    print(f"{args.rounds} interleaved rounds, "
-          f"load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores")
+    print(
+        f"{args.rounds} interleaved rounds, "
+        f"load average {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores"
+    )
     print(f"{'way':<12}{'rows':>12}{'seconds':>10}{'rows/s':>14}")
-    print(f"{'vectorised':<12}{len(frame):>12,}{result['vectorised_seconds']:>10.2f}{result['vectorised_rows_per_s']:>14,.0f}")
-    print(f"{'naive':<12}{len(slice_):>12,}{result['naive_seconds']:>10.2f}{result['naive_rows_per_s']:>14,.0f}")
+    print(
+        f"{'vectorised':<12}{len(frame):>12,}{result['vectorised_seconds']:>10.2f}{result['vectorised_rows_per_s']:>14,.0f}"
+    )
+    print(
+        f"{'naive':<12}{len(slice_):>12,}{result['naive_seconds']:>10.2f}{result['naive_rows_per_s']:>14,.0f}"
+    )
     print(f"speed-up x{result['speedup']:.1f}")
 
 

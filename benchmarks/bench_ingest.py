@@ -74,11 +74,20 @@ def run_cosmo(log: Path, catalog: Path, workspace: Path) -> dict[str, object]:
     ingest_s, ingest_cpu_s = clock.lap()
     sampled = sample(SampleConfig(workspace, workspace / "pairs.parquet"))
     sample_s, sample_cpu_s = clock.lap()
-    return {"events": report.rows_in, "rejected": sum(report.rejected.values()),
-            "search_buy_pairs": report.written["search_buy"], "co_buy_pairs": report.written["co_buy"],
-            "buckets": (report.derive or {}).get("buckets"), "sampled": sum(sampled.pairs_out.values()),
-            "ingest_s": ingest_s, "ingest_cpu_s": ingest_cpu_s, "sample_s": sample_s,
-            "sample_cpu_s": sample_cpu_s, "total_s": round(ingest_s + sample_s, 2), "timings": report.timings}
+    return {
+        "events": report.rows_in,
+        "rejected": sum(report.rejected.values()),
+        "search_buy_pairs": report.written["search_buy"],
+        "co_buy_pairs": report.written["co_buy"],
+        "buckets": (report.derive or {}).get("buckets"),
+        "sampled": sum(sampled.pairs_out.values()),
+        "ingest_s": ingest_s,
+        "ingest_cpu_s": ingest_cpu_s,
+        "sample_s": sample_s,
+        "sample_cpu_s": sample_cpu_s,
+        "total_s": round(ingest_s + sample_s, 2),
+        "timings": report.timings,
+    }
 
 
 def run_naive(log: Path, catalog: Path) -> dict[str, object]:
@@ -93,18 +102,30 @@ def run_naive(log: Path, catalog: Path) -> dict[str, object]:
 
     clock = _Clock()
     known = pl.read_parquet(catalog)["product_id"]
-    frame = pl.read_parquet(log).with_row_index("row_nr").with_columns(
-        pl.lit(None, dtype=pl.String()).alias("parse_error"))
-    frame = with_reasons(frame.lazy().with_columns(event_columns(frame.schema["timestamp"])),
-                         event_rules(TextLimits(), known)).collect()
-    good = sessions_in_order(frame.filter(pl.col("reason").is_null())
-                             .select("row_nr", *EVENT_KEY).unique(EVENT_KEY, maintain_order=True))
+    frame = (
+        pl.read_parquet(log)
+        .with_row_index("row_nr")
+        .with_columns(pl.lit(None, dtype=pl.String()).alias("parse_error"))
+    )
+    frame = with_reasons(
+        frame.lazy().with_columns(event_columns(frame.schema["timestamp"])), event_rules(TextLimits(), known)
+    ).collect()
+    good = sessions_in_order(
+        frame.filter(pl.col("reason").is_null())
+        .select("row_nr", *EVENT_KEY)
+        .unique(EVENT_KEY, maintain_order=True)
+    )
     stats = DeriveStats()
     search_buy = search_buy_counts(good, 30 * 60_000, stats)
     co_buy = co_buy_counts(good, 50, stats)
     total_s, total_cpu_s = clock.lap()
-    return {"events": frame.height, "search_buy_pairs": search_buy.height, "co_buy_pairs": co_buy.height,
-            "total_s": total_s, "total_cpu_s": total_cpu_s}
+    return {
+        "events": frame.height,
+        "search_buy_pairs": search_buy.height,
+        "co_buy_pairs": co_buy.height,
+        "total_s": total_s,
+        "total_cpu_s": total_cpu_s,
+    }
 
 
 class _LoadSampler:
@@ -123,8 +144,11 @@ class _LoadSampler:
     def summary(self) -> dict[str, float]:
         self.stop.set()
         self.thread.join()
-        return {"start": round(self.samples[0], 2), "mean": round(sum(self.samples) / len(self.samples), 2),
-                "max": round(max(self.samples), 2)}
+        return {
+            "start": round(self.samples[0], 2),
+            "mean": round(sum(self.samples) / len(self.samples), 2),
+            "max": round(max(self.samples), 2),
+        }
 
 
 def child(args: argparse.Namespace) -> None:
@@ -140,8 +164,18 @@ def child(args: argparse.Namespace) -> None:
 
 
 def _measure(way: str, log: Path, catalog: Path, workspace: Path) -> dict[str, object]:
-    command = [sys.executable, __file__, "--child", way, "--log", str(log), "--catalog", str(catalog),
-               "--workspace", str(workspace)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        way,
+        "--log",
+        str(log),
+        "--catalog",
+        str(catalog),
+        "--workspace",
+        str(workspace),
+    ]
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -161,25 +195,33 @@ def _data(data_dir: Path, size: int) -> tuple[Path, Path]:
 
 
 def _row(size: int, cosmo: dict[str, Any], naive: dict[str, Any]) -> dict[str, Any]:
-    return {"events": size, "cosmo_kg": cosmo, "naive": naive,
-            "cosmo_events_per_s": round(size / max(cosmo["ingest_s"], 1e-9)),
-            "cosmo_events_per_cpu_s": round(size / max(cosmo["ingest_cpu_s"], 1e-9)),
-            "naive_events_per_s": round(size / max(naive["total_s"], 1e-9)),
-            "naive_events_per_cpu_s": round(size / max(naive["total_cpu_s"], 1e-9))}
+    return {
+        "events": size,
+        "cosmo_kg": cosmo,
+        "naive": naive,
+        "cosmo_events_per_s": round(size / max(cosmo["ingest_s"], 1e-9)),
+        "cosmo_events_per_cpu_s": round(size / max(cosmo["ingest_cpu_s"], 1e-9)),
+        "naive_events_per_s": round(size / max(naive["total_s"], 1e-9)),
+        "naive_events_per_cpu_s": round(size / max(naive["total_cpu_s"], 1e-9)),
+    }
 
 
 def _print_table(rows: list[dict[str, Any]]) -> None:
     print("ingest + derive, same work both ways (cosmo-kg also samples: 'sample s')")
-    print(f"{'events':>11} {'way':>9} {'wall s':>7} {'events/s':>10} {'CPU s':>7} {'events/CPU s':>13} "
-          f"{'peak RSS MiB':>13} {'sample s':>9} {'load mean/max':>14}")
+    print(
+        f"{'events':>11} {'way':>9} {'wall s':>7} {'events/s':>10} {'CPU s':>7} {'events/CPU s':>13} "
+        f"{'peak RSS MiB':>13} {'sample s':>9} {'load mean/max':>14}"
+    )
     for row in rows:
         for way, key, measured in (("cosmo-kg", "cosmo", "ingest"), ("naive", "naive", "total")):
             run = row["cosmo_kg" if key == "cosmo" else "naive"]
             wall, cpu = run[f"{measured}_s"], run[f"{measured}_cpu_s"]
             rate, cpu_rate = row[f"{key}_events_per_s"], row[f"{key}_events_per_cpu_s"]
             load = f"{run['load_average_1min']['mean']}/{run['load_average_1min']['max']}"
-            print(f"{row['events']:>11,} {way:>9} {wall:>7} {rate:>10,} {cpu:>7} {cpu_rate:>13,} "
-                  f"{run['peak_rss_mib']:>13,} {run.get('sample_s', '-'):>9} {load:>14}")
+            print(
+                f"{row['events']:>11,} {way:>9} {wall:>7} {rate:>10,} {cpu:>7} {cpu_rate:>13,} "
+                f"{run['peak_rss_mib']:>13,} {run.get('sample_s', '-'):>9} {load:>14}"
+            )
 
 
 def main(args: argparse.Namespace) -> None:
@@ -191,15 +233,26 @@ def main(args: argparse.Namespace) -> None:
         cosmo = _measure("cosmo", log, catalog, data_dir / f"workspace-{size}")
         naive = _measure("naive", log, catalog, data_dir / "unused")
         rows.append(_row(size, cosmo, naive))
-    result = {"benchmark": "ingest", "when": datetime.now(UTC).isoformat(), "machine": {
-        "cpus": os.cpu_count(), "python": platform.python_version(), "polars": pl.__version__,
-        "load_average_before": load_before, "load_average_after": os.getloadavg()},
-        "targets": {"events_per_s": 1_000_000, "peak_rss_gib": 4}, "runs": rows}
+    result = {
+        "benchmark": "ingest",
+        "when": datetime.now(UTC).isoformat(),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "polars": pl.__version__,
+            "load_average_before": load_before,
+            "load_average_after": os.getloadavg(),
+        },
+        "targets": {"events_per_s": 1_000_000, "peak_rss_gib": 4},
+        "runs": rows,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ingest.json").write_text(json.dumps(result, indent=2))
     _print_table(rows)
-    print(f"load average before {load_before}, after {os.getloadavg()} (on {os.cpu_count()} CPUs); "
-          f"written {RESULTS / 'ingest.json'}")
+    print(
+        f"load average before {load_before}, after {os.getloadavg()} (on {os.cpu_count()} CPUs); "
+        f"written {RESULTS / 'ingest.json'}"
+    )
 
 
 if __name__ == "__main__":

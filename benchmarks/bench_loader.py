@@ -78,41 +78,59 @@ def synthetic_knowledge(edges: int, seed: int = 7) -> tuple[pl.DataFrame, pl.Dat
     kind = np.where(rng.random(rows) < 0.4, "search_buy", "co_buy")
     product_a = zipf_ids(rng, rows, products)
     product_b = (product_a + 1 + rng.integers(0, products - 1, rows)) % products
-    frame = pl.DataFrame({
-        "behavior_id": [f"b{i}" for i in range(rows)],
-        "kind": kind,
-        "query": [f"query {q}" for q in zipf_ids(rng, rows, queries)],
-        "product_id": [f"P{p:07d}" for p in product_a],
-        "product_id_b": [f"P{p:07d}" for p in product_b],
-        "relation": relation_names[rng.integers(0, len(relation_names), rows)],
-        "tail": [f"intention number {t}" for t in zipf_ids(rng, rows, intentions, a=1.1)],
-        "tail_type": None,
-        "plausibility": rng.uniform(0.5, 1.0, rows).round(3),
-        "typicality": rng.uniform(0.0, 1.0, rows).round(3),
-        "support": rng.integers(1, 5, rows),
-        "model": "synthetic",
-        "run_id": "bench",
-    }).with_columns(
+    frame = pl.DataFrame(
+        {
+            "behavior_id": [f"b{i}" for i in range(rows)],
+            "kind": kind,
+            "query": [f"query {q}" for q in zipf_ids(rng, rows, queries)],
+            "product_id": [f"P{p:07d}" for p in product_a],
+            "product_id_b": [f"P{p:07d}" for p in product_b],
+            "relation": relation_names[rng.integers(0, len(relation_names), rows)],
+            "tail": [f"intention number {t}" for t in zipf_ids(rng, rows, intentions, a=1.1)],
+            "tail_type": None,
+            "plausibility": rng.uniform(0.5, 1.0, rows).round(3),
+            "typicality": rng.uniform(0.0, 1.0, rows).round(3),
+            "support": rng.integers(1, 5, rows),
+            "model": "synthetic",
+            "run_id": "bench",
+        }
+    ).with_columns(
         pl.when(pl.col("kind") == "search_buy").then(pl.col("query")).alias("query"),
         pl.when(pl.col("kind") == "co_buy").then(pl.col("product_id_b")).alias("product_id_b"),
     )
-    catalog = pl.DataFrame({
-        "product_id": [f"P{p:07d}" for p in range(products)],
-        "title": [f"product {p} title" for p in range(products)],
-        "product_type": [f"type {p % 500}" for p in range(products)],
-        "domain": [DOMAINS[p % len(DOMAINS)] for p in range(products)],
-    })
+    catalog = pl.DataFrame(
+        {
+            "product_id": [f"P{p:07d}" for p in range(products)],
+            "title": [f"product {p} title" for p in range(products)],
+            "product_type": [f"type {p % 500}" for p in range(products)],
+            "domain": [DOMAINS[p % len(DOMAINS)] for p in range(products)],
+        }
+    )
     return frame, catalog
 
 
-def run_cli_load(env: dict[str, str], knowledge: Path, products: Path, *extra: str
-                 ) -> tuple[dict, float, int]:
+def run_cli_load(
+    env: dict[str, str], knowledge: Path, products: Path, *extra: str
+) -> tuple[dict, float, int]:
     """Run one load as a subprocess; return its report, wall seconds and peak RSS (bytes)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "cosmo_kg.cli", "ingest", "knowledge", str(knowledge),
-                    "--products", str(products), *extra], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cosmo_kg.cli",
+            "ingest",
+            "knowledge",
+            str(knowledge),
+            "--products",
+            str(products),
+            *extra,
+        ],
+        env=env,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     reports = sorted(Path(env["COSMO_WORKSPACE"], "reports").glob("load-*.json"))
@@ -140,17 +158,28 @@ def naive_load(settings: Neo4jSettings, sample: pl.DataFrame) -> float:
     started = time.perf_counter()
     with driver.session(database="neo4j") as session:
         for row in sample.iter_rows(named=True):
-            session.execute_write(lambda tx, r=row: tx.run(
-                NAIVE_EDGE, head=r["product_id"], tail=r["tail"] + " naive",
-                plausibility=r["plausibility"], typicality=r["typicality"]).consume())
+            session.execute_write(
+                lambda tx, r=row: tx.run(
+                    NAIVE_EDGE,
+                    head=r["product_id"],
+                    tail=r["tail"] + " naive",
+                    plausibility=r["plausibility"],
+                    typicality=r["typicality"],
+                ).consume()
+            )
     seconds = time.perf_counter() - started
     driver.close()
     return sample.height / seconds
 
 
 def private_server(work: Path, name: str, args: argparse.Namespace) -> LocalNeo4jSettings:
-    local = LocalNeo4jSettings(home=str(work / name), bolt_port=free_port(), http_port=free_port(),
-                               heap=args.heap, pagecache=args.pagecache)
+    local = LocalNeo4jSettings(
+        home=str(work / name),
+        bolt_port=free_port(),
+        http_port=free_port(),
+        heap=args.heap,
+        pagecache=args.pagecache,
+    )
     server.start(local)
     with create_driver(server.client_settings(local)) as driver:
         apply_schema(driver)
@@ -158,9 +187,15 @@ def private_server(work: Path, name: str, args: argparse.Namespace) -> LocalNeo4
 
 
 def cli_env(work: Path, local: LocalNeo4jSettings, **extra: str) -> dict[str, str]:
-    return {**os.environ, "NEO4J_URI": local.bolt_uri, "COSMO_WORKSPACE": str(work / "ws"),
-            "COSMO_NEO4J_HOME": local.home, "COSMO_NEO4J_BOLT_PORT": str(local.bolt_port),
-            "COSMO_NEO4J_HTTP_PORT": str(local.http_port), **extra}
+    return {
+        **os.environ,
+        "NEO4J_URI": local.bolt_uri,
+        "COSMO_WORKSPACE": str(work / "ws"),
+        "COSMO_NEO4J_HOME": local.home,
+        "COSMO_NEO4J_BOLT_PORT": str(local.bolt_port),
+        "COSMO_NEO4J_HTTP_PORT": str(local.http_port),
+        **extra,
+    }
 
 
 def stats_of(local: LocalNeo4jSettings) -> GraphStats:
@@ -185,8 +220,11 @@ def main() -> None:
     parser.add_argument("--naive-sample", type=int, default=2_000, help="edges loaded the naive way")
     parser.add_argument("--heap", default="3g")
     parser.add_argument("--pagecache", default="2g")
-    parser.add_argument("--skip-transactional-first-load", action="store_true",
-                        help="do not time the first load through transactions (saves minutes)")
+    parser.add_argument(
+        "--skip-transactional-first-load",
+        action="store_true",
+        help="do not time the first load through transactions (saves minutes)",
+    )
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="cosmo-bench-loader-"))
     knowledge, catalog = synthetic_knowledge(args.edges)
@@ -212,10 +250,13 @@ def main() -> None:
     result = {
         "benchmark": "loader",
         "when": datetime.now(UTC).isoformat(),
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(),
-                    "load_average_before": [round(x, 2) for x in load_before],
-                    "load_average_after": [round(x, 2) for x in os.getloadavg()]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "load_average_before": [round(x, 2) for x in load_before],
+            "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        },
         "knowledge_rows": knowledge.height,
         "knowledge_edges": edges,
         "all_relationships": counts_after_first.total_relationships,
@@ -228,19 +269,22 @@ def main() -> None:
         "reload_recognised_as_done": again["already_loaded"],
         "forced_reload_seconds": round(forced_s, 2),
         "forced_reload_edges_per_s": round(edges / forced_s, 1),
-        "forced_reload_changed_nothing": (counts_after_first == counts_after_forced
-                                          and forced["nodes_created"] == 0
-                                          and forced["relationships_created"] == 0),
+        "forced_reload_changed_nothing": (
+            counts_after_first == counts_after_forced
+            and forced["nodes_created"] == 0
+            and forced["relationships_created"] == 0
+        ),
         "transactional_first_load_seconds": round(transactional[1], 2) if transactional else None,
-        "transactional_first_load_edges_per_s":
-            round(edges / transactional[1], 1) if transactional else None,
+        "transactional_first_load_edges_per_s": round(edges / transactional[1], 1) if transactional else None,
         "naive_edges_per_s": round(naive_rate, 1),
         "naive_sample": args.naive_sample,
         "speedup_vs_naive": round(edges / first_s / naive_rate, 1),
-        "transactional_speedup_vs_naive":
-            round(edges / transactional[1] / naive_rate, 1) if transactional else None,
+        "transactional_speedup_vs_naive": round(edges / transactional[1] / naive_rate, 1)
+        if transactional
+        else None,
         "loader_peak_rss_mib": round(max(rss, forced_rss) / 2**20, 1),
-        "neo4j_heap": args.heap, "neo4j_pagecache": args.pagecache,
+        "neo4j_heap": args.heap,
+        "neo4j_pagecache": args.pagecache,
         "batch_size": int(os.environ.get("COSMO_LOAD_BATCH_SIZE", 10_000)),
         "first_load_report_timings": first["timings"],
         "first_load_step_seconds": first["step_seconds"],
@@ -251,11 +295,22 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "loader.json").write_text(json.dumps(result, indent=2) + "\n")
     print(f"{'measure':<38}{'value':>16}")
-    for key in ("knowledge_edges", "all_relationships", "first_load_method", "first_load_seconds",
-                "first_load_edges_per_s", "reload_seconds", "reload_recognised_as_done",
-                "forced_reload_seconds", "forced_reload_changed_nothing",
-                "transactional_first_load_seconds", "transactional_first_load_edges_per_s",
-                "naive_edges_per_s", "speedup_vs_naive", "loader_peak_rss_mib"):
+    for key in (
+        "knowledge_edges",
+        "all_relationships",
+        "first_load_method",
+        "first_load_seconds",
+        "first_load_edges_per_s",
+        "reload_seconds",
+        "reload_recognised_as_done",
+        "forced_reload_seconds",
+        "forced_reload_changed_nothing",
+        "transactional_first_load_seconds",
+        "transactional_first_load_edges_per_s",
+        "naive_edges_per_s",
+        "speedup_vs_naive",
+        "loader_peak_rss_mib",
+    ):
         print(f"{key:<38}{result[key]!s:>16}")
     print("first load, step by step (s):", json.dumps(first["step_seconds"]))
     print("offline importer stages (s):", json.dumps(importer_stages))

@@ -16,10 +16,46 @@ import polars as pl
 from cosmo_kg.vocabulary import DOMAINS
 
 ACTIONS = np.array(["search", "click", "purchase", "add_to_cart"])
-WORDS = np.array(["red", "blue", "kids", "outdoor", "wireless", "leather", "small", "large", "organic",
-                  "steel", "wooden", "waterproof", "cotton", "portable", "vintage", "smart"])
-NOUNS = np.array(["tent", "lamp", "chair", "jacket", "shoes", "mug", "backpack", "speaker", "desk",
-                  "blanket", "watch", "bottle", "puzzle", "leash", "drill", "pan"])
+WORDS = np.array(
+    [
+        "red",
+        "blue",
+        "kids",
+        "outdoor",
+        "wireless",
+        "leather",
+        "small",
+        "large",
+        "organic",
+        "steel",
+        "wooden",
+        "waterproof",
+        "cotton",
+        "portable",
+        "vintage",
+        "smart",
+    ]
+)
+NOUNS = np.array(
+    [
+        "tent",
+        "lamp",
+        "chair",
+        "jacket",
+        "shoes",
+        "mug",
+        "backpack",
+        "speaker",
+        "desk",
+        "blanket",
+        "watch",
+        "bottle",
+        "puzzle",
+        "leash",
+        "drill",
+        "pan",
+    ]
+)
 
 
 def _zipf(rng: np.random.Generator, size: int, n: int, a: float) -> np.ndarray:
@@ -32,8 +68,9 @@ def catalog(n_products: int, seed: int = 7) -> pl.DataFrame:
     frame = pl.DataFrame({"i": np.arange(n_products), "t": _zipf(rng, n_products, 400, 1.3)})
     return frame.select(
         pl.format("P{}", pl.col("i").cast(pl.String).str.zfill(7)).alias("product_id"),
-        pl.format("{} {} model {}", _pick(WORDS, pl.col("i") % 16), _pick(NOUNS, pl.col("t") % 16),
-                  pl.col("i")).alias("title"),
+        pl.format(
+            "{} {} model {}", _pick(WORDS, pl.col("i") % 16), _pick(NOUNS, pl.col("t") % 16), pl.col("i")
+        ).alias("title"),
         pl.format("type-{}", pl.col("t")).alias("product_type"),
         _pick(np.array(DOMAINS), pl.col("t") % len(DOMAINS)).alias("domain"),
     )
@@ -59,20 +96,35 @@ def events(n_events: int, n_products: int, seed: int = 11) -> pl.DataFrame:
     product = np.where(follows_click, np.r_[0, product[:-1]], product)
     has_query = (action == 0) | ((action == 1) & (rng.random(n_events) < 0.4))
     broken = rng.random(n_events)
-    frame = pl.DataFrame({"session": session, "timestamp": starts[session] + offset, "action": action,
-                          "product": product, "query_id": _zipf(rng, n_events, 60_000, 1.1),
-                          "has_query": has_query, "broken": broken})
+    frame = pl.DataFrame(
+        {
+            "session": session,
+            "timestamp": starts[session] + offset,
+            "action": action,
+            "product": product,
+            "query_id": _zipf(rng, n_events, 60_000, 1.1),
+            "has_query": has_query,
+            "broken": broken,
+        }
+    )
     q = pl.col("query_id")
     return frame.select(
-        pl.when(pl.col("broken") < 0.001).then(None)
-        .otherwise(pl.format("s{}", pl.col("session"))).alias("session_id"),
-        pl.when((pl.col("broken") >= 0.001) & (pl.col("broken") < 0.002)).then(None)
-        .otherwise(pl.col("timestamp")).cast(pl.Datetime("ms")).alias("timestamp"),
+        pl.when(pl.col("broken") < 0.001)
+        .then(None)
+        .otherwise(pl.format("s{}", pl.col("session")))
+        .alias("session_id"),
+        pl.when((pl.col("broken") >= 0.001) & (pl.col("broken") < 0.002))
+        .then(None)
+        .otherwise(pl.col("timestamp"))
+        .cast(pl.Datetime("ms"))
+        .alias("timestamp"),
         _pick(ACTIONS, pl.col("action")).alias("action"),
-        pl.when(pl.col("action") == 0).then(None)
-        .otherwise(pl.format("P{}", pl.col("product").cast(pl.String).str.zfill(7))).alias("product_id"),
-        pl.when(pl.col("has_query")).then(
-            pl.format("{} {} {}", _pick(WORDS, q % 16), _pick(NOUNS, (q // 16) % 16), q // 256))
+        pl.when(pl.col("action") == 0)
+        .then(None)
+        .otherwise(pl.format("P{}", pl.col("product").cast(pl.String).str.zfill(7)))
+        .alias("product_id"),
+        pl.when(pl.col("has_query"))
+        .then(pl.format("{} {} {}", _pick(WORDS, q % 16), _pick(NOUNS, (q // 16) % 16), q // 256))
         .alias("query"),
         pl.lit(None, dtype=pl.String()).alias("order_id"),
     )
@@ -86,7 +138,8 @@ def write_events(path: Path, n_events: int, n_products: int, seed: int = 11) -> 
     for number, start in enumerate(range(0, n_events, step)):
         part = path.with_name(f"{path.stem}.part{number}.parquet")
         events(min(step, n_events - start), n_products, seed + number).with_columns(
-            (pl.lit(f"d{number}-") + pl.col("session_id")).alias("session_id")).write_parquet(part)
+            (pl.lit(f"d{number}-") + pl.col("session_id")).alias("session_id")
+        ).write_parquet(part)
         slices.append(part)
     pl.scan_parquet(slices).sink_parquet(path)
     for part in slices:
