@@ -32,8 +32,14 @@ from cosmo_kg.refinement.runner import default_critic_dir
 RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE_COMMIT = "f4e33c4"
-PACKAGES = {"graph": "graph", "cypher": "cypher", "ingest": "ingest", "generation": "generation",
-            "refinement": "refinement", "api": "api"}
+PACKAGES = {
+    "graph": "graph",
+    "cypher": "cypher",
+    "ingest": "ingest",
+    "generation": "generation",
+    "refinement": "refinement",
+    "api": "api",
+}
 
 
 def baseline_tree(folder: Path) -> Path:
@@ -56,8 +62,13 @@ def rows(count: int) -> pl.DataFrame:
 def timed(code: Path | None, frame_file: Path) -> float:
     """Seconds of one ``score`` call in a fresh worker running ``code`` (None: today's code)."""
     env = dict(os.environ, PYTHONPATH=str(code)) if code else dict(os.environ)
-    result = subprocess.run([sys.executable, __file__, "--worker", str(frame_file)], env=env, check=True,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, __file__, "--worker", str(frame_file)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return float(result.stdout.strip().splitlines()[-1])
 
 
@@ -94,14 +105,22 @@ def main() -> None:
                 seconds[name].append(timed(tree, frame_file))
             loads.append(os.getloadavg()[0])
     rates = {name: len(frame) / statistics.median(values) for name, values in seconds.items()}
-    result = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "rows": len(frame),
-              "rounds": args.rounds, "seconds": seconds, "statements_per_second": rates,
-              "new_over_today": rates["new"] / rates["today"], "load_average": loads,
-              "baseline_commit": BASELINE_COMMIT}
+    result = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rows": len(frame),
+        "rounds": args.rounds,
+        "seconds": seconds,
+        "statements_per_second": rates,
+        "new_over_today": rates["new"] / rates["today"],
+        "load_average": loads,
+        "baseline_commit": BASELINE_COMMIT,
+    }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "critic.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"{'critic':<8} {'statements/s':>13}  (median of {args.rounds} rounds, {len(frame):,} statements, "
-          f"cold embedding cache)")
+    print(
+        f"{'critic':<8} {'statements/s':>13}  (median of {args.rounds} rounds, {len(frame):,} statements, "
+        f"cold embedding cache)"
+    )
     for name, rate in rates.items():
         print(f"{name:<8} {rate:>13,.0f}")
     load = ", ".join(f"{x:.1f}" for x in loads)

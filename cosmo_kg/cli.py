@@ -29,8 +29,9 @@ class CosmoGroup(click.Group):
             sys.exit(exc.exit_code)
 
 
-@click.group(cls=CosmoGroup, context_settings={"help_option_names": ["-h", "--help"],
-                                                "max_content_width": 100})
+@click.group(
+    cls=CosmoGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(__version__, prog_name="cosmo-kg")
 def cli() -> None:
     """cosmo-kg: an open e-commerce commonsense knowledge graph (COSMO, SIGMOD 2024).
@@ -67,9 +68,25 @@ def all_settings_groups() -> list[type[SettingsGroup]]:
     from cosmo_kg.refinement.filters import FilterSettings, RefineSettings
     from cosmo_kg.workspace import WorkspaceSettings
 
-    return [Neo4jSettings, LocalNeo4jSettings, LoaderSettings, WorkspaceSettings, IngestSettings,
-            SampleSettings, ApiSettings, IndexSettings, CacheSettings, GenerationSettings, OpenAISettings,
-            VllmSettings, TuneSettings, RefineSettings, FilterSettings, EmbeddingSettings, ConsoleSettings]
+    return [
+        Neo4jSettings,
+        LocalNeo4jSettings,
+        LoaderSettings,
+        WorkspaceSettings,
+        IngestSettings,
+        SampleSettings,
+        ApiSettings,
+        IndexSettings,
+        CacheSettings,
+        GenerationSettings,
+        OpenAISettings,
+        VllmSettings,
+        TuneSettings,
+        RefineSettings,
+        FilterSettings,
+        EmbeddingSettings,
+        ConsoleSettings,
+    ]
 
 
 @cli.command("settings")

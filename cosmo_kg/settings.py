@@ -146,8 +146,12 @@ def settings_markdown(groups: list[type[SettingsGroup]]) -> str:
         "",
     ]
     for group in groups:
-        lines += [f"## [{group.section}]", "", "| key | option | env | default | meaning |",
-                  "|---|---|---|---|---|"]
+        lines += [
+            f"## [{group.section}]",
+            "",
+            "| key | option | env | default | meaning |",
+            "|---|---|---|---|---|",
+        ]
         for f, _ in group.fields():
             default = "(hidden)" if f.metadata["secret"] else f"`{f.default!r}`"
             lines.append(

@@ -16,7 +16,7 @@ import polars as pl
 from cosmo_kg.generation import instruct_templates as templates
 from cosmo_kg.generation.prompts import PairContext, load_library
 from cosmo_kg.refinement.annotations import pair_behavior_id
-from cosmo_kg.refinement.statements import content_of
+from cosmo_kg.refinement.clauses import content_of
 from cosmo_kg.samples.pairs import SAMPLES
 from cosmo_kg.vocabulary import BehaviorKind
 

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from cosmo_kg.embeddings import Embedder
-from cosmo_kg.refinement.statements import content_of, statement_expr
+from cosmo_kg.refinement.clauses import content_of, statement_expr
 
 _WORD = re.compile(r"[a-z0-9]+")
 _FUNCTION_WORDS = frozenset(

@@ -45,12 +45,16 @@ class LoaderSettings(SettingsGroup):
     section = "loader"
 
     batch_size: int = setting(10_000, "rows per UNWIND transaction", env="COSMO_LOAD_BATCH_SIZE")
-    max_tail_chars: int = setting(200, "longest intention text accepted; longer tails are rejected",
-                                  env="COSMO_MAX_TAIL_CHARS")
+    max_tail_chars: int = setting(
+        200, "longest intention text accepted; longer tails are rejected", env="COSMO_MAX_TAIL_CHARS"
+    )
     bulk_import_min_edges: int = setting(
-        100_000, "a first load of at least this many knowledge edges into the empty local Neo4j "
+        100_000,
+        "a first load of at least this many knowledge edges into the empty local Neo4j "
         "(`cosmo-kg neo4j start`) uses the offline importer (neo4j-admin database import; the "
-        "server restarts); 0 = always load through transactions", env="COSMO_BULK_IMPORT_MIN_EDGES")
+        "server restarts); 0 = always load through transactions",
+        env="COSMO_BULK_IMPORT_MIN_EDGES",
+    )
 
     def validate(self) -> None:
         if self.batch_size < 1:
@@ -118,30 +122,66 @@ def plan_steps(graph: PreparedGraph) -> list[Step]:
     create = statements.create_nodes_statement
     steps = [
         Step("domains", statements.DOMAINS, graph.domains, create(NodeLabel.DOMAIN, ("name",))),
-        Step("product_types", statements.PRODUCT_TYPES, graph.product_types,
-             create(NodeLabel.PRODUCT_TYPE, ("name",))),
-        Step("products", statements.PRODUCTS, graph.products,
-             create(NodeLabel.PRODUCT, tuple(PRODUCTS.columns))),
-        Step("product_moves", statements.PRODUCT_MOVES, graph.products.select(
-            "product_id", "domain", "product_type"), needless_on_first_load=True),
-        Step("in_domain", statements.IN_DOMAIN_EDGES, graph.products.select("product_id", "domain"),
-             statements.IN_DOMAIN_EDGES_FIRST_LOAD),
-        Step("of_type", statements.OF_TYPE_EDGES, graph.products.select(
-            "product_id", "product_type").drop_nulls(), statements.OF_TYPE_EDGES_FIRST_LOAD),
-        Step("product_keys", statements.PRODUCT_KEYS, graph.product_keys,
-             create(NodeLabel.PRODUCT, ("product_id",))),
+        Step(
+            "product_types",
+            statements.PRODUCT_TYPES,
+            graph.product_types,
+            create(NodeLabel.PRODUCT_TYPE, ("name",)),
+        ),
+        Step(
+            "products",
+            statements.PRODUCTS,
+            graph.products,
+            create(NodeLabel.PRODUCT, tuple(PRODUCTS.columns)),
+        ),
+        Step(
+            "product_moves",
+            statements.PRODUCT_MOVES,
+            graph.products.select("product_id", "domain", "product_type"),
+            needless_on_first_load=True,
+        ),
+        Step(
+            "in_domain",
+            statements.IN_DOMAIN_EDGES,
+            graph.products.select("product_id", "domain"),
+            statements.IN_DOMAIN_EDGES_FIRST_LOAD,
+        ),
+        Step(
+            "of_type",
+            statements.OF_TYPE_EDGES,
+            graph.products.select("product_id", "product_type").drop_nulls(),
+            statements.OF_TYPE_EDGES_FIRST_LOAD,
+        ),
+        Step(
+            "product_keys",
+            statements.PRODUCT_KEYS,
+            graph.product_keys,
+            create(NodeLabel.PRODUCT, ("product_id",)),
+        ),
         Step("queries", statements.QUERIES, graph.queries, create(NodeLabel.QUERY, ("text",))),
-        Step("intentions", statements.INTENTIONS, graph.intentions,
-             create(NodeLabel.INTENTION, ("text", "tail_types"))),
+        Step(
+            "intentions",
+            statements.INTENTIONS,
+            graph.intentions,
+            create(NodeLabel.INTENTION, ("text", "tail_types")),
+        ),
     ]
     for head, relation, rows in knowledge_edge_groups(graph.knowledge_edges):
-        steps.append(Step(f"{head.value}-{relation}", statements.knowledge_edge_statement(head, relation),
-                          rows.select("head", "tail", "plausibility", "typicality", "support",
-                                      "model", "run_id"),
-                          statements.knowledge_edge_statement(head, relation, first_load=True)))
+        steps.append(
+            Step(
+                f"{head.value}-{relation}",
+                statements.knowledge_edge_statement(head, relation),
+                rows.select("head", "tail", "plausibility", "typicality", "support", "model", "run_id"),
+                statements.knowledge_edge_statement(head, relation, first_load=True),
+            )
+        )
     steps += [
-        Step("SEARCH_BUY", statements.SEARCH_BUY_EDGES, graph.search_buy_edges,
-             statements.SEARCH_BUY_EDGES_FIRST_LOAD),
+        Step(
+            "SEARCH_BUY",
+            statements.SEARCH_BUY_EDGES,
+            graph.search_buy_edges,
+            statements.SEARCH_BUY_EDGES_FIRST_LOAD,
+        ),
         Step("CO_BUY", statements.CO_BUY_EDGES, graph.co_buy_edges, statements.CO_BUY_EDGES_FIRST_LOAD),
     ]
     return [s for s in steps if s.rows.height]
@@ -180,24 +220,35 @@ def _load_run(session: neo4j.Session, load_id: str) -> neo4j.Record | None:
     return record if record is not None and record["seen_at"] is not None else None
 
 
-def _begin(session: neo4j.Session, run: neo4j.Record | None, load_id: str, seen_at: datetime | None,
-           source: str, total: int) -> tuple[datetime, int, bool]:
+def _begin(
+    session: neo4j.Session,
+    run: neo4j.Record | None,
+    load_id: str,
+    seen_at: datetime | None,
+    source: str,
+    total: int,
+) -> tuple[datetime, int, bool]:
     """Record the load's start; returns its ``seen_at``, the batches already done and whether it
     is a first load (the graph was empty: edges may be created without MERGE)."""
     if run is None:
         stamp = seen_at or datetime.now(UTC)
         empty = session.run(statements.GRAPH_IS_EMPTY).single(strict=True)["empty"]
-        session.run(statements.LOAD_RUN_BEGIN, load_id=load_id, seen_at=stamp, source=source,
-                    batches_total=total).consume()
+        session.run(
+            statements.LOAD_RUN_BEGIN, load_id=load_id, seen_at=stamp, source=source, batches_total=total
+        ).consume()
         return stamp, 0, empty
     stamp = seen_at or run["seen_at"].to_native()
     done = 0 if run["completed"] else int(run["batches_done"] or 0)
     return stamp, done, False
 
 
-def load(config: LoadConfig, driver: neo4j.Driver, settings: LoaderSettings,
-         progress: Callable[[int, int], None] | None = None,
-         local: LocalNeo4jSettings | None = None) -> LoadReport:
+def load(
+    config: LoadConfig,
+    driver: neo4j.Driver,
+    settings: LoaderSettings,
+    progress: Callable[[int, int], None] | None = None,
+    local: LocalNeo4jSettings | None = None,
+) -> LoadReport:
     """Load knowledge (and optionally a catalog and behaviour pairs) into the graph.
 
     Args:
@@ -215,23 +266,38 @@ def load(config: LoadConfig, driver: neo4j.Driver, settings: LoaderSettings,
         return _load(config, driver, settings, progress, local)
 
 
-def _load(config: LoadConfig, driver: neo4j.Driver, settings: LoaderSettings,
-          progress: Callable[[int, int], None] | None, local: LocalNeo4jSettings | None) -> LoadReport:
+def _load(
+    config: LoadConfig,
+    driver: neo4j.Driver,
+    settings: LoaderSettings,
+    progress: Callable[[int, int], None] | None,
+    local: LocalNeo4jSettings | None,
+) -> LoadReport:
     started = time.perf_counter()
     paths = [config.knowledge, config.products, config.pairs]
     load_id = load_id_of(paths, settings.batch_size)
     with driver.session(database=config.database) as session:
         run = _load_run(session, load_id)
     if run is not None and run["completed"] and not config.force:
-        return LoadReport(load_id=load_id, seen_at=run["seen_at"].to_native().isoformat(), rows_in={},
-                          rejected={}, rejects_files={}, rows_written={}, already_loaded=True,
-                          seconds=round(time.perf_counter() - started, 3))
+        return LoadReport(
+            load_id=load_id,
+            seen_at=run["seen_at"].to_native().isoformat(),
+            rows_in={},
+            rejected={},
+            rejects_files={},
+            rows_written={},
+            already_loaded=True,
+            seconds=round(time.perf_counter() - started, 3),
+        )
     knowledge, products, pairs = read_inputs(config.knowledge, config.products, config.pairs)
     graph = prepare_graph(knowledge, products, pairs, max_tail_chars=settings.max_tail_chars)
     prepared = time.perf_counter()
     steps = plan_steps(graph)
     report = LoadReport(
-        load_id=load_id, seen_at="", rows_in=graph.rows_in, rejected=_reject_counts(graph),
+        load_id=load_id,
+        seen_at="",
+        rows_in=graph.rows_in,
+        rejected=_reject_counts(graph),
         rejects_files=_write_rejects(graph, load_id, config.rejects_dir),
         rows_written={s.name: s.rows.height for s in steps},
         batches_total=count_batches(steps, settings.batch_size),
@@ -249,14 +315,20 @@ def _load(config: LoadConfig, driver: neo4j.Driver, settings: LoaderSettings,
     return report
 
 
-def _write_steps(steps: list[Step], report: LoadReport, config: LoadConfig, driver: neo4j.Driver,
-                 settings: LoaderSettings, run: neo4j.Record | None, source: str,
-                 progress: Callable[[int, int], None] | None) -> None:
+def _write_steps(
+    steps: list[Step],
+    report: LoadReport,
+    config: LoadConfig,
+    driver: neo4j.Driver,
+    settings: LoaderSettings,
+    run: neo4j.Record | None,
+    source: str,
+    progress: Callable[[int, int], None] | None,
+) -> None:
     """The transactional load: every step in ``batch_size`` UNWIND batches, checkpointed."""
     total = report.batches_total
     with driver.session(database=config.database) as session:
-        seen_at, done, report.first_load = _begin(session, run, report.load_id, config.seen_at, source,
-                                                  total)
+        seen_at, done, report.first_load = _begin(session, run, report.load_id, config.seen_at, source, total)
         report.seen_at = seen_at.isoformat()
         report.batches_skipped = done
         report.resumed = done > 0
@@ -264,8 +336,14 @@ def _write_steps(steps: list[Step], report: LoadReport, config: LoadConfig, driv
             if number <= done or (report.first_load and step.needless_on_first_load):
                 continue
             with _timed(report, step.name):
-                counters = session.execute_write(_write_batch, step.statement_for(report.first_load),
-                                                 rows.to_dicts(), seen_at, report.load_id, number)
+                counters = session.execute_write(
+                    _write_batch,
+                    step.statement_for(report.first_load),
+                    rows.to_dicts(),
+                    seen_at,
+                    report.load_id,
+                    number,
+                )
             report.nodes_created += counters.nodes_created
             report.relationships_created += counters.relationships_created
             report.properties_set += counters.properties_set
@@ -276,14 +354,18 @@ def _write_steps(steps: list[Step], report: LoadReport, config: LoadConfig, driv
         session.run(statements.FULLTEXT_REFRESH).consume()
 
 
-def _bulk_import_applies(driver: neo4j.Driver, config: LoadConfig, settings: LoaderSettings,
-                         graph: PreparedGraph) -> bool:
-    return (0 < settings.bulk_import_min_edges <= graph.knowledge_edges.height
-            and bulk_import.database_is_empty(driver, config.database))
+def _bulk_import_applies(
+    driver: neo4j.Driver, config: LoadConfig, settings: LoaderSettings, graph: PreparedGraph
+) -> bool:
+    return (
+        0 < settings.bulk_import_min_edges <= graph.knowledge_edges.height
+        and bulk_import.database_is_empty(driver, config.database)
+    )
 
 
-def _bulk_load(graph: PreparedGraph, report: LoadReport, config: LoadConfig,
-               local: LocalNeo4jSettings, source: str) -> None:
+def _bulk_load(
+    graph: PreparedGraph, report: LoadReport, config: LoadConfig, local: LocalNeo4jSettings, source: str
+) -> None:
     """Import ``graph`` offline into the empty local database, then apply the schema and record
     the load as complete (through a fresh driver: the server has restarted)."""
     seen_at = config.seen_at or datetime.now(UTC)
@@ -295,11 +377,17 @@ def _bulk_load(graph: PreparedGraph, report: LoadReport, config: LoadConfig,
     with _timed(report, "schema_and_record"), connect(restarted_settings) as restarted:
         apply_schema(restarted, config.database)
         with restarted.session(database=config.database) as session:
-            session.run(statements.LOAD_RUN_BEGIN, load_id=report.load_id, seen_at=seen_at,
-                        source=source, batches_total=report.batches_total).consume()
+            session.run(
+                statements.LOAD_RUN_BEGIN,
+                load_id=report.load_id,
+                seen_at=seen_at,
+                source=source,
+                batches_total=report.batches_total,
+            ).consume()
             with completing_write(session):
-                session.run(statements.LOAD_RUN_COMPLETE, load_id=report.load_id,
-                            batches_done=report.batches_total).consume()
+                session.run(
+                    statements.LOAD_RUN_COMPLETE, load_id=report.load_id, batches_done=report.batches_total
+                ).consume()
             session.run(statements.FULLTEXT_REFRESH).consume()
         bulk_import.finish(local, directory)
     report.method = "bulk-import"
@@ -316,8 +404,14 @@ def _timed(report: LoadReport, name: str) -> Iterator[None]:
     report.step_seconds[name] = round(report.step_seconds.get(name, 0.0) + time.perf_counter() - started, 3)
 
 
-def _write_batch(tx: neo4j.ManagedTransaction, statement: str, rows: list[dict[str, Any]],
-                 seen_at: datetime, load_id: str, number: int) -> Any:
+def _write_batch(
+    tx: neo4j.ManagedTransaction,
+    statement: str,
+    rows: list[dict[str, Any]],
+    seen_at: datetime,
+    load_id: str,
+    number: int,
+) -> Any:
     summary = tx.run(statement, rows=rows, seen_at=seen_at).consume()
     tx.run(statements.LOAD_RUN_PROGRESS, load_id=load_id, batches_done=number).consume()
     return summary.counters

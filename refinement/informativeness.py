@@ -25,7 +25,7 @@ from importlib import resources
 
 import polars as pl
 
-from cosmo_kg.refinement.statements import content_of
+from cosmo_kg.refinement.clauses import content_of
 from cosmo_kg.vocabulary import BehaviorKind
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -35,7 +35,8 @@ _SUFFIXES = (("ies", "y"), ("ing", ""), ("ed", ""), ("ss", "ss"), ("s", ""))
 
 # Words that add nothing to any head: function words, the relations' template words, and the
 # verbs and adjectives LLMs wrap around a restated query ("create a custom", "get a new").
-GENERIC_WORDS = frozenset("""
+GENERIC_WORDS = frozenset(
+    """
 a an the and or of to for with in on at by as from into about that this these those it its is are be
 been being was were will would can could should may might must do does did have has had having not no
 he him his she her they them their both person personx someone somebody customer people who which what
@@ -45,7 +46,8 @@ own owning have find finding choose pick shop shopping order
 custom customized new good great nice best better perfect quality high top fine beautiful lovely
 stylish modern classic simple basic unique special different various real right own personal
 capable related similar same also other more most very really just well like
-""".split())  # noqa: SIM905  (a word list reads better as text)
+""".split()  # noqa: SIM905  (a word list reads better as text)
+)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -65,8 +67,11 @@ def words_of(text: str | None) -> frozenset[str]:
 @lru_cache(maxsize=1 << 16)
 def content_words(tail: str | None) -> frozenset[str]:
     """The tail's stemmed words that could carry knowledge: no template, function or generic words."""
-    return frozenset(w for w in words_of(content_of(tail or "")) if w not in GENERIC_WORDS
-                     and _stem(w) not in GENERIC_WORDS and not w.isdigit())
+    return frozenset(
+        w
+        for w in words_of(content_of(tail or ""))
+        if w not in GENERIC_WORDS and _stem(w) not in GENERIC_WORDS and not w.isdigit()
+    )
 
 
 def novelty(tail: str | None, head: str | None) -> float:
@@ -113,6 +118,7 @@ def informativeness(frame: pl.DataFrame) -> pl.Series:
     in [0, 1]: for search-buy the query, title and product type (``novelty``); for co-buy either
     title (``pair_novelty``). Computed once per distinct (tail, context).
     """
+
     def text(column: str) -> pl.Expr:
         return pl.col(column).cast(pl.String()).fill_null("") if column in frame.columns else pl.lit("")
 
@@ -120,12 +126,18 @@ def informativeness(frame: pl.DataFrame) -> pl.Series:
     keys = frame.select(
         text("tail").alias("tail"),
         co_buy.alias("co_buy"),
-        pl.when(co_buy).then(text("title")).otherwise(
-            pl.concat_str([text("query"), text("title"), text("product_type")], separator=" ")).alias("head"),
-        pl.when(co_buy).then(text("title_b")).otherwise(pl.lit(None, pl.String())).alias("head_b"))
+        pl.when(co_buy)
+        .then(text("title"))
+        .otherwise(pl.concat_str([text("query"), text("title"), text("product_type")], separator=" "))
+        .alias("head"),
+        pl.when(co_buy).then(text("title_b")).otherwise(pl.lit(None, pl.String())).alias("head_b"),
+    )
     distinct = keys.unique()
-    scores = [pair_novelty(tail, head, head_b) if co_buy else novelty(tail, head)
-              for tail, co_buy, head, head_b in distinct.iter_rows()]
+    scores = [
+        pair_novelty(tail, head, head_b) if co_buy else novelty(tail, head)
+        for tail, co_buy, head, head_b in distinct.iter_rows()
+    ]
     scored = distinct.with_columns(pl.Series("informativeness", scores, dtype=pl.Float64()))
-    return keys.join(scored, on=["tail", "co_buy", "head", "head_b"], how="left", maintain_order="left",
-                     nulls_equal=True)["informativeness"]
+    return keys.join(
+        scored, on=["tail", "co_buy", "head", "head_b"], how="left", maintain_order="left", nulls_equal=True
+    )["informativeness"]

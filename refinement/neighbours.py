@@ -33,8 +33,12 @@ class ReasonBank:
         """float32 copies and integer pair codes, made once: scoring calls come in chunks."""
         if self._ready is None:
             codes = {key: index for index, key in enumerate(dict.fromkeys(self.behavior_ids.tolist()))}
-            self._ready = (self.statements.astype(np.float32), self.contexts.astype(np.float32), codes,
-                           np.array([codes[key] for key in self.behavior_ids.tolist()], dtype=np.int64))
+            self._ready = (
+                self.statements.astype(np.float32),
+                self.contexts.astype(np.float32),
+                codes,
+                np.array([codes[key] for key in self.behavior_ids.tolist()], dtype=np.int64),
+            )
         return self._ready
 
     @property
@@ -52,9 +56,11 @@ class ReasonBank:
         row_codes = np.array([codes.get(key, -1) for key in behavior_ids.tolist()], dtype=np.int64)
         for start in range(0, len(statements), BLOCK_ROWS):
             rows = slice(start, start + BLOCK_ROWS)
-            out[rows] = self._block(statements[rows].astype(np.float32) @ bank_statements.T,
-                                    contexts[rows].astype(np.float32) @ bank_contexts.T,
-                                    row_codes[rows][:, None] == bank_codes[None, :])
+            out[rows] = self._block(
+                statements[rows].astype(np.float32) @ bank_statements.T,
+                contexts[rows].astype(np.float32) @ bank_contexts.T,
+                row_codes[rows][:, None] == bank_codes[None, :],
+            )
         return out
 
     @staticmethod
@@ -62,7 +68,7 @@ class ReasonBank:
         context_sim[own] = -2.0
         statement_sim[statement_sim >= SAME_TEXT] = -1.0
         # One partition for the largest k; the smaller ks are the top of those, sorted.
-        widest = np.argpartition(-context_sim, max(NEIGHBOURS), axis=1)[:, :max(NEIGHBOURS)]
+        widest = np.argpartition(-context_sim, max(NEIGHBOURS), axis=1)[:, : max(NEIGHBOURS)]
         order = np.argsort(-np.take_along_axis(context_sim, widest, axis=1), axis=1, kind="stable")
         ranked = np.take_along_axis(widest, order, axis=1)
         columns = []
@@ -76,9 +82,11 @@ class ReasonBank:
 
     def arrays(self) -> dict[str, np.ndarray]:
         # float16 halves the shipped file; cosines keep three decimals.
-        return {"bank_statements": self.statements.astype(np.float16),
-                "bank_contexts": self.contexts.astype(np.float16),
-                "bank_behavior_ids": self.behavior_ids.astype(np.str_)}
+        return {
+            "bank_statements": self.statements.astype(np.float16),
+            "bank_contexts": self.contexts.astype(np.float16),
+            "bank_behavior_ids": self.behavior_ids.astype(np.str_),
+        }
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ReasonBank:
@@ -86,5 +94,8 @@ class ReasonBank:
 
     @classmethod
     def empty(cls, dimension: int) -> ReasonBank:
-        return cls(np.zeros((0, dimension), np.float16), np.zeros((0, dimension), np.float16),
-                   np.zeros(0, dtype=np.str_))
+        return cls(
+            np.zeros((0, dimension), np.float16),
+            np.zeros((0, dimension), np.float16),
+            np.zeros(0, dtype=np.str_),
+        )

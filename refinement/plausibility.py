@@ -38,8 +38,10 @@ class KindModels:
         return logits
 
     def arrays(self) -> dict[str, np.ndarray]:
-        arrays = {"plausibility_coef": self.weights[self.default][0],
-                  "plausibility_bias": np.array([self.weights[self.default][1]])}
+        arrays = {
+            "plausibility_coef": self.weights[self.default][0],
+            "plausibility_bias": np.array([self.weights[self.default][1]]),
+        }
         for kind, (coef, bias) in self.weights.items():
             arrays |= {f"plausibility@{kind}_coef": coef, f"plausibility@{kind}_bias": np.array([bias])}
         return arrays
@@ -48,17 +50,23 @@ class KindModels:
     def from_arrays(cls, arrays: dict[str, np.ndarray], meta: dict[str, object]) -> KindModels:
         """Also reads critics saved with one plausibility model (it scores every kind)."""
         default = str(meta.get("default_kind", "co_buy"))
-        kinds = [key[len("plausibility@"):-len("_coef")] for key in arrays
-                 if key.startswith("plausibility@") and key.endswith("_coef")]
-        weights = {kind: (arrays[f"plausibility@{kind}_coef"], float(arrays[f"plausibility@{kind}_bias"][0]))
-                   for kind in kinds}
+        kinds = [
+            key[len("plausibility@") : -len("_coef")]
+            for key in arrays
+            if key.startswith("plausibility@") and key.endswith("_coef")
+        ]
+        weights = {
+            kind: (arrays[f"plausibility@{kind}_coef"], float(arrays[f"plausibility@{kind}_bias"][0]))
+            for kind in kinds
+        }
         weights.setdefault(default, (arrays["plausibility_coef"], float(arrays["plausibility_bias"][0])))
         strengths = meta.get("regularizations")
         return cls(weights, default, dict(strengths) if isinstance(strengths, dict) else {})
 
 
-def logistic(features: np.ndarray, target: np.ndarray, regularization: float, seed: int) -> tuple[np.ndarray,
-                                                                                                  float]:
+def logistic(
+    features: np.ndarray, target: np.ndarray, regularization: float, seed: int
+) -> tuple[np.ndarray, float]:
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=regularization, max_iter=5000, random_state=seed)
@@ -85,18 +93,30 @@ def choose_regularization(features: np.ndarray, target: np.ndarray, groups: np.n
 
 def trainable_kinds(target: np.ndarray, kinds: np.ndarray, groups: np.ndarray) -> list[str]:
     """Kinds with both classes and enough pairs for their own cross-validated model, most rows first."""
-    found = [str(k) for k in np.unique(kinds)
-             if len(set(target[kinds == k].tolist())) == 2 and len(set(groups[kinds == k].tolist())) >= FOLDS]
+    found = [
+        str(k)
+        for k in np.unique(kinds)
+        if len(set(target[kinds == k].tolist())) == 2 and len(set(groups[kinds == k].tolist())) >= FOLDS
+    ]
     return sorted(found, key=lambda k: -int((kinds == k).sum()))
 
 
-def fit_kind_models(features: np.ndarray, target: np.ndarray, kinds: np.ndarray, groups: np.ndarray,
-                    seed: int, regularization: dict[str, float] | None = None) -> KindModels:
+def fit_kind_models(
+    features: np.ndarray,
+    target: np.ndarray,
+    kinds: np.ndarray,
+    groups: np.ndarray,
+    seed: int,
+    regularization: dict[str, float] | None = None,
+) -> KindModels:
     """One model per trainable kind (``regularization`` given: no cross-validation)."""
     chosen = trainable_kinds(target, kinds, groups)
     strengths = regularization or {
         kind: choose_regularization(features[rows], target[rows], groups[rows], seed)
-        for kind, rows in ((kind, kinds == kind) for kind in chosen)}
-    weights = {kind: logistic(features[kinds == kind], target[kinds == kind], strengths[kind], seed)
-               for kind in chosen}
+        for kind, rows in ((kind, kinds == kind) for kind in chosen)
+    }
+    weights = {
+        kind: logistic(features[kinds == kind], target[kinds == kind], strengths[kind], seed)
+        for kind in chosen
+    }
     return KindModels(weights, chosen[0], strengths)

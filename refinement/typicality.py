@@ -37,14 +37,19 @@ FOLDS = 5
 _TIE_BREAK = 1e-3
 
 
-def typicality_features(examples: pl.DataFrame, statement_embeddings: np.ndarray,
-                        specificity: np.ndarray) -> np.ndarray:
+def typicality_features(
+    examples: pl.DataFrame, statement_embeddings: np.ndarray, specificity: np.ndarray
+) -> np.ndarray:
     """The statement's embedding, length, informativeness and specificity-to-its-pair columns."""
     statements = examples["statement"].fill_null("").to_list()
-    lengths = np.array([[len(s.split()), len(content_words(s)), np.log1p(len(s))] for s in statements],
-                       dtype=np.float64).reshape(len(statements), 3)
-    novel = informativeness(examples.select(tail=pl.col("statement"), title=pl.col("title"),
-                                            title_b=pl.col("title_b"), query=pl.col("query")))
+    lengths = np.array(
+        [[len(s.split()), len(content_words(s)), np.log1p(len(s))] for s in statements], dtype=np.float64
+    ).reshape(len(statements), 3)
+    novel = informativeness(
+        examples.select(
+            tail=pl.col("statement"), title=pl.col("title"), title_b=pl.col("title_b"), query=pl.col("query")
+        )
+    )
     return np.hstack([statement_embeddings, lengths, novel.to_numpy()[:, None], specificity])
 
 
@@ -70,19 +75,33 @@ class TypicalityModel:
         return np.clip(calibrated * self.gate(plausibility_logit), 0.0, 1.0)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"typ_coef": self.coef, "typ_bias": np.array([self.bias]), "typ_mean": self.mean,
-                "typ_scale": self.scale, "typ_gate": np.array([self.gate_threshold, self.gate_width]),
-                "typ_calibration_x": self.calibration_x, "typ_calibration_y": self.calibration_y}
+        return {
+            "typ_coef": self.coef,
+            "typ_bias": np.array([self.bias]),
+            "typ_mean": self.mean,
+            "typ_scale": self.scale,
+            "typ_gate": np.array([self.gate_threshold, self.gate_width]),
+            "typ_calibration_x": self.calibration_x,
+            "typ_calibration_y": self.calibration_y,
+        }
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> TypicalityModel:
-        return cls(arrays["typ_coef"], float(arrays["typ_bias"][0]), arrays["typ_mean"], arrays["typ_scale"],
-                   float(arrays["typ_gate"][0]), float(arrays["typ_gate"][1]),
-                   arrays["typ_calibration_x"], arrays["typ_calibration_y"])
+        return cls(
+            arrays["typ_coef"],
+            float(arrays["typ_bias"][0]),
+            arrays["typ_mean"],
+            arrays["typ_scale"],
+            float(arrays["typ_gate"][0]),
+            float(arrays["typ_gate"][1]),
+            arrays["typ_calibration_x"],
+            arrays["typ_calibration_y"],
+        )
 
 
-def _ridge(features: np.ndarray, target: np.ndarray, alpha: float) -> tuple[np.ndarray, float, np.ndarray,
-                                                                             np.ndarray]:
+def _ridge(
+    features: np.ndarray, target: np.ndarray, alpha: float
+) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
     from sklearn.linear_model import Ridge
 
     mean, std = features.mean(axis=0), features.std(axis=0)
@@ -113,13 +132,15 @@ def _groups(data: TypicalityData) -> list[tuple[np.ndarray, np.ndarray]]:
     return list(GroupKFold(FOLDS).split(data.features, groups=data.groups))
 
 
-def _out_of_fold_ridge(data: TypicalityData, folds: list[tuple[np.ndarray, np.ndarray]],
-                       alpha: float) -> np.ndarray:
+def _out_of_fold_ridge(
+    data: TypicalityData, folds: list[tuple[np.ndarray, np.ndarray]], alpha: float
+) -> np.ndarray:
     graded = data.plausible & ~np.isnan(data.typicality)
     predicted = np.zeros(len(data.plausible))
     for train, test in folds:
-        coef, bias, mean, scale = _ridge(data.features[train[graded[train]]],
-                                         data.typicality[train[graded[train]]], alpha)
+        coef, bias, mean, scale = _ridge(
+            data.features[train[graded[train]]], data.typicality[train[graded[train]]], alpha
+        )
         predicted[test] = ((data.features[test] - mean) / scale) @ coef + bias
     return predicted
 
@@ -140,8 +161,9 @@ def _choose_gate(data: TypicalityData, logits: np.ndarray, typical: np.ndarray) 
     return best[1], best[2]
 
 
-def fit_typicality(data: TypicalityData,
-                   logit_of: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> TypicalityModel:
+def fit_typicality(
+    data: TypicalityData, logit_of: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> TypicalityModel:
     """Choose the ridge strength and the gate by grouped cross-validation, then fit on all rows.
 
     ``logit_of(train_rows, test_rows)`` trains the plausibility model on ``train_rows`` and returns
@@ -160,7 +182,8 @@ def fit_typicality(data: TypicalityData,
     typical = np.clip(predictions[alpha], 0.01, 1.0)
     threshold, width = _choose_gate(data, logits, typical)
     isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
-        predictions[alpha][graded], data.typicality[graded])
+        predictions[alpha][graded], data.typicality[graded]
+    )
     coef, bias, mean, scale = _ridge(data.features[graded], data.typicality[graded], alpha)
     steps = (isotonic.X_thresholds_.astype(np.float64), isotonic.y_thresholds_.astype(np.float64))
     return TypicalityModel(coef, bias, mean, scale, threshold, width, *steps)

@@ -32,9 +32,13 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def local_neo4j(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNeo4jSettings]:
     """A real local Neo4j for this test session (its settings, to restart or inspect it)."""
-    settings = LocalNeo4jSettings(home=str(tmp_path_factory.mktemp("neo4j-home")),
-                                  bolt_port=free_port(), http_port=free_port(), heap="1g",
-                                  pagecache="256m")
+    settings = LocalNeo4jSettings(
+        home=str(tmp_path_factory.mktemp("neo4j-home")),
+        bolt_port=free_port(),
+        http_port=free_port(),
+        heap="1g",
+        pagecache="256m",
+    )
     server.start(settings)
     yield settings
     server.stop(settings)
@@ -72,11 +76,15 @@ def driver(session_driver: neo4j.Driver) -> neo4j.Driver:
 
 
 @pytest.fixture
-def neo4j_env(neo4j_settings: Neo4jSettings, tmp_path: Path,
-              monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def neo4j_env(
+    neo4j_settings: Neo4jSettings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
     """Environment for CLI runs against the test server, with a private workspace."""
-    env = {"NEO4J_URI": neo4j_settings.uri, "NEO4J_PASSWORD": neo4j_settings.password,
-           "COSMO_WORKSPACE": str(tmp_path / "workspace")}
+    env = {
+        "NEO4J_URI": neo4j_settings.uri,
+        "NEO4J_PASSWORD": neo4j_settings.password,
+        "COSMO_WORKSPACE": str(tmp_path / "workspace"),
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env

@@ -118,8 +118,15 @@ def load_demo_sample(driver: neo4j.Driver, directory: Path) -> None:
     from cosmo_kg.demo import sample_path
 
     wipe(driver)
-    load(LoadConfig(rejects_dir=directory, knowledge=sample_path("intentionqa_knowledge.parquet"),
-                    products=sample_path("intentionqa_products.parquet")), driver, LoaderSettings())
+    load(
+        LoadConfig(
+            rejects_dir=directory,
+            knowledge=sample_path("intentionqa_knowledge.parquet"),
+            products=sample_path("intentionqa_products.parquet"),
+        ),
+        driver,
+        LoaderSettings(),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -49,8 +49,11 @@ def fixture_graph(session_driver: neo4j.Driver, tmp_path_factory: pytest.TempPat
 def base_url(settings: ServeSettings, built_index: Path, embedder: TextEmbedder) -> Iterator[str]:
     """The API served by uvicorn on a free loopback port."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, embedder=embedder), host="127.0.0.1",
-                                           port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, embedder=embedder), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60
@@ -78,12 +81,21 @@ def browser() -> Iterator[WebDriver]:
     offline.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download a driver
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1280,900", "--no-first-run", "--disable-extensions",
-                     "--disable-background-networking", "--disable-component-update",
-                     # Every host but the test server is unreachable: the pages must need no network.
-                     "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-                     "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1"):
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1280,900",
+        "--no-first-run",
+        "--disable-extensions",
+        "--disable-background-networking",
+        "--disable-component-update",
+        # Every host but the test server is unreachable: the pages must need no network.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+        "--proxy-server=http://127.0.0.1:9",
+        "--proxy-bypass-list=127.0.0.1",
+    ):
         options.add_argument(argument)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     driver.set_page_load_timeout(60)
@@ -109,9 +121,13 @@ def test_graphiql_runs_an_example_query_offline(browser: WebDriver, base_url: st
     tabs = browser.find_elements(By.CSS_SELECTOR, ".graphiql-tab")
     assert len(tabs) == 4
     run.click()
-    response = wait(browser).until(lambda b: b.find_element(By.CSS_SELECTOR, ".graphiql-response").text
-                                   if "Belkin" in b.find_element(By.CSS_SELECTOR, ".graphiql-response").text
-                                   else False)
+    response = wait(browser).until(
+        lambda b: (
+            b.find_element(By.CSS_SELECTOR, ".graphiql-response").text
+            if "Belkin" in b.find_element(By.CSS_SELECTOR, ".graphiql-response").text
+            else False
+        )
+    )
     assert '"intentions"' in response and '"relation"' in response
     browser.save_screenshot(str(artifacts / "graphiql.png"))
     assert_only_local_resources(browser, base_url)
@@ -127,8 +143,15 @@ def test_explorer_query_facet_product_intentions(browser: WebDriver, base_url: s
     browser.save_screenshot(str(artifacts / "explore-1-facets.png"))
 
     facets[-1].send_keys(Keys.ENTER)  # keyboard use: a facet is a real button
-    wait(browser).until(lambda b: [f.get_attribute("aria-pressed") for f in b.find_elements(
-        By.CSS_SELECTOR, "#navigation button.facet")][-1:] == ["true"])
+    wait(browser).until(
+        lambda b: (
+            [
+                f.get_attribute("aria-pressed")
+                for f in b.find_elements(By.CSS_SELECTOR, "#navigation button.facet")
+            ][-1:]
+            == ["true"]
+        )
+    )
     products = wait(browser).until(lambda b: b.find_elements(By.CSS_SELECTOR, "#facet-products a"))
     assert f"facet={len(facets) - 1}" in browser.current_url
     browser.save_screenshot(str(artifacts / "explore-2-facet-products.png"))

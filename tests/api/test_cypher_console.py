@@ -48,8 +48,9 @@ def test_every_write_form_is_refused_without_write(
 
 
 def test_a_read_returns_columns_rows_and_its_time(session: CypherSession) -> None:
-    result = session.run(Statement("MATCH (p:Product {product_id: $id}) RETURN p.title AS title"),
-                         {"id": "P5"})
+    result = session.run(
+        Statement("MATCH (p:Product {product_id: $id}) RETURN p.title AS title"), {"id": "P5"}
+    )
     assert result.columns == ["title"] and result.rows == [["Reflective dog leash"]]
     assert result.seconds > 0 and not result.truncated
 
@@ -76,8 +77,9 @@ def test_a_confirmed_write_runs_and_a_declined_one_does_not(fixture_graph: neo4j
     assert count.records[0]["n"] == 1
 
 
-def test_a_script_stops_at_its_first_error_with_line_and_column(neo4j_env: dict[str, str],
-                                                                fixture_graph: neo4j.Driver) -> None:
+def test_a_script_stops_at_its_first_error_with_line_and_column(
+    neo4j_env: dict[str, str], fixture_graph: neo4j.Driver
+) -> None:
     script = "RETURN 1 AS one;\n\nMATCH (p:Product)\nRETURN p LIMT 3;\nRETURN 2 AS never;\n"
     code, out, err = cypher(neo4j_env, "--console-format", "csv", stdin=script)
     assert code == 1
@@ -85,23 +87,31 @@ def test_a_script_stops_at_its_first_error_with_line_and_column(neo4j_env: dict[
     assert err.splitlines()[1].startswith("Error: line 4, column 10: Invalid input 'LIMT'")
 
 
-def test_execute_option_prints_json_and_exits_0(neo4j_env: dict[str, str],
-                                                fixture_graph: neo4j.Driver) -> None:
-    code, out, _ = cypher(neo4j_env, "-e", "MATCH (p:Product) WHERE p.product_id IN ['P1', 'P5'] "
-                          "RETURN p.product_id AS id ORDER BY id", "--console-format", "json")
+def test_execute_option_prints_json_and_exits_0(
+    neo4j_env: dict[str, str], fixture_graph: neo4j.Driver
+) -> None:
+    code, out, _ = cypher(
+        neo4j_env,
+        "-e",
+        "MATCH (p:Product) WHERE p.product_id IN ['P1', 'P5'] RETURN p.product_id AS id ORDER BY id",
+        "--console-format",
+        "json",
+    )
     assert code == 0
     assert [json.loads(line) for line in out.splitlines()] == [{"id": "P1"}, {"id": "P5"}]
 
 
-def test_a_write_without_the_flag_is_refused_with_exit_1(neo4j_env: dict[str, str],
-                                                        fixture_graph: neo4j.Driver) -> None:
+def test_a_write_without_the_flag_is_refused_with_exit_1(
+    neo4j_env: dict[str, str], fixture_graph: neo4j.Driver
+) -> None:
     code, _, err = cypher(neo4j_env, "-e", "CREATE (:Hacked)")
     assert code == 1
     assert "Error: the console is read-only; this statement is a write statement" in err
 
 
-def test_a_script_needs_yes_to_write(neo4j_env: dict[str, str], fixture_graph: neo4j.Driver,
-                                     tmp_path: Path) -> None:
+def test_a_script_needs_yes_to_write(
+    neo4j_env: dict[str, str], fixture_graph: neo4j.Driver, tmp_path: Path
+) -> None:
     script = tmp_path / "write.cypher"
     script.write_text("CREATE (:Scripted);\nMATCH (n:Scripted) RETURN count(n) AS n;\n")
     code, _, err = cypher(neo4j_env, "--write", "-f", str(script))
@@ -111,10 +121,13 @@ def test_a_script_needs_yes_to_write(neo4j_env: dict[str, str], fixture_graph: n
     fixture_graph.execute_query("MATCH (n:Scripted) DELETE n")
 
 
-def test_saved_queries_params_and_schema_from_a_script(neo4j_env: dict[str, str],
-                                                       fixture_graph: neo4j.Driver) -> None:
-    script = (":format csv\n:saved top_intentions_of_product product_id=P5 limit=1\n"
-              ":param id \"P1\"\nMATCH (p:Product {product_id: $id}) RETURN p.title AS title;\n")
+def test_saved_queries_params_and_schema_from_a_script(
+    neo4j_env: dict[str, str], fixture_graph: neo4j.Driver
+) -> None:
+    script = (
+        ":format csv\n:saved top_intentions_of_product product_id=P5 limit=1\n"
+        ':param id "P1"\nMATCH (p:Product {product_id: $id}) RETURN p.title AS title;\n'
+    )
     code, out, err = cypher(neo4j_env, stdin=script)
     assert code == 0, err
     assert "walk the dog" in out and "title\nColeman 4-person camping tent\n" in out
@@ -125,11 +138,15 @@ def test_saved_queries_params_and_schema_from_a_script(neo4j_env: dict[str, str]
 def test_statements_split_at_semicolons_outside_strings_and_comments() -> None:
     script = "RETURN ';' AS a; // not; the end\nRETURN 2;\n/* ; */ RETURN `x;y`"
     assert [(s.text, s.line) for s in split_statements(script)] == [
-        ("RETURN ';' AS a", 1), ("// not; the end\nRETURN 2", 1), ("/* ; */ RETURN `x;y`", 3)]
+        ("RETURN ';' AS a", 1),
+        ("// not; the end\nRETURN 2", 1),
+        ("/* ; */ RETURN `x;y`", 3),
+    ]
 
 
-def test_explain_shows_the_plan_without_running(neo4j_env: dict[str, str],
-                                                fixture_graph: neo4j.Driver) -> None:
+def test_explain_shows_the_plan_without_running(
+    neo4j_env: dict[str, str], fixture_graph: neo4j.Driver
+) -> None:
     code, out, _ = cypher(neo4j_env, stdin=":explain CREATE (:Explained);\n")
     assert code == 0 and "Create" in out
     assert not fixture_graph.execute_query("MATCH (n:Explained) RETURN n").records
@@ -141,7 +158,8 @@ def test_a_routing_uri_works_too(neo4j_env: dict[str, str], fixture_graph: neo4j
     assert code == 0 and out == "one\n1\n"
 
 
-def test_an_unknown_command_is_an_error_with_a_hint(neo4j_env: dict[str, str],
-                                                    fixture_graph: neo4j.Driver) -> None:
+def test_an_unknown_command_is_an_error_with_a_hint(
+    neo4j_env: dict[str, str], fixture_graph: neo4j.Driver
+) -> None:
     code, _, err = cypher(neo4j_env, stdin=":frobnicate\nRETURN 1;\n")
     assert code == 1 and "Error: unknown command :frobnicate" in err and "Hint: type :help" in err

@@ -34,8 +34,9 @@ def test_the_graphql_example_answers(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("index", [1, 2], ids=["cypher", "graph query"])
-def test_the_command_line_examples_answer(neo4j_env: dict[str, str], fixture_graph: neo4j.Driver,
-                                          index: int) -> None:
+def test_the_command_line_examples_answer(
+    neo4j_env: dict[str, str], fixture_graph: neo4j.Driver, index: int
+) -> None:
     command = shlex.split(example_commands("http://testserver")[index])
     assert command[0] == "cosmo-kg"
     result = CliRunner().invoke(cli, command[1:], env=neo4j_env)

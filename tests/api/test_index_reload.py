@@ -32,8 +32,11 @@ def server_url(settings: ServeSettings, built_index: Path, embedder: TextEmbedde
     """The app behind a real uvicorn on loopback, checking the index pointer every 0.2 s."""
     own = replace(settings, index=replace(settings.index, reload_seconds=0.2))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(own, embedder=embedder), host="127.0.0.1",
-                                           port=port, log_config=None, access_log=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(own, embedder=embedder), host="127.0.0.1", port=port, log_config=None, access_log=False
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -68,17 +71,22 @@ class Traffic(threading.Thread):
     def _send(client: httpx.Client, number: int) -> httpx.Response:
         if number % 2:
             return client.get("/v1/intentions", params={"query": f"an evening under the stars {number}"})
-        query = "{ semanticSearch(text: \"looking at the night sky\", k: 3) { score } }"
+        query = '{ semanticSearch(text: "looking at the night sky", k: 3) { score } }'
         return client.post("/graphql", json={"query": query})
 
 
 def test_a_rebuilt_index_is_served_without_restart_or_failed_requests(
-    server_url: str, fixture_graph: neo4j.Driver, settings: ServeSettings, embedder: TextEmbedder,
+    server_url: str,
+    fixture_graph: neo4j.Driver,
+    settings: ServeSettings,
+    embedder: TextEmbedder,
     tmp_path: Path,
 ) -> None:
     before = httpx.get(f"{server_url}/readyz").json()["versions"]["index"]
-    knowledge = write_knowledge(tmp_path / "k.parquet", [
-        ("search_buy", "camping tent", "P1", None, "USED_FOR_EVE", "stargazing night")])
+    knowledge = write_knowledge(
+        tmp_path / "k.parquet",
+        [("search_buy", "camping tent", "P1", None, "USED_FOR_EVE", "stargazing night")],
+    )
     load(LoadConfig(rejects_dir=tmp_path, knowledge=knowledge), fixture_graph, LoaderSettings())
 
     traffic = Traffic(server_url)
@@ -96,6 +104,8 @@ def test_a_rebuilt_index_is_served_without_restart_or_failed_requests(
 
     assert set(traffic.statuses) == {200}, traffic.statuses
     assert traffic.statuses[200] >= 20 * elapsed * 0.9
-    hits = httpx.post(f"{server_url}/graphql", json={
-        "query": "{ semanticSearch(text: \"stargazing night\", k: 1) { intention { text } } }"}).json()
+    hits = httpx.post(
+        f"{server_url}/graphql",
+        json={"query": '{ semanticSearch(text: "stargazing night", k: 1) { intention { text } } }'},
+    ).json()
     assert hits["data"]["semanticSearch"][0]["intention"]["text"] == "stargazing night"

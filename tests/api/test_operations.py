@@ -49,8 +49,12 @@ def test_graphiql_is_served_to_browsers_from_the_package(client: TestClient) -> 
     response = client.get("/graphql", headers={"Accept": "text/html"})
     assert response.status_code == 200 and "graphiql" in response.text.lower()
     assert "https://" not in response.text and "http://" not in response.text  # no CDN
-    for asset in ("graphiql.min.js", "graphiql.min.css", "react.production.min.js",
-                  "react-dom.production.min.js"):
+    for asset in (
+        "graphiql.min.js",
+        "graphiql.min.css",
+        "react.production.min.js",
+        "react-dom.production.min.js",
+    ):
         assert f"/static/vendor/{asset}" in response.text
         assert client.get(f"/static/vendor/{asset}").status_code == 200
 

@@ -31,10 +31,16 @@ def _ingest_store(tmp_path: Path, env: dict[str, str]) -> None:
         assert result.exit_code == 0, result.output
 
 
-def test_refresh_explains_new_pairs_once(driver: neo4j.Driver, neo4j_env: dict[str, str],
-                                         tmp_path: Path) -> None:
-    env = {**neo4j_env, "COSMO_GEN_RELATIONS": "USED_FOR_EVE", "COSMO_INDEX_DIR": str(tmp_path / "index"),
-           "COSMO_CACHE_PATH": str(tmp_path / "cache.sqlite"), "COSMO_SAMPLE_MIN_PMI": "-100"}
+def test_refresh_explains_new_pairs_once(
+    driver: neo4j.Driver, neo4j_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {
+        **neo4j_env,
+        "COSMO_GEN_RELATIONS": "USED_FOR_EVE",
+        "COSMO_INDEX_DIR": str(tmp_path / "index"),
+        "COSMO_CACHE_PATH": str(tmp_path / "cache.sqlite"),
+        "COSMO_SAMPLE_MIN_PMI": "-100",
+    }
     _ingest_store(tmp_path, env)
 
     first = CliRunner().invoke(cli, ["refresh", "--preload-top", "0"], env=env)

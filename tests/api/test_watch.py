@@ -48,10 +48,16 @@ def _events(path: Path) -> Path:
     rows = []
     for i, (query, product) in enumerate((("camping tent", "T1"), ("tennis racket", "R1"))):
         for step, action in enumerate(("search", "click", "purchase")):
-            rows.append({"session_id": f"s{i}", "timestamp": start + timedelta(minutes=10 * i, seconds=step),
-                         "action": action, "product_id": None if action == "search" else product,
-                         "query": None if action == "purchase" else query,
-                         "order_id": f"o{i}" if action == "purchase" else None})
+            rows.append(
+                {
+                    "session_id": f"s{i}",
+                    "timestamp": start + timedelta(minutes=10 * i, seconds=step),
+                    "action": action,
+                    "product_id": None if action == "search" else product,
+                    "query": None if action == "purchase" else query,
+                    "order_id": f"o{i}" if action == "purchase" else None,
+                }
+            )
     pl.DataFrame(rows).write_parquet(path)
     return path
 
@@ -59,7 +65,10 @@ def _events(path: Path) -> Path:
 @pytest.mark.neo4j
 @pytest.mark.slow
 def test_a_landed_events_file_is_ingested_and_its_new_pairs_explained(
-    driver: neo4j.Driver, neo4j_env: dict[str, str], neo4j_settings: Neo4jSettings, tmp_path: Path,
+    driver: neo4j.Driver,
+    neo4j_env: dict[str, str],
+    neo4j_settings: Neo4jSettings,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("COSMO_GEN_RELATIONS", "USED_FOR_EVE")
@@ -70,9 +79,12 @@ def test_a_landed_events_file_is_ingested_and_its_new_pairs_explained(
     inbox.mkdir()
     landed = _events(inbox / "events.parquet")
     os.utime(landed, (time.time() - 10, time.time() - 10))
-    settings = ServeSettings(neo4j=neo4j_settings, index=IndexSettings(dir=str(tmp_path / "index")),
-                             cache=CacheSettings(path=str(tmp_path / "cache.sqlite")),
-                             workspace=WorkspaceSettings(dir=neo4j_env["COSMO_WORKSPACE"]))
+    settings = ServeSettings(
+        neo4j=neo4j_settings,
+        index=IndexSettings(dir=str(tmp_path / "index")),
+        cache=CacheSettings(path=str(tmp_path / "cache.sqlite")),
+        workspace=WorkspaceSettings(dir=neo4j_env["COSMO_WORKSPACE"]),
+    )
 
     (done,) = watch(WatchConfig(inbox, poll_seconds=0.1, preload_top=0, rounds=1), settings, LoaderSettings())
     assert done.files == [str(landed)] and done.served_after_seconds >= done.seconds
