@@ -27,9 +27,9 @@ import polars as pl
 
 from cosmo_kg.embeddings import Embedder, EmbeddingSettings
 from cosmo_kg.errors import InputError
+from cosmo_kg.refinement.clauses import content_of, context_sides
 from cosmo_kg.refinement.neighbours import ReasonBank
 from cosmo_kg.refinement.plausibility import KindModels, fit_kind_models, trainable_kinds
-from cosmo_kg.refinement.statements import content_of, context_sides
 from cosmo_kg.refinement.typicality import FOLDS as CROSS_VALIDATION_FOLDS
 from cosmo_kg.refinement.typicality import (
     TypicalityData,
@@ -43,9 +43,41 @@ HUBNESS = 4
 META_FILE = "critic.json"
 _WORD = re.compile(r"[a-z0-9]+")
 _TEMPLATE_WORDS = frozenset(
-    ["they", "both", "are", "a", "of", "the", "to", "and", "for", "be", "his", "her", "he", "person",
-     "wants", "type", "capable", "could", "used", "related", "with", "have", "in", "on", "is", "it",
-     "an", "as", "by", "that", "this", "product"])
+    [
+        "they",
+        "both",
+        "are",
+        "a",
+        "of",
+        "the",
+        "to",
+        "and",
+        "for",
+        "be",
+        "his",
+        "her",
+        "he",
+        "person",
+        "wants",
+        "type",
+        "capable",
+        "could",
+        "used",
+        "related",
+        "with",
+        "have",
+        "in",
+        "on",
+        "is",
+        "it",
+        "an",
+        "as",
+        "by",
+        "that",
+        "this",
+        "product",
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -100,10 +132,12 @@ def _lexical(a: list[str], b: list[str], s: list[str]) -> np.ndarray:
         ts, ta, tb = _tokens(z), _tokens(x), _tokens(y)
         n = max(len(ts), 1)
         rows.append([len(ts & ta) / n, len(ts & tb) / n, len(ts & (ta | tb)) / n, len(ts & ta & tb) / n])
-    fuzzy = [process.cpdist(s, side, scorer=fuzz.partial_token_set_ratio, workers=-1) / 100.0
-             for side in (a, b)]
-    return np.hstack([np.asarray(rows, dtype=np.float32).reshape(len(s), 4),
-                      np.stack(fuzzy, axis=1).astype(np.float32)])
+    fuzzy = [
+        process.cpdist(s, side, scorer=fuzz.partial_token_set_ratio, workers=-1) / 100.0 for side in (a, b)
+    ]
+    return np.hstack(
+        [np.asarray(rows, dtype=np.float32).reshape(len(s), 4), np.stack(fuzzy, axis=1).astype(np.float32)]
+    )
 
 
 def critic_features(embedder: Embedder | MemoEmbedder, examples: pl.DataFrame) -> np.ndarray:
@@ -123,12 +157,23 @@ def critic_features(embedder: Embedder | MemoEmbedder, examples: pl.DataFrame) -
 
     ca, cb = cos(side_a, stmt), cos(side_b, stmt)
     mean = (side_a + side_b) / 2
-    return np.hstack([
-        stmt, mean * stmt, np.abs(side_a - stmt) + np.abs(side_b - stmt),
-        ca + cb, np.abs(ca - cb), cos(side_a, side_b), np.minimum(ca, cb), np.maximum(ca, cb),
-        _lexical(a, b, statements), cos(side_a, content), cos(side_b, content), mean * content,
-        _lexical(a, b, contents),
-    ]).astype(np.float32)
+    return np.hstack(
+        [
+            stmt,
+            mean * stmt,
+            np.abs(side_a - stmt) + np.abs(side_b - stmt),
+            ca + cb,
+            np.abs(ca - cb),
+            cos(side_a, side_b),
+            np.minimum(ca, cb),
+            np.maximum(ca, cb),
+            _lexical(a, b, statements),
+            cos(side_a, content),
+            cos(side_b, content),
+            mean * content,
+            _lexical(a, b, contents),
+        ]
+    ).astype(np.float32)
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -140,8 +185,9 @@ def context_embeddings(embedder: Embedder | MemoEmbedder, examples: pl.DataFrame
     return _unit(embedder.embed(a) + embedder.embed(b))
 
 
-def hubness_features(embedder: Embedder | MemoEmbedder, examples: pl.DataFrame,
-                     references: np.ndarray) -> np.ndarray:
+def hubness_features(
+    embedder: Embedder | MemoEmbedder, examples: pl.DataFrame, references: np.ndarray
+) -> np.ndarray:
     """How much better the statement fits its own context than typical other contexts.
 
     A generic statement ("capable of giving him a good quality") is close to every pair; its
@@ -203,16 +249,21 @@ class EmbeddingCritic:
         """Pair features, hubness (last ``HUBNESS`` before the bank) and the reason bank's columns."""
         memo = MemoEmbedder(self.embedder)
         pair = critic_features(memo, examples)
-        bank = self.bank.features(pair[:, :self.embedder.dimension], context_embeddings(memo, examples),
-                                  examples["behavior_id"].cast(pl.String()).fill_null("").to_numpy())
+        bank = self.bank.features(
+            pair[:, : self.embedder.dimension],
+            context_embeddings(memo, examples),
+            examples["behavior_id"].cast(pl.String()).fill_null("").to_numpy(),
+        )
         return np.hstack([pair, hubness_features(memo, examples, self.references), bank]).astype(np.float64)
 
     def _typicality_features(self, examples: pl.DataFrame, raw: np.ndarray) -> np.ndarray:
         # Statement embedding (first block) and the overlap / cosine / hubness columns of ``raw``.
         dim = self.embedder.dimension
         start = raw.shape[1] - self.bank.width - HUBNESS
-        hubness = raw[:, start:start + HUBNESS]
-        return typicality_features(examples, raw[:, :dim], np.hstack([raw[:, 3 * dim:3 * dim + 11], hubness]))
+        hubness = raw[:, start : start + HUBNESS]
+        return typicality_features(
+            examples, raw[:, :dim], np.hstack([raw[:, 3 * dim : 3 * dim + 11], hubness])
+        )
 
     def _pick_references(self, examples: pl.DataFrame) -> np.ndarray:
         contexts = examples.unique("behavior_id", keep="first").sort("behavior_id")
@@ -223,9 +274,11 @@ class EmbeddingCritic:
     def _bank_of(self, examples: pl.DataFrame) -> ReasonBank:
         accepted = examples.filter(pl.col("plausibility") >= 0.5)
         memo = MemoEmbedder(self.embedder)
-        return ReasonBank(memo.embed(accepted["statement"].to_list()).astype(np.float16),
-                          context_embeddings(memo, accepted).astype(np.float16),
-                          accepted["behavior_id"].cast(pl.String()).to_numpy().astype(np.str_))
+        return ReasonBank(
+            memo.embed(accepted["statement"].to_list()).astype(np.float16),
+            context_embeddings(memo, accepted).astype(np.float16),
+            accepted["behavior_id"].cast(pl.String()).to_numpy().astype(np.str_),
+        )
 
     def fit(self, examples: pl.DataFrame) -> dict[str, int]:
         self.references = self._pick_references(examples)
@@ -237,32 +290,48 @@ class EmbeddingCritic:
         typical = _labelled(examples, "typicality")[1]
         for label, labelled in (("plausibility", target), ("typicality", typical)):
             if len(set(labelled.tolist())) < 2:
-                raise InputError(f"cannot train the critic: the {label} labels need both classes",
-                                 hint="add positive and negative annotations")
+                raise InputError(
+                    f"cannot train the critic: the {label} labels need both classes",
+                    hint="add positive and negative annotations",
+                )
         groups = examples["behavior_id"].cast(pl.String()).to_numpy()[mask]
         kinds = examples["kind"].cast(pl.String()).fill_null("").to_numpy()[mask]
         if not trainable_kinds(target, kinds, groups):
-            raise InputError(f"cannot train the critic: fewer than {CROSS_VALIDATION_FOLDS} labelled pairs "
-                             "of any kind have both classes", hint="its settings are chosen by "
-                             "cross-validation over pairs; add annotations of more pairs")
+            raise InputError(
+                f"cannot train the critic: fewer than {CROSS_VALIDATION_FOLDS} labelled pairs "
+                "of any kind have both classes",
+                hint="its settings are chosen by cross-validation over pairs; add annotations of more pairs",
+            )
         self.plausibility = fit_kind_models(features[mask], target, kinds, groups, self.seed)
         self.regularization = self.plausibility.regularization[self.plausibility.default]
-        self.typicality = self._fit_typicality(examples.filter(pl.Series(mask)), raw[mask], features[mask],
-                                               target, self.plausibility)
+        self.typicality = self._fit_typicality(
+            examples.filter(pl.Series(mask)), raw[mask], features[mask], target, self.plausibility
+        )
         typicality = examples["typicality"].to_numpy().astype(np.float64)
         self.trained_on = {"plausibility": int(mask.sum()), "typicality": int((~np.isnan(typicality)).sum())}
         return dict(self.trained_on)
 
-    def _fit_typicality(self, rows: pl.DataFrame, raw: np.ndarray, plausible: np.ndarray, target: np.ndarray,
-                        models: KindModels) -> TypicalityModel:
+    def _fit_typicality(
+        self,
+        rows: pl.DataFrame,
+        raw: np.ndarray,
+        plausible: np.ndarray,
+        target: np.ndarray,
+        models: KindModels,
+    ) -> TypicalityModel:
         groups = rows["behavior_id"].cast(pl.String()).to_numpy()
         kinds = rows["kind"].cast(pl.String()).fill_null("").to_numpy()
-        data = TypicalityData(self._typicality_features(rows, raw), target.astype(bool),
-                              rows["typicality"].to_numpy().astype(np.float64), groups)
+        data = TypicalityData(
+            self._typicality_features(rows, raw),
+            target.astype(bool),
+            rows["typicality"].to_numpy().astype(np.float64),
+            groups,
+        )
 
         def logit_of(train: np.ndarray, test: np.ndarray) -> np.ndarray:
-            fold = fit_kind_models(plausible[train], target[train], kinds[train], groups[train], self.seed,
-                                   models.regularization)
+            fold = fit_kind_models(
+                plausible[train], target[train], kinds[train], groups[train], self.seed, models.regularization
+            )
             return fold.logits(plausible[test], kinds[test])
 
         return fit_typicality(data, logit_of)
@@ -294,8 +363,11 @@ class EmbeddingCritic:
         arrays |= self.bank.arrays() if len(self.bank.behavior_ids) else {}
         np.savez_compressed(directory / "weights.npz", **arrays)
         meta = CriticMeta(self.name, self.seed, self.trained_on, self.embedder.model_name)
-        extra = {"regularization": self.regularization, "regularizations": self.plausibility.regularization,
-                 "default_kind": self.plausibility.default}
+        extra = {
+            "regularization": self.regularization,
+            "regularizations": self.plausibility.regularization,
+            "default_kind": self.plausibility.default,
+        }
         (directory / META_FILE).write_text(json.dumps(asdict(meta) | extra, indent=2), encoding="utf-8")
 
     @classmethod
@@ -351,7 +423,9 @@ def load_critic(directory: Path, embedding: EmbeddingSettings) -> Critic:
     """
     meta_path = directory / META_FILE
     if not meta_path.is_file():
-        raise InputError(f"{directory} holds no trained critic ({META_FILE} missing)",
-                         hint="train one with `cosmo-kg critic train`, or omit --critic for the shipped one")
+        raise InputError(
+            f"{directory} holds no trained critic ({META_FILE} missing)",
+            hint="train one with `cosmo-kg critic train`, or omit --critic for the shipped one",
+        )
     name = json.loads(meta_path.read_text(encoding="utf-8"))["critic"]
     return critic_class(name).load(directory, embedding)
