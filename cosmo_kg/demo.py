@@ -142,7 +142,12 @@ def _generate(pairs: Path, products: Path, out: Path, workspace: WorkspaceSettin
     candidates = out / "candidates"
     report = run(
         GenerateConfig(
-            pairs=pairs, products=products, out=candidates, rejects_dir=workspace.rejects_dir, backend=backend
+            pairs=pairs,
+            products=products,
+            out=candidates,
+            rejects_dir=workspace.rejects_dir,
+            backend=backend,
+            replace_other_run=True,  # the demo's scratch output: a changed setup generates afresh
         )
     )
     write_report(workspace, "generate", report)

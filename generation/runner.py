@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -41,13 +42,18 @@ SPEED_ONLY = ("batch_size", "device", "threads")
 
 @dataclass(frozen=True)
 class GenerateConfig:
-    """What to generate: pairs (+ products for titles) into ``out``; rejects under ``rejects_dir``."""
+    """What to generate: pairs (+ products for titles) into ``out``; rejects under ``rejects_dir``.
+
+    ``replace_other_run``: ``out`` is a scratch directory (the demo's): candidates of another run
+    there are deleted instead of refused.
+    """
 
     pairs: Path
     products: Path
     out: Path
     rejects_dir: Path
     backend: BackendSettings
+    replace_other_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -112,16 +118,19 @@ def _check_inputs(config: GenerateConfig) -> int:
     return pq.ParquetFile(config.pairs).metadata.num_rows
 
 
-def _claim_out_dir(out: Path, key: str) -> None:
+def _claim_out_dir(out: Path, key: str, replace_other_run: bool) -> None:
     manifest = out / "manifest.json"
     if manifest.exists():
         found = json.loads(manifest.read_text(encoding="utf-8")).get("run_key")
-        if found != key:
+        if found == key:
+            return
+        if not replace_other_run:
             raise ConfigError(
                 f"{out} holds candidates of another run ({found}), not {key}",
                 hint="use a new --out directory, or the same inputs and settings to resume",
             )
-        return
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(json.dumps({"run_key": key}), manifest)
 
 
@@ -295,10 +304,10 @@ def run(
     total = _check_inputs(config)
     library = load_library()
     shard_count = -(-total // settings.shard_size)
-    done = {i for i in range(shard_count) if shard_path(config.out, i).exists()}
     model = model_label(settings)
     key = run_key(config, library, model)
-    _claim_out_dir(config.out, key)
+    _claim_out_dir(config.out, key, config.replace_other_run)
+    done = {i for i in range(shard_count) if shard_path(config.out, i).exists()}
     started, own_backend = time.perf_counter(), backend is None
     if backend is None and len(done) < shard_count:
         backend = create_backend(config.backend)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -110,6 +112,19 @@ def test_out_dir_of_another_run_is_refused(small_inputs: SampleInputs, tmp_path:
     (out / "manifest.json").write_text('{"run_key": "0123456789abcdef"}')
     with pytest.raises(ConfigError, match="holds candidates of another run"):
         run(_config(small_inputs, out))
+
+
+def test_a_scratch_out_dir_of_another_run_is_replaced(
+    small_inputs: SampleInputs, tmp_path: Path, smollm2: LLMBackend
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text('{"run_key": "0123456789abcdef"}')
+    (out / "candidates-00000.parquet").write_bytes(b"stale")
+    config = dataclasses.replace(_config(small_inputs, out, relations="xWANT"), replace_other_run=True)
+    report = run(config, backend=smollm2)
+    assert report.shards_resumed == 0 and report.candidates == _candidates(out).height
+    assert json.loads((out / "manifest.json").read_text())["run_key"] == report.run_key
 
 
 def test_malformed_output_with_on_error_raise_stops_with_a_clear_error(
