@@ -120,8 +120,10 @@ class Query:
     @strawberry.field(description="Node and edge counts.")
     async def stats(self, info: Info) -> Stats:
         rows = await ctx(info).reader.rows(statements.STATS)
-        nodes = [Count(name=r["name"], count=r["n"]) for r in rows if r["kind"] == "node" and r["n"]]
-        edges = [Count(name=r["name"], count=r["n"]) for r in rows if r["kind"] == "edge" and r["n"]]
+        names = statements.STAT_NAMES
+        counts = [(r["kind"], Count(name=names[r["kind"]][r["i"]], count=r["n"])) for r in rows if r["n"]]
+        nodes = [count for kind, count in counts if kind == "node"]
+        edges = [count for kind, count in counts if kind == "edge"]
         return Stats(
             nodes=nodes,
             edges=edges,

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from cosmo_kg.graph.retract import EDGE_IN_DOMAIN
 from cosmo_kg.graph.statements import HEAD_KEYS
+from cosmo_kg.graph.stats import count_statement
 from cosmo_kg.vocabulary import RELATIONS, EdgeType, NodeLabel
 
 PRODUCT_FIELDS = ("product_id", "title", "product_type", "domain", "brand", "popularity")
@@ -240,21 +241,13 @@ def text_page(label: NodeLabel) -> str:
     return _TEXT_PAGE.format(label=label.value)
 
 
-def _count_statement() -> str:
-    labels = [label for label in NodeLabel if label is not NodeLabel.LOAD_RUN]
-    types = [*RELATIONS, *EdgeType]
-    parts = [
-        f"MATCH (n:{label.value}) RETURN 'node' AS kind, '{label.value}' AS name, count(n) AS n"
-        for label in labels
-    ]
-    parts += [
-        f"MATCH ()-[r:{name}]->() RETURN 'edge' AS kind, '{name}' AS name, count(r) AS n" for name in types
-    ]
-    return "CALL () {\n  " + "\n  UNION ALL\n  ".join(parts) + "\n}\nRETURN kind, name, n"
-
-
-# Counts from Neo4j's count store (constant time): one per vocabulary label and type.
-STATS = _count_statement()
+# Counts from Neo4j's count store (constant time): one per vocabulary label and type; rows name
+# them by their position in STAT_NAMES.
+STAT_NAMES = {
+    "node": tuple(label.value for label in NodeLabel if label is not NodeLabel.LOAD_RUN),
+    "edge": tuple(f"{name}" for name in (*RELATIONS, *EdgeType)),
+}
+STATS = count_statement(STAT_NAMES["node"], STAT_NAMES["edge"])
 
 PING = "RETURN 1 AS ok"
 

@@ -117,9 +117,8 @@ def _round(
         more_files=tuple(files[1:]),
     )
     with connect(settings.neo4j) as driver:
-        report.ingest = run_events(
-            ingest, GraphTarget(driver, loader, database=settings.neo4j.database)
-        ).as_dict()
+        target = GraphTarget(driver, loader, database=settings.neo4j.database)
+        report.ingest = asdict(run_events(ingest, target))
     refreshed = refresh.run(
         refresh.RefreshConfig(preload_top=config.preload_top), settings, loader, progress=say
     )

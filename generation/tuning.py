@@ -91,15 +91,14 @@ class TuneSettings(SettingsGroup):
     def validate(self) -> None:
         for key in ("rank", "alpha", "batch_size", "max_length", "checkpoint_every"):
             if getattr(self, key) < 1:
-                raise ConfigError(
-                    f"setting tune.{key} has a bad value {getattr(self, key)!r}", hint="use a positive number"
-                )
-        if self.epochs <= 0 or self.learning_rate <= 0 or not 0 <= self.dropout < 1:
-            raise ConfigError(
-                f"setting tune.epochs/learning_rate/dropout has a bad value "
-                f"{(self.epochs, self.learning_rate, self.dropout)!r}",
-                hint="epochs > 0, learning rate > 0, 0 <= dropout < 1",
-            )
+                raise self.bad_value(key, "use a positive number")
+        for key, valid, hint in (
+            ("epochs", self.epochs > 0, "use a positive number of passes"),
+            ("learning_rate", self.learning_rate > 0, "use a positive learning rate"),
+            ("dropout", 0 <= self.dropout < 1, "use 0 <= dropout < 1"),
+        ):
+            if not valid:
+                raise self.bad_value(key, hint)
 
 
 @dataclass(frozen=True)

@@ -88,14 +88,14 @@ def create_driver(settings: Neo4jSettings) -> neo4j.Driver:
 
 
 @contextmanager
-def graph_errors(action: str) -> Iterator[None]:
+def graph_errors(action: str, hint: str = FAILED_HINT) -> Iterator[None]:
     """Neo4j failing after the connection was made (a refused write, a lost server) becomes
     ``GraphError`` naming ``action`` and Neo4j's own reason."""
     try:
         yield
     except (Neo4jError, DriverError) as exc:
         reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-        raise GraphError(f"{action} failed: {reason}", hint=FAILED_HINT) from exc
+        raise GraphError(f"{action} failed: {reason}", hint=hint) from exc
 
 
 @contextmanager

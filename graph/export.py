@@ -25,10 +25,10 @@ from typing import Any, cast
 import neo4j
 import polars as pl
 import pyarrow.parquet as pq
-from neo4j.exceptions import DriverError, Neo4jError
 
-from cosmo_kg.errors import GraphError, InputError
+from cosmo_kg.errors import InputError
 from cosmo_kg.graph import statements
+from cosmo_kg.graph.connection import graph_errors
 from cosmo_kg.graph.prepare import knowledge_edge_groups
 from cosmo_kg.graph.version import completing_write
 from cosmo_kg.ingest.rules import behavior_id_column
@@ -127,12 +127,12 @@ def export_graph(
     started = time.perf_counter()
     config.out_dir.mkdir(parents=True, exist_ok=True)
     report = ExportReport(str(config.out_dir))
-    try:
-        with driver.session(database=config.database, default_access_mode=neo4j.READ_ACCESS) as session:
-            for table in TABLES:
-                report.rows[table.name] = _export_table(session, table, config, progress)
-    except (Neo4jError, DriverError) as exc:
-        raise GraphError(f"the export failed: {getattr(exc, 'message', None) or exc}") from exc
+    with (
+        graph_errors("the export", hint="run the same export again"),
+        driver.session(database=config.database, default_access_mode=neo4j.READ_ACCESS) as session,
+    ):
+        for table in TABLES:
+            report.rows[table.name] = _export_table(session, table, config, progress)
     report.seconds = round(time.perf_counter() - started, 3)
     report.rows_per_second = round(sum(report.rows.values()) / max(report.seconds, 1e-9), 1)
     return report
@@ -218,18 +218,15 @@ def import_graph(
                 f"{path}: no such file", hint="give a directory written by cosmo-kg graph export"
             )
     report = ImportReport(str(directory), import_id=_import_id(files))
-    try:
-        with driver.session(database=database) as session:
-            for name, statement, rows in _import_steps(files, batch_size):
-                session.execute_write(_write, statement, rows)
-                report.rows[name] = report.rows.get(name, 0) + len(rows)
-            with completing_write(session):
-                _record(session, report.import_id, str(directory))
-    except (Neo4jError, DriverError) as exc:
-        raise GraphError(
-            f"the import failed: {getattr(exc, 'message', None) or exc}",
-            hint="run the same import again: it MERGEs, so what is there stays",
-        ) from exc
+    with (
+        graph_errors("the import", hint="run the same import again: it MERGEs, so what is there stays"),
+        driver.session(database=database) as session,
+    ):
+        for name, statement, rows in _import_steps(files, batch_size):
+            session.execute_write(_write, statement, rows)
+            report.rows[name] = report.rows.get(name, 0) + len(rows)
+        with completing_write(session):
+            _record(session, report.import_id, str(directory))
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 

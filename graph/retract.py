@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import neo4j
-from neo4j.exceptions import DriverError, Neo4jError
 
-from cosmo_kg.errors import GraphError, InputError
+from cosmo_kg.errors import InputError
+from cosmo_kg.graph.connection import graph_errors
 from cosmo_kg.graph.version import completing_write
 from cosmo_kg.vocabulary import DOMAINS, RELATIONS
 
@@ -182,17 +182,14 @@ def retract(config: RetractConfig, driver: neo4j.Driver) -> RetractReport:
     config.validate()
     started = time.perf_counter()
     report = RetractReport(config.record_id, config.filter(), config.dry_run)
-    try:
-        with driver.session(database=config.database) as session:
-            if config.dry_run:
-                _count(session, config, report)
-            else:
-                _delete(session, config, report)
-    except (Neo4jError, DriverError) as exc:
-        raise GraphError(
-            f"the retraction failed: {getattr(exc, 'message', None) or exc}",
-            hint="run the same retraction again: it deletes what is left",
-        ) from exc
+    with (
+        graph_errors("the retraction", hint="run the same retraction again: it deletes what is left"),
+        driver.session(database=config.database) as session,
+    ):
+        if config.dry_run:
+            _count(session, config, report)
+        else:
+            _delete(session, config, report)
     report.edges_total = sum(report.edges.values())
     report.seconds = round(time.perf_counter() - started, 3)
     report.edges_per_second = round(report.edges_total / max(report.seconds, 1e-9), 1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -111,10 +111,6 @@ class IngestReport:
     seconds: float = 0.0
     rows_per_second: float = 0.0
     timings: dict[str, float] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        # kept for api/watch.py; write_report serialises every report the same way
-        return asdict(self)
 
 
 def increment_id(command: str, config: IngestConfig, options: dict[str, Any]) -> str:
