@@ -14,7 +14,7 @@ from strawberry.fastapi import BaseContext
 from strawberry.types import Info
 
 from cosmo_kg.api.answers import AnswerService
-from cosmo_kg.api.features import FeatureService
+from cosmo_kg.api.feature_store import FeatureService
 from cosmo_kg.api.index import SemanticIndex
 from cosmo_kg.api.loaders import Loaders
 from cosmo_kg.api.lookahead import child_arguments

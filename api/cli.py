@@ -12,12 +12,12 @@ from typing import Any, TypeVar
 
 import click
 
-from cosmo_kg.api import caching, refresh
+from cosmo_kg.api import caching, daily_job
 from cosmo_kg.api.answers import TIER1, TIER2
 from cosmo_kg.api.auth import create_key
-from cosmo_kg.api.features import PREFIXES
+from cosmo_kg.api.feature_store import PREFIXES
 from cosmo_kg.api.index import SemanticIndex, read_meta
-from cosmo_kg.api.indexing import LABELS, IndexConfig, build_index, graph_texts
+from cosmo_kg.api.index_build import LABELS, IndexConfig, build_index, graph_texts
 from cosmo_kg.api.services import ServeSettings, Services, make_embedder
 from cosmo_kg.api.settings import ApiSettings, CacheSettings, IndexSettings
 from cosmo_kg.api.watch import WatchConfig, watch
@@ -318,8 +318,8 @@ def refresh_command(
                 nl=True,
             )
         return
-    config = refresh.RefreshConfig(knowledge, products, pairs, cache_only, preload_top, not no_index)
-    report = refresh.run(config, settings, loader, progress=lambda step: click.echo(f"· {step}", err=True))
+    config = daily_job.RefreshConfig(knowledge, products, pairs, cache_only, preload_top, not no_index)
+    report = daily_job.run(config, settings, loader, progress=lambda step: click.echo(f"· {step}", err=True))
     path = write_report(settings.workspace, "refresh", report)
     click.echo(
         f"Refresh done in {report.seconds:.1f}s: steps {', '.join(report.steps)}; "

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.types import Info
 
-from cosmo_kg.api import features as feature_store
+from cosmo_kg.api import feature_store
 from cosmo_kg.api.arguments import (
     INTENTIONS_PAGE,
     Relation,

@@ -16,7 +16,7 @@ import neo4j
 from cosmo_kg.api.answers import AnswerService
 from cosmo_kg.api.auth import KeyRing
 from cosmo_kg.api.console import CypherConsole
-from cosmo_kg.api.features import FeatureService
+from cosmo_kg.api.feature_store import FeatureService
 from cosmo_kg.api.freshness import Freshness
 from cosmo_kg.api.index import SemanticIndex, TextEmbedder, current_version, read_meta, set_search_threads
 from cosmo_kg.api.offload import ChildEmbedder, Offload

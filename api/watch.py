@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cosmo_kg.api import refresh
+from cosmo_kg.api import daily_job
 from cosmo_kg.api.services import ServeSettings
 from cosmo_kg.graph.connection import connect
 from cosmo_kg.graph.loader import LoaderSettings
@@ -119,8 +119,8 @@ def _round(
     with connect(settings.neo4j) as driver:
         target = GraphTarget(driver, loader, database=settings.neo4j.database)
         report.ingest = asdict(run_events(ingest, target))
-    refreshed = refresh.run(
-        refresh.RefreshConfig(preload_top=config.preload_top), settings, loader, progress=say
+    refreshed = daily_job.run(
+        daily_job.RefreshConfig(preload_top=config.preload_top), settings, loader, progress=say
     )
     report.refresh = asdict(refreshed)
     finished = time.time()

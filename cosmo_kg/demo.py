@@ -204,7 +204,7 @@ def _load(
 
 def _index_and_probe(driver: neo4j.Driver, settings: Neo4jSettings) -> None:
     from cosmo_kg.api.index import SemanticIndex
-    from cosmo_kg.api.indexing import IndexConfig, build_index
+    from cosmo_kg.api.index_build import IndexConfig, build_index
     from cosmo_kg.api.services import make_embedder
     from cosmo_kg.api.settings import IndexSettings
     from cosmo_kg.embeddings import EmbeddingSettings

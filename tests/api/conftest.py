@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from cosmo_kg.api.app import create_app
 from cosmo_kg.api.auth import create_key
 from cosmo_kg.api.index import TextEmbedder
-from cosmo_kg.api.indexing import IndexConfig, build_index
+from cosmo_kg.api.index_build import IndexConfig, build_index
 from cosmo_kg.api.services import ServeSettings
 from cosmo_kg.api.settings import ApiSettings, CacheSettings, IndexSettings
 from cosmo_kg.embeddings import Embedder, EmbeddingSettings

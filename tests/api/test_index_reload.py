@@ -17,7 +17,7 @@ import uvicorn
 
 from cosmo_kg.api.app import create_app
 from cosmo_kg.api.index import TextEmbedder
-from cosmo_kg.api.indexing import IndexConfig, build_index
+from cosmo_kg.api.index_build import IndexConfig, build_index
 from cosmo_kg.api.services import ServeSettings
 from cosmo_kg.graph.loader import LoadConfig, LoaderSettings, load
 from tests.api.test_freshness import write_knowledge

@@ -23,7 +23,7 @@ from typing import Any
 import polars as pl
 
 from cosmo_kg.api.caching import drain_queue, preload_tier1
-from cosmo_kg.api.indexing import IndexConfig, build_index
+from cosmo_kg.api.index_build import IndexConfig, build_index
 from cosmo_kg.api.services import ServeSettings, Services, make_embedder
 from cosmo_kg.graph.connection import connect
 from cosmo_kg.graph.loader import LoadConfig, LoaderSettings, load
