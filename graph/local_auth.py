@@ -65,9 +65,10 @@ def has_system_database(home: Path) -> bool:
 def set_initial_password(home: Path, lib: Path, password: str, java_flags: list[str]) -> None:
     """Give a server that never started its first password (the admin tool writes
     ``data/dbms/auth.ini``; the first start moves it into the system database)."""
-    # The password goes through an argument file, never the command line (visible in ps).
+    # The password goes through an argument file, never the command line (visible in ps); "--"
+    # ends the options, so a password starting with "-" is not read as one.
     arguments = home / "run" / "set-initial-password.args"
-    write_secret(arguments, '"' + password + '"')
+    write_secret(arguments, '--\n"' + password + '"')
     env = {**os.environ, "NEO4J_HOME": str(home), "NEO4J_CONF": str(home / "conf")}
     try:
         result = subprocess.run(
