@@ -25,6 +25,7 @@ import polars as pl
 from cosmo_kg.api.caching import drain_queue, preload_tier1
 from cosmo_kg.api.index_build import IndexConfig, build_index
 from cosmo_kg.api.services import ServeSettings, Services, make_embedder
+from cosmo_kg.files import write_parquet_atomic
 from cosmo_kg.graph.connection import connect
 from cosmo_kg.graph.loader import LoadConfig, LoaderSettings, load
 from cosmo_kg.settings import load_settings
@@ -130,9 +131,7 @@ def _record_explained(settings: ServeSettings, explained: pl.DataFrame) -> None:
     path = _explained_path(settings)
     if path.exists():
         explained = pl.concat([pl.read_parquet(path), explained]).unique(maintain_order=True)
-    tmp = path.with_suffix(".tmp")
-    explained.write_parquet(tmp)
-    tmp.replace(path)
+    write_parquet_atomic(explained, path)
 
 
 def run(

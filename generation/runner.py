@@ -130,7 +130,6 @@ def _claim_out_dir(out: Path, key: str, replace_other_run: bool) -> None:
                 hint="use a new --out directory, or the same inputs and settings to resume",
             )
         shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(json.dumps({"run_key": key}), manifest)
 
 
