@@ -18,7 +18,6 @@ import os
 import random
 import shutil
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,7 @@ import polars as pl
 
 from cosmo_kg.api.settings import IndexSettings
 from cosmo_kg.errors import ConfigError, InputError
+from cosmo_kg.files import write_text_atomic
 from cosmo_kg.text import text_key
 
 if TYPE_CHECKING:
@@ -280,7 +280,7 @@ class SemanticIndex:
             staging.rename(directory / name)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        _atomic(directory / CURRENT_FILE, lambda tmp: tmp.write_text(name + "\n", encoding="utf-8"))
+        write_text_atomic(name + "\n", directory / CURRENT_FILE)
         _drop_old_versions(directory, name)
         return name
 
@@ -361,12 +361,3 @@ def _write_texts(part: VectorIndex, tmp: Path) -> None:
 
 def _write_faiss(part: VectorIndex, tmp: Path) -> None:
     _faiss().write_index(_on_cpu(part.index), str(tmp))
-
-
-def _atomic(path: Path, write: Callable[[Path], Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

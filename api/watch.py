@@ -21,6 +21,7 @@ from typing import Any
 
 from cosmo_kg.api import daily_job
 from cosmo_kg.api.services import ServeSettings
+from cosmo_kg.files import write_text_atomic
 from cosmo_kg.graph.connection import connect
 from cosmo_kg.graph.loader import LoaderSettings
 from cosmo_kg.ingest.formats import SourceSpec
@@ -93,10 +94,7 @@ def watch(
             continue
         yield _round(files, config, settings, loader, say or (lambda step: None))
         taken |= {path.name: _signature(path) for path in files}
-        ledger.parent.mkdir(parents=True, exist_ok=True)
-        tmp = ledger.with_suffix(".tmp")
-        tmp.write_text(json.dumps(taken, indent=1, sort_keys=True))
-        tmp.replace(ledger)
+        write_text_atomic(json.dumps(taken, indent=1, sort_keys=True), ledger)
         done += 1
 
 

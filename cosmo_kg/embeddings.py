@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from cosmo_kg.errors import BackendError, ConfigError
+from cosmo_kg.files import write_atomic
 from cosmo_kg.settings import SettingsGroup, setting
 from cosmo_kg.workspace import machine_cache_dir
 
@@ -345,21 +346,22 @@ def _export(model_dir: Path, target: Path) -> None:
     names = ["input_ids", "attention_mask", "token_type_ids"]
     example = tuple(torch.ones((2, 8), dtype=torch.long) for _ in names)
     axes = {name: {0: "batch", 1: "tokens"} for name in [*names, "last_hidden_state"]}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's tracer warnings about shapes
-        torch.onnx.export(
-            LastHiddenState(),
-            example,
-            str(temporary),
-            input_names=names,
-            output_names=["last_hidden_state"],
-            dynamic_axes=axes,
-            opset_version=17,
-            dynamo=False,
-        )
-    temporary.replace(target)  # atomic: concurrent processes never read a half-written export
+
+    def export(temporary: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the TorchScript exporter's tracer warnings about shapes
+            torch.onnx.export(
+                LastHiddenState(),
+                example,
+                str(temporary),
+                input_names=names,
+                output_names=["last_hidden_state"],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+            )
+
+    write_atomic(target, export)  # concurrent processes never read a half-written export
 
 
 def _quantize(plain: Path, target: Path) -> None:
@@ -367,12 +369,13 @@ def _quantize(plain: Path, target: Path) -> None:
 
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    temporary = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     logging.getLogger().setLevel(logging.ERROR)  # quantize_dynamic logs a pre-processing advice on root
-    quantize_dynamic(
-        plain, temporary, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+    write_atomic(
+        target,
+        lambda temporary: quantize_dynamic(
+            plain, temporary, weight_type=QuantType.QInt8, per_channel=True, op_types_to_quantize=["MatMul"]
+        ),
     )
-    temporary.replace(target)
 
 
 def _onnx_session(path: Path, threads: int) -> Any:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -67,24 +68,29 @@ def output_path(path: str | Path) -> Path:
     return path
 
 
-def write_parquet_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
-    """Write Parquet under a temporary name beside ``path`` and rename it into place."""
-    temporary = _temporary(path)
+def write_atomic(path: Path, write: Callable[[Path], object]) -> None:
+    """Call ``write`` on a temporary file beside ``path``, then rename it into place.
+
+    The temporary name is hidden and unique per process and call, so concurrent writers never share
+    one; a failed write leaves nothing behind.
+    """
+    temporary = output_path(path).with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
     with writing(path):
-        if isinstance(frame, pl.LazyFrame):
-            frame.sink_parquet(temporary)
-        else:
-            frame.write_parquet(temporary)
-        os.replace(temporary, path)
+        try:
+            write(temporary)
+            os.replace(temporary, path)
+        finally:
+            temporary.unlink(missing_ok=True)
+
+
+def write_parquet_atomic(frame: pl.DataFrame | pl.LazyFrame, path: Path) -> None:
+    """Write Parquet atomically (see ``write_atomic``)."""
+    if isinstance(frame, pl.LazyFrame):
+        write_atomic(path, frame.sink_parquet)
+    else:
+        write_atomic(path, frame.write_parquet)
 
 
 def write_text_atomic(text: str, path: Path) -> None:
-    """Write UTF-8 text under a temporary name beside ``path`` and rename it into place."""
-    temporary = _temporary(path)
-    with writing(path):
-        temporary.write_text(text, encoding="utf-8")
-        os.replace(temporary, path)
-
-
-def _temporary(path: Path) -> Path:
-    return output_path(path).with_name(path.name + ".tmp")
+    """Write UTF-8 text atomically (see ``write_atomic``)."""
+    write_atomic(path, lambda temporary: temporary.write_text(text, encoding="utf-8"))

@@ -29,6 +29,7 @@ from typing import Any
 import polars as pl
 
 from cosmo_kg.errors import InputError
+from cosmo_kg.files import write_text_atomic
 from cosmo_kg.generation import instruct_templates as templates
 from cosmo_kg.generation.instruct_sources import (
     Example,
@@ -118,11 +119,7 @@ def split_of(examples: list[Example], config: InstructConfig) -> dict[str, str]:
 
 
 def _write_jsonl(path: Path, rows: list[dict[str, Any]]) -> None:
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-    partial.replace(path)
+    write_text_atomic("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), path)
 
 
 def _format(record: dict[str, Any], form: str) -> dict[str, Any]:

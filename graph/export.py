@@ -27,6 +27,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from cosmo_kg.errors import InputError
+from cosmo_kg.files import write_atomic
 from cosmo_kg.graph import statements
 from cosmo_kg.graph.connection import graph_errors
 from cosmo_kg.graph.prepare import knowledge_edge_groups
@@ -141,17 +142,19 @@ def export_graph(
 def _export_table(
     session: neo4j.Session, table: Table, config: ExportConfig, progress: Callable[[str, int], None] | None
 ) -> int:
-    path = config.out_dir / f"{table.name}.parquet"
-    tmp = path.with_name(f".{path.name}.tmp")
     written = 0
     schema = _frame([], table).to_arrow().schema
-    with pq.ParquetWriter(tmp, schema) as writer:
-        for rows in _chunks(session.run(table.statement), config.batch_size):
-            writer.write_table(_frame(rows, table).to_arrow().cast(schema))
-            written += len(rows)
-            if progress:
-                progress(table.name, len(rows))
-    tmp.replace(path)
+
+    def stream(tmp: Path) -> None:
+        nonlocal written
+        with pq.ParquetWriter(tmp, schema) as writer:
+            for rows in _chunks(session.run(table.statement), config.batch_size):
+                writer.write_table(_frame(rows, table).to_arrow().cast(schema))
+                written += len(rows)
+                if progress:
+                    progress(table.name, len(rows))
+
+    write_atomic(config.out_dir / f"{table.name}.parquet", stream)
     return written
 
 

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import neo4j
 
 from cosmo_kg.errors import GraphError
+from cosmo_kg.files import write_atomic
 
 ADMIN_TOOL = "org.neo4j.cli.AdminTool"
 USER = "neo4j"
@@ -48,13 +49,13 @@ def new_password() -> str:
 
 def write_secret(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically, readable by its owner only (mode 0600)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    draft = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    draft.unlink(missing_ok=True)
-    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text + "\n")
-    draft.replace(path)
+
+    def write(draft: Path) -> None:
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+
+    write_atomic(path, write)
 
 
 def has_system_database(home: Path) -> bool:
