@@ -8,6 +8,7 @@ cache store and the semantic index are opened in the lifespan, never at import.
 from __future__ import annotations
 
 import gc
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -136,7 +137,8 @@ def _ops_routes(metrics: Metrics) -> APIRouter:
         ready = checks["neo4j"] == "ok" and svc.index is not None
         headers = {} if ready else {"Retry-After": str(svc.settings.api.retry_after)}
         return JSONResponse(
-            {"ready": ready, "checks": checks, "versions": versions},
+            # The worker's pid: which of several API processes (--workers) answered.
+            {"ready": ready, "checks": checks, "versions": versions, "worker": os.getpid()},
             status_code=200 if ready else 503,
             headers=headers,
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import asdict
 from pathlib import Path
@@ -65,31 +64,25 @@ def with_services(
 
 
 @click.command("serve")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="API processes on the port, each with its own Neo4j pool and index copy (--api-workers).",
+)
 @serve_options
-def serve_command(**params: Any) -> None:
+def serve_command(workers: int | None, **params: Any) -> None:
     """Serve the API: GraphQL (GraphiQL in a browser) at /graphql, the cached hot path at
     /v1/intentions, the read-only console at POST /cypher, /healthz, /readyz and /metrics.
 
     Build the semantic index first (cosmo-kg index build); writes (/admin/...) need a key
-    from `cosmo-kg apikey create`.
+    from `cosmo-kg apikey create`. With --workers N, N processes share the port (put Redis at
+    REDIS_URL for one cache across them and across hosts).
     """
-    import uvicorn
+    from cosmo_kg.api.workers import serve
 
-    from cosmo_kg.api.app import create_app
-
-    settings = pop_serve_settings(params)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.api.host,
-        port=settings.api.port,
-        # Named rather than "auto": without uvloop or httptools the start fails instead of silently
-        # falling back to the slower pure-Python event loop and HTTP parser.
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-    )
+    if workers is not None:
+        params[ApiSettings.param_name("workers")] = workers
+    serve(pop_serve_settings(params))
 
 
 @click.group("index")

@@ -19,6 +19,12 @@ class ApiSettings(SettingsGroup):
 
     host: str = setting("127.0.0.1", "address `cosmo-kg serve` listens on", env="COSMO_API_HOST")
     port: int = setting(8000, "port `cosmo-kg serve` listens on", env="COSMO_API_PORT")
+    workers: int = setting(
+        1,
+        "API processes `cosmo-kg serve` runs on its port, each with its own Neo4j pool and index copy "
+        "(1: one process, no supervisor)",
+        env="COSMO_API_WORKERS",
+    )
     keys_file: str = setting(
         "", "JSON file of hashed API keys (default: <workspace>/api_keys.json)", env="COSMO_API_KEYS_FILE"
     )
@@ -51,7 +57,7 @@ class ApiSettings(SettingsGroup):
     retry_after: int = setting(
         5, "Retry-After seconds sent with 503 when Neo4j is away", env="COSMO_API_RETRY_AFTER"
     )
-    pool_size: int = setting(50, "most Neo4j connections the API holds", env="COSMO_API_POOL_SIZE")
+    pool_size: int = setting(50, "most Neo4j connections one API worker holds", env="COSMO_API_POOL_SIZE")
     offload_threads: int = setting(
         8,
         "threads for blocking calls (cache store, files) so the event loop keeps serving; unseen "
@@ -77,6 +83,7 @@ class ApiSettings(SettingsGroup):
 
     def validate(self) -> None:
         for name in (
+            "workers",
             "max_depth",
             "max_tokens",
             "max_aliases",
