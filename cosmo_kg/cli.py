@@ -56,6 +56,7 @@ def cli() -> None:
 def all_settings_groups() -> list[type[SettingsGroup]]:
     """Every settings group of every stage, in documentation order."""
     from cosmo_kg.api.settings import ApiSettings, CacheSettings, IndexSettings
+    from cosmo_kg.distributed import RaySettings
     from cosmo_kg.embeddings import EmbeddingSettings
     from cosmo_kg.generation.settings import GenerationSettings, OpenAISettings, VllmSettings
     from cosmo_kg.generation.tuning import TuneSettings
@@ -85,6 +86,7 @@ def all_settings_groups() -> list[type[SettingsGroup]]:
         RefineSettings,
         FilterSettings,
         EmbeddingSettings,
+        RaySettings,
         ConsoleSettings,
     ]
 

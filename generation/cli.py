@@ -9,6 +9,7 @@ from typing import Any
 import click
 from rich.progress import Progress, TextColumn
 
+from cosmo_kg.distributed import pop_ray_settings, ray_options
 from cosmo_kg.generation.backend import BackendSettings
 from cosmo_kg.generation.runner import GenerateConfig, GenerateProgress, GenerateReport, run
 from cosmo_kg.generation.settings import BACKEND_NAMES, GenerationSettings, OpenAISettings, VllmSettings
@@ -41,6 +42,7 @@ EXISTING_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 @settings_options(OpenAISettings)
 @settings_options(VllmSettings)
 @settings_options(WorkspaceSettings)
+@ray_options
 def generate_command(
     pairs: Path, products: Path, out: Path, backend: str | None, model: str | None, **params: Any
 ) -> None:
@@ -62,6 +64,9 @@ def generate_command(
 
     The run is resumable: killed and started again with the same arguments, it skips the
     finished shards. Pairs with unknown products or missing queries go to a rejects file.
+
+    --ray ADDRESS|auto runs the shards on a Ray cluster, one model load per actor
+    (--ray-num-cpus, --ray-num-gpus, --ray-actors); this process writes the same files.
     """
     overrides = {k: v for k, v in (("backend", backend), ("model", model)) if v is not None}
     generation = pop_settings(GenerationSettings, params)
@@ -72,7 +77,12 @@ def generate_command(
     )
     workspace = pop_settings(WorkspaceSettings, params)
     config = GenerateConfig(
-        pairs=pairs, products=products, out=out, rejects_dir=workspace.rejects_dir, backend=settings
+        pairs=pairs,
+        products=products,
+        out=out,
+        rejects_dir=workspace.rejects_dir,
+        backend=settings,
+        ray=pop_ray_settings(params),
     )
     with progress_bar(TextColumn("{task.fields[rate]}")) as bar:
         task = bar.add_task("generating", total=None, rate="")
@@ -101,6 +111,10 @@ def print_report(report: GenerateReport, path: Path) -> None:
     click.echo(f"  pairs:      {report.pairs_in:,} in {report.shards_total} shard(s){resumed}")
     click.echo(f"  prompts:    {report.prompts:,}, parse failures {report.parse_failures:,}")
     click.echo(f"  candidates: {report.candidates:,} -> {report.out_dir}")
+    if report.executor != "local":
+        click.echo(
+            f"  {report.executor}:        {report.workers} actor(s), {report.shards_retried} shard(s) retried"
+        )
     if report.pairs_rejected:
         detail = ", ".join(f"{reason} {count:,}" for reason, count in report.pairs_rejected.items())
         click.echo(f"  rejected:   {detail} -> {report.rejects_dir}")

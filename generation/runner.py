@@ -10,6 +10,7 @@ setting is never mixed into an old output directory.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -17,18 +18,35 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 import pyarrow.parquet as pq
 
+from cosmo_kg.distributed import LocalExecutor, RaySettings, ShardExecutor, create_executor
 from cosmo_kg.errors import BackendError, ConfigError, InputError
-from cosmo_kg.files import file_digest, write_parquet_atomic, write_text_atomic
-from cosmo_kg.generation.backend import BackendSettings, LLMBackend, create_backend, model_label
+from cosmo_kg.files import file_digest, write_text_atomic
+from cosmo_kg.generation.backend import (
+    BackendSettings,
+    LLMBackend,
+    create_backend,
+    model_label,
+    prompts_per_call,
+)
+from cosmo_kg.generation.pair_shards import (
+    PreparedShard,
+    ShardOutput,
+    ShardStats,
+    commit_shard,
+    load_stats,
+    prepare_shard,
+    shard_path,
+)
 from cosmo_kg.generation.parser import TailLimits, parse_tails
 from cosmo_kg.generation.prompts import PairContext, PromptLibrary, RenderedPrompt, load_library
-from cosmo_kg.schemas import CANDIDATES, PAIRS, PRODUCTS, RowRule, reason_counts, split_rows
+from cosmo_kg.schemas import CANDIDATES, PAIRS, PRODUCTS
 from cosmo_kg.text import text_key
 from cosmo_kg.vocabulary import BehaviorKind, relations_for
 
@@ -54,6 +72,7 @@ class GenerateConfig:
     rejects_dir: Path
     backend: BackendSettings
     replace_other_run: bool = False
+    ray: RaySettings = field(default_factory=RaySettings)
 
 
 @dataclass(frozen=True)
@@ -62,17 +81,6 @@ class GenerateProgress:
     pairs_total: int
     tokens: int
     seconds: float
-
-
-@dataclass
-class ShardStats:
-    pairs_in: int = 0
-    pairs_rejected: dict[str, int] = field(default_factory=dict)
-    prompts: int = 0
-    candidates: int = 0
-    parse_failures: int = 0
-    tokens: int = 0
-    seconds: float = 0.0
 
 
 @dataclass
@@ -95,6 +103,9 @@ class GenerateReport:
     tokens_per_second: float
     out_dir: str
     rejects_dir: str
+    executor: str = "local"
+    workers: int = 1
+    shards_retried: int = 0
 
 
 def run_key(config: GenerateConfig, library: PromptLibrary, model: str) -> str:
@@ -131,59 +142,6 @@ def _claim_out_dir(out: Path, key: str, replace_other_run: bool) -> None:
             )
         shutil.rmtree(out)
     write_text_atomic(json.dumps({"run_key": key}), manifest)
-
-
-def shard_path(out: Path, index: int) -> Path:
-    return out / f"candidates-{index:05d}.parquet"
-
-
-def _stats_path(out: Path, index: int) -> Path:
-    return out / "stats" / f"candidates-{index:05d}.json"
-
-
-def _pair_rules() -> list[RowRule]:
-    kind, query = pl.col("kind"), pl.col("query").str.strip_chars()
-    return [
-        RowRule("missing behavior_id", pl.col("behavior_id").is_null()),
-        RowRule("unknown kind", ~kind.is_in([k.value for k in BehaviorKind])),
-        RowRule("unknown product", pl.col("title").is_null()),
-        RowRule(
-            "search-buy pair without query",
-            (kind == BehaviorKind.SEARCH_BUY) & (query.is_null() | (query == "")),
-        ),
-        RowRule(
-            "co-buy pair with unknown product_id_b",
-            (kind == BehaviorKind.CO_BUY) & pl.col("title_b").is_null(),
-        ),
-    ]
-
-
-def _with_titles(shard: pl.DataFrame, products: Path) -> pl.DataFrame:
-    ids = pl.concat([shard["product_id"], shard["product_id_b"]]).drop_nulls().unique()
-    titles = (
-        pl.scan_parquet(products)
-        .select("product_id", "title")
-        .filter(pl.col("product_id").is_in(ids.implode()))
-        .unique("product_id")
-        .collect()
-    )
-    return shard.join(titles, on="product_id", how="left").join(
-        titles.rename({"product_id": "product_id_b", "title": "title_b"}), on="product_id_b", how="left"
-    )
-
-
-def _contexts(good: pl.DataFrame) -> Iterator[PairContext]:
-    for row in good.iter_rows(named=True):
-        ids = frozenset(i for i in (row["product_id"], row["product_id_b"]) if i)
-        kind = BehaviorKind(row["kind"])
-        yield PairContext(
-            behavior_id=row["behavior_id"],
-            kind=kind,
-            title=row["title"],
-            query=row["query"] if kind == BehaviorKind.SEARCH_BUY else None,
-            title_b=row["title_b"] if kind == BehaviorKind.CO_BUY else None,
-            product_ids=ids,
-        )
 
 
 class _ShardRun:
@@ -241,8 +199,9 @@ class _ShardRun:
     ) -> list[dict[str, Any]]:
         prompts, rows = self.prompts(pairs), []
         stats.prompts += len(prompts)
-        for start in range(0, len(prompts), self.s.batch_size):
-            batch = prompts[start : start + self.s.batch_size]
+        step = prompts_per_call(self.backend, self.s.batch_size, len(prompts))
+        for start in range(0, len(prompts), step):
+            batch = prompts[start : start + step]
             completions = self.backend.generate(batch)
             for prompt, completion in zip(batch, completions, strict=True):
                 stats.tokens += completion.tokens
@@ -270,15 +229,6 @@ def _order_rows(rows: list[dict[str, Any]]) -> pl.DataFrame:
     return frame.sort(["behavior_id", "relation", "rank"])
 
 
-def _load_stats(out: Path, shards: int) -> list[ShardStats]:
-    found = []
-    for index in range(shards):
-        path = _stats_path(out, index)
-        if shard_path(out, index).exists() and path.exists():
-            found.append(ShardStats(**json.loads(path.read_text(encoding="utf-8"))))
-    return found
-
-
 def run(
     config: GenerateConfig,
     *,
@@ -287,17 +237,22 @@ def run(
 ) -> GenerateReport:
     """Generate candidates for every pair; resume a killed run in the same ``out`` directory.
 
+    Shards run in this process, or on the Ray cluster ``config.ray.address`` names (one model
+    load per actor; the files are written here either way, see ``cosmo_kg.distributed``).
+
     Args:
-        config: inputs, output directory and backend settings.
-        progress: called after every model batch with pairs done / total, tokens and time.
-        backend: an already opened backend (benchmarks reuse one); default: created from settings.
+        config: inputs, output directory, backend and Ray settings.
+        progress: called after every model batch (every shard with Ray) with pairs done / total,
+            tokens and time.
+        backend: an already opened backend (benchmarks reuse one); runs in this process.
 
     Returns:
         The run report (counts summed over all shards, including ones finished by earlier runs).
 
     Raises:
-        InputError: unreadable inputs. ConfigError: ``out`` holds another run. BackendError: the
-        model failed, or produced malformed output with ``on_error=raise``.
+        InputError: unreadable inputs. ConfigError: ``out`` holds another run, or Ray is missing /
+        unreachable. BackendError: the model failed, or produced malformed output with
+        ``on_error=raise``.
     """
     settings = config.backend.generation
     total = _check_inputs(config)
@@ -305,27 +260,78 @@ def run(
     shard_count = -(-total // settings.shard_size)
     model = model_label(settings)
     key = run_key(config, library, model)
+    executor = LocalExecutor() if backend is not None else create_executor(config.ray)
     _claim_out_dir(config.out, key, config.replace_other_run)
     done = {i for i in range(shard_count) if shard_path(config.out, i).exists()}
-    started, own_backend = time.perf_counter(), backend is None
-    if backend is None and len(done) < shard_count:
-        backend = create_backend(config.backend)
+    started = time.perf_counter()
+    factory = _worker_factory(config, library, executor, backend, pending=shard_count - len(done))
     rejects = config.rejects_dir / f"generate-{key}"
     skipped = sum(min(settings.shard_size, total - i * settings.shard_size) for i in done)
     meter = _Meter(progress, total, skipped)
-    try:
-        if backend is not None:
-            shard = _ShardRun(library, backend, config.backend)
-            batches = pq.ParquetFile(config.pairs).iter_batches(batch_size=settings.shard_size)
-            for index, batch in enumerate(batches):
-                if index not in done:
-                    stats = _run_shard(index, pl.DataFrame(batch), config, shard, rejects, meter.batch)
-                    meter.shard_done(stats)
-    finally:
-        if own_backend and backend is not None:
-            backend.close()
+    prepared: dict[int, PreparedShard] = {}
+
+    def commit(index: int, output: ShardOutput) -> None:
+        meter.shard_done(commit_shard(index, prepared.pop(index), output, config.out, rejects))
+
+    shards = _pending_shards(config, done, prepared)
+    executor.run(factory, shards, commit, pending=shard_count - len(done), tick=meter.batch)
     seconds = time.perf_counter() - started
-    return _summarise(config, key, model, library, shard_count, len(done), seconds, meter)
+    return _summarise(config, key, model, library, shard_count, len(done), seconds, meter, executor)
+
+
+class GenerationWorker:
+    """One model load (in this process or in a Ray actor) that generates whole shards."""
+
+    def __init__(
+        self, settings: BackendSettings, library: PromptLibrary, backend: LLMBackend | None = None
+    ) -> None:
+        self.owns_backend = backend is None
+        self.backend = backend if backend is not None else create_backend(settings)
+        self.shard = _ShardRun(library, self.backend, settings)
+
+    def run(self, pairs: list[PairContext], tick: Callable[[int], None]) -> ShardOutput:
+        started, stats = time.perf_counter(), ShardStats()
+        rows = self.shard.generate(pairs, stats, tick)
+        seconds = time.perf_counter() - started
+        return ShardOutput(_order_rows(rows), stats.prompts, stats.tokens, stats.parse_failures, seconds)
+
+    def close(self) -> None:
+        if self.owns_backend:
+            self.backend.close()
+
+
+def _worker_factory(
+    config: GenerateConfig,
+    library: PromptLibrary,
+    executor: ShardExecutor,
+    backend: LLMBackend | None,
+    pending: int,
+) -> Callable[[], GenerationWorker]:
+    """In this process the model is loaded now (so the rate excludes it); on Ray, in each actor."""
+    cpus = executor.cpus_per_worker()
+    if cpus is not None:
+        threads = config.backend.generation.threads or cpus
+        generation = dataclasses.replace(config.backend.generation, threads=threads)
+        return partial(GenerationWorker, dataclasses.replace(config.backend, generation=generation), library)
+    worker = GenerationWorker(config.backend, library, backend) if pending else None
+    return lambda: _loaded(worker)
+
+
+def _loaded(worker: GenerationWorker | None) -> GenerationWorker:
+    if worker is None:
+        raise BackendError("no model was loaded for a run without pending shards")
+    return worker
+
+
+def _pending_shards(
+    config: GenerateConfig, done: set[int], prepared: dict[int, PreparedShard]
+) -> Iterator[tuple[int, list[PairContext]]]:
+    """The shards not yet written, prepared (titles, rejects) on the way; only the contexts travel."""
+    batches = pq.ParquetFile(config.pairs).iter_batches(batch_size=config.backend.generation.shard_size)
+    for index, batch in enumerate(batches):
+        if index not in done:
+            prepared[index] = prepare_shard(pl.DataFrame(batch), config.products)
+            yield index, prepared[index].contexts
 
 
 class _Meter:
@@ -359,28 +365,6 @@ class _Meter:
             )
 
 
-def _run_shard(
-    index: int,
-    raw: pl.DataFrame,
-    config: GenerateConfig,
-    shard: _ShardRun,
-    rejects: Path,
-    on_batch: Callable[[int], None],
-) -> ShardStats:
-    started = time.perf_counter()
-    frame = _with_titles(PAIRS.conform(raw.lazy()).collect(), config.products)
-    good, rejected = split_rows(frame, _pair_rules())
-    stats = ShardStats(pairs_in=frame.height, pairs_rejected=reason_counts(rejected))
-    rows = shard.generate(list(_contexts(good)), stats, on_batch)
-    if rejected.height:
-        write_parquet_atomic(rejected, rejects / f"pairs-{index:05d}.parquet")
-    stats.candidates = len(rows)
-    stats.seconds = time.perf_counter() - started
-    write_text_atomic(json.dumps(asdict(stats)), _stats_path(config.out, index))
-    write_parquet_atomic(_order_rows(rows), shard_path(config.out, index))  # the commit point of the shard
-    return stats
-
-
 def _summarise(
     config: GenerateConfig,
     key: str,
@@ -390,8 +374,9 @@ def _summarise(
     resumed: int,
     seconds: float,
     meter: _Meter,
+    executor: ShardExecutor,
 ) -> GenerateReport:
-    all_stats = _load_stats(config.out, shards)
+    all_stats = load_stats(config.out, shards)
     rejected: dict[str, int] = {}
     for stats in all_stats:
         for reason, count in stats.pairs_rejected.items():
@@ -416,4 +401,7 @@ def _summarise(
         tokens_per_second=meter.tokens / meter.elapsed(),
         out_dir=str(config.out),
         rejects_dir=str(config.rejects_dir / f"generate-{key}"),
+        executor=executor.name,
+        workers=executor.workers,
+        shards_retried=executor.retried,
     )

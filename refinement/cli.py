@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from cosmo_kg.distributed import pop_ray_settings, ray_options
 from cosmo_kg.embeddings import EmbeddingSettings
 from cosmo_kg.files import write_text_atomic
 from cosmo_kg.progress import progress_bar
@@ -49,6 +50,7 @@ def _context_inputs(command: Any) -> Any:
 @settings_options(FilterSettings)
 @settings_options(EmbeddingSettings)
 @settings_options(WorkspaceSettings)
+@ray_options
 def refine_command(
     candidates: Path, pairs: Path, products: Path, output: Path, critic_dir: Path | None, **params: Any
 ) -> None:
@@ -57,6 +59,9 @@ def refine_command(
     of the query / product type / title, generic), the similarity filter (paraphrases of the
     context), then the critic's plausibility and typicality. Rejected candidates go to a rejects
     file with the reason; a killed run, started again, reuses the finished critic chunks.
+
+    --ray ADDRESS|auto scores the critic chunks (--refine-chunk-rows) on a Ray cluster, one
+    critic load per actor; the filters run here, and this process writes every file.
     """
     from cosmo_kg.refinement.runner import RefineConfig, run
 
@@ -71,6 +76,7 @@ def refine_command(
         settings=pop_settings(RefineSettings, params),
         filters=pop_settings(FilterSettings, params),
         embedding=pop_settings(EmbeddingSettings, params),
+        ray=pop_ray_settings(params),
     )
     with progress_bar() as bar:
         task = bar.add_task("scoring candidates", total=None)
@@ -87,6 +93,9 @@ def refine_command(
         + f" -> {report.rejects_file}"
     )
     click.echo(f"  typical:  {report.typical_out:,} (yield {report.typical_yield:.1%})")
+    if report.executor != "local":
+        retried = f"{report.chunks_retried} chunk(s) retried"
+        click.echo(f"  {report.executor}:      {report.workers} actor(s), {retried}")
     click.echo(f"  report:   {path}")
 
 

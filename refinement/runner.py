@@ -13,16 +13,19 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 import polars as pl
 
+from cosmo_kg.distributed import LocalExecutor, RaySettings, ShardExecutor, WorkerFactory, create_executor
 from cosmo_kg.embeddings import Embedder, EmbeddingSettings
 from cosmo_kg.errors import InputError
 from cosmo_kg.files import write_parquet_atomic, writing
 from cosmo_kg.refinement.clauses import statement_expr
-from cosmo_kg.refinement.critic import Critic, load_critic
+from cosmo_kg.refinement.critic import load_critic
+from cosmo_kg.refinement.critic_worker import CriticFiles, CriticWorker
 from cosmo_kg.refinement.filters import PERPLEXITY, RULE_REASONS, FilterSettings, RefineSettings, rule_reasons
 from cosmo_kg.refinement.similarity import context_similarity
 from cosmo_kg.schemas import CANDIDATES, KNOWLEDGE, PAIRS, PRODUCTS, REASON_COLUMN
@@ -53,6 +56,7 @@ class RefineConfig:
     settings: RefineSettings = field(default_factory=lambda: load_settings(RefineSettings))
     filters: FilterSettings = field(default_factory=FilterSettings)
     embedding: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    ray: RaySettings = field(default_factory=RaySettings)
 
 
 @dataclass
@@ -73,6 +77,9 @@ class RefineReport:
     chunks_scored: int
     chunks_reused: int
     seconds: float
+    executor: str = "local"
+    workers: int = 1
+    chunks_retried: int = 0
 
 
 def stage_files(path: Path) -> list[Path]:
@@ -187,27 +194,47 @@ def apply_filters(frame: pl.DataFrame, config: RefineConfig, embedder: Embedder)
 
 
 def score_chunks(
-    rows: pl.DataFrame, critic: Critic, parts: Path, chunk_rows: int, progress: Progress | None
+    rows: pl.DataFrame,
+    factory: WorkerFactory[pl.DataFrame, pl.DataFrame],
+    parts: Path,
+    chunk_rows: int,
+    progress: Progress | None,
+    executor: ShardExecutor | None = None,
 ) -> tuple[pl.DataFrame, int, int]:
-    """Critic scores per chunk, reusing the chunks a previous (killed) run finished."""
+    """Critic scores per chunk, reusing the chunks a previous (killed) run finished.
+
+    The chunks run on ``executor`` (default: this process); each chunk's scores are written
+    here, as ``part-NNNNN.parquet``, when they come back.
+    """
     with writing(parts):
         parts.mkdir(parents=True, exist_ok=True)
-    scored, fresh, reused = [], 0, 0
     total = max((len(rows) + chunk_rows - 1) // chunk_rows, 1)
-    for index in range(total):
-        part = parts / f"part-{index:05d}.parquet"
-        chunk = rows.slice(index * chunk_rows, chunk_rows)
-        if part.exists():
-            reused += 1
-        else:
-            scores = critic.score(chunk.with_columns(statement_expr()))
-            result = chunk.select("candidate_id").with_columns(scores)
-            write_parquet_atomic(result, part)
-            fresh += 1
-        scored.append(pl.read_parquet(part))
+    paths = [parts / f"part-{index:05d}.parquet" for index in range(total)]
+    todo = [index for index, path in enumerate(paths) if not path.exists()]
+    finished = [total - len(todo)]
+
+    def commit(index: int, scores: pl.DataFrame) -> None:
+        write_parquet_atomic(scores, paths[index])
+        finished[0] += 1
         if progress:
-            progress(index + 1, total)
-    return pl.concat(scored) if scored else pl.DataFrame(), fresh, reused
+            progress(finished[0], total)
+
+    if progress and finished[0]:
+        progress(finished[0], total)
+    chunks = ((index, rows.slice(index * chunk_rows, chunk_rows)) for index in todo)
+    (executor or LocalExecutor()).run(factory, chunks, commit, pending=len(todo))
+    scored = [pl.read_parquet(path) for path in paths]
+    return pl.concat(scored), len(todo), total - len(todo)
+
+
+def critic_factory(
+    config: RefineConfig, executor: ShardExecutor
+) -> WorkerFactory[pl.DataFrame, pl.DataFrame]:
+    """The critic loaded where the chunks run: here from its directory, on Ray from its bytes."""
+    directory = config.critic_dir or default_critic_dir()
+    if executor.name == "local":
+        return lambda: CriticWorker(load_critic(directory, config.embedding))
+    return partial(CriticWorker.from_files, CriticFiles.read(directory), config.embedding)
 
 
 def to_knowledge(scored: pl.DataFrame, run_id: str) -> pl.DataFrame:
@@ -247,9 +274,12 @@ def run(config: RefineConfig, progress: Progress | None = None) -> RefineReport:
     embedder = Embedder(config.embedding)
     tagged = apply_filters(context, config, embedder)
     passing = tagged.filter(pl.col(REASON_COLUMN).is_null())
-    critic = load_critic(config.critic_dir or default_critic_dir(), config.embedding)
+    executor = create_executor(config.ray)
     parts = config.output.with_name(config.output.name + ".parts") / run_id
-    scores, fresh, reused = score_chunks(passing, critic, parts, config.settings.chunk_rows, progress)
+    factory = critic_factory(config, executor)
+    scores, fresh, reused = score_chunks(
+        passing, factory, parts, config.settings.chunk_rows, progress, executor
+    )
     scored = passing.join(scores, on="candidate_id", how="left", maintain_order="left")
     low = pl.col("plausibility") <= config.settings.min_plausibility
     tagged = tagged.join(
@@ -292,6 +322,9 @@ def run(config: RefineConfig, progress: Progress | None = None) -> RefineReport:
         chunks_scored=fresh,
         chunks_reused=reused,
         seconds=time.perf_counter() - started,
+        executor=executor.name,
+        workers=executor.workers,
+        chunks_retried=executor.retried,
     )
 
 
