@@ -24,13 +24,23 @@ class Completion:
 
 
 class LLMBackend(Protocol):
-    """Generates continuations for rendered prompts, in order, one ``Completion`` per prompt."""
+    """Generates continuations for rendered prompts, in order, one ``Completion`` per prompt.
+
+    A backend whose engine schedules its own batches (a continuous-batching server behind the
+    ``openai`` backend, vLLM's scheduler) sets the class attribute ``takes_whole_shard = True``:
+    the runner then hands it all of a shard's prompts in one call instead of ``batch_size``.
+    """
 
     model_name: str
 
     def generate(self, prompts: Sequence[RenderedPrompt]) -> list[Completion]: ...
 
     def close(self) -> None: ...
+
+
+def prompts_per_call(backend: LLMBackend, batch_size: int, shard_prompts: int) -> int:
+    """How many of a shard's prompts the runner hands ``backend`` per ``generate`` call."""
+    return max(shard_prompts, 1) if getattr(backend, "takes_whole_shard", False) else batch_size
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,12 @@
 """A local OpenAI-compatible server for the ``openai`` backend: llama-cpp-python's
-``llama_cpp.server`` serving a GGUF model (default: the bundled SmolLM2) on loopback.
+``llama_cpp.server`` serving a GGUF model (default: the bundled SmolLM2) on loopback, or, given
+its path, llama.cpp's own ``llama-server`` binary.
 
 Used by the tests and the benchmark of the ``openai`` backend; install llama-cpp-python with
-``scripts/install_llama_cpp.sh`` (it compiles llama.cpp once per machine).
+``scripts/install_llama_cpp.sh`` (it compiles llama.cpp once per machine). The two differ in
+what concurrency buys: llama-cpp-python's server runs one request at a time (a lock around its
+one model context), while ``llama-server --parallel N`` decodes up to N requests together in
+one batch (continuous batching, like ``vllm serve``).
 """
 
 from __future__ import annotations
@@ -63,37 +67,32 @@ def start_llama_server(
     threads: int = 1,
     context: int = 2048,
     timeout: float = 180.0,
+    binary: Path | None = None,
+    parallel: int = 1,
 ) -> LlamaServer:
-    """Start ``python -m llama_cpp.server`` on a free loopback port and wait until it answers.
+    """Start ``python -m llama_cpp.server`` (or, with ``binary``, llama.cpp's ``llama-server``
+    with ``parallel`` slots of ``context`` tokens each) on a free loopback port and wait until
+    it answers.
 
     Returns:
         The running server; its ``base_url`` ends in ``/v1``. Call ``stop()`` when done.
 
     Raises:
-        ConfigError: llama-cpp-python is not installed. BackendError: the server did not start.
+        ConfigError: llama-cpp-python is not installed, or ``binary`` is not a file.
+        BackendError: the server did not start.
     """
-    if importlib.util.find_spec("llama_cpp") is None:
+    port, model = free_port(), str(gguf or smollm2_gguf_path())
+    if binary is not None:
+        if not binary.is_file():
+            raise ConfigError(f"{binary}: no such llama-server binary", hint="build llama.cpp's llama-server")
+        command = [str(binary), "--model", model, "--alias", model_alias, "--parallel", str(parallel)]
+        command += ["--ctx-size", str(context * parallel), "--threads", str(threads), "--seed", "0"]
+    elif importlib.util.find_spec("llama_cpp") is None:
         raise ConfigError("llama-cpp-python is not installed", hint="run scripts/install_llama_cpp.sh")
-    port = free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(gguf or smollm2_gguf_path()),
-        "--model_alias",
-        model_alias,
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--n_ctx",
-        str(context),
-        "--n_threads",
-        str(threads),
-        "--seed",
-        "0",
-    ]
+    else:
+        command = [sys.executable, "-m", "llama_cpp.server", "--model", model, "--model_alias", model_alias]
+        command += ["--n_ctx", str(context), "--n_threads", str(threads), "--seed", "0"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)

@@ -1,8 +1,12 @@
 """The ``openai`` backend: any OpenAI-compatible server (``vllm serve``, llama.cpp server, TGI).
 
-Requests run concurrently on one asyncio loop, at most ``openai.concurrency`` in flight.
+The runner hands this backend a whole shard per call (``takes_whole_shard``), and a bounded set
+of ``openai.concurrency`` workers on one asyncio loop keeps that many requests in flight until
+the shard is done, so a continuous-batching server (``vllm serve``, llama.cpp's ``llama-server
+--parallel N``) always has a full batch to schedule; results keep the prompts' order.
 A 429, a 5xx, a timeout or a refused connection is retried with exponential backoff (a
-``Retry-After`` header wins); when the retries are spent the run stops with a ``BackendError``.
+``Retry-After`` header wins); the worker waits out its backoff, so a busy server sees fewer
+requests; when the retries are spent the run stops with a ``BackendError``.
 Raw prompts go to ``/completions``; chat prompts to ``/chat/completions``, where the server
 applies the model's chat template and the answer phrase is not prefilled (the model repeats it,
 within an extra token allowance, and the parser strips it).
@@ -42,12 +46,18 @@ def _retry_after(response: httpx.Response) -> float | None:
 
 
 class OpenAIBackend:
-    def __init__(self, settings: BackendSettings) -> None:
+    takes_whole_shard = True  # the server batches; concurrency, not batch_size, bounds a call
+
+    def __init__(
+        self, settings: BackendSettings, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        """``transport``: httpx's default unless given (tests wrap it to watch the traffic)."""
         self.settings = settings.generation
         self.server = settings.openai
         self.model_name = model_label(self.settings)
         self._runner = asyncio.Runner()
         self._client: httpx.AsyncClient | None = None
+        self._transport = transport
 
     def _body(self, prompt: RenderedPrompt) -> tuple[str, dict[str, Any]]:
         s = self.settings
@@ -85,15 +95,12 @@ class OpenAIBackend:
             )
         return response.json()
 
-    async def _complete(
-        self, client: httpx.AsyncClient, prompt: RenderedPrompt, gate: asyncio.Semaphore
-    ) -> Completion:
+    async def _complete(self, client: httpx.AsyncClient, prompt: RenderedPrompt) -> Completion:
         path, body = self._body(prompt)
         last = ""
         for attempt in range(self.server.max_retries + 1):
             try:
-                async with gate:
-                    return _completion(await self._post(client, path, body))
+                return _completion(await self._post(client, path, body))
             except RetryableError as exc:
                 last = str(exc)
                 if attempt < self.server.max_retries:
@@ -110,24 +117,32 @@ class OpenAIBackend:
     def _open_client(self) -> httpx.AsyncClient:
         if self._client is None:
             headers = {"Authorization": f"Bearer {self.server.api_key}"} if self.server.api_key else {}
-            limits = httpx.Limits(max_connections=self.server.concurrency)
+            n = self.server.concurrency
             self._client = httpx.AsyncClient(
                 base_url=self.server.base_url.rstrip("/"),
                 headers=headers,
                 timeout=self.server.timeout,
-                limits=limits,
+                limits=httpx.Limits(max_connections=n, max_keepalive_connections=n),
+                transport=self._transport,
             )
         return self._client
 
     async def _generate(self, prompts: Sequence[RenderedPrompt]) -> list[Completion]:
         client = self._open_client()  # created inside the loop it will run on
-        gate = asyncio.Semaphore(self.server.concurrency)
-        tasks = [asyncio.ensure_future(self._complete(client, p, gate)) for p in prompts]
+        pending = iter(enumerate(prompts))  # shared by the workers; next() never awaits
+        done: dict[int, Completion] = {}
+
+        async def worker() -> None:
+            for index, prompt in pending:
+                done[index] = await self._complete(client, prompt)
+
+        workers = [asyncio.ensure_future(worker()) for _ in range(min(self.server.concurrency, len(prompts)))]
         try:
-            return list(await asyncio.gather(*tasks))
+            await asyncio.gather(*workers)
         finally:
-            for task in tasks:
+            for task in workers:  # one failed: stop the others' requests too
                 task.cancel()
+        return [done[i] for i in range(len(prompts))]
 
     def generate(self, prompts: Sequence[RenderedPrompt]) -> list[Completion]:
         return self._runner.run(self._generate(prompts))

@@ -52,7 +52,11 @@ class GenerationSettings(SettingsGroup):
     relations: str = setting(
         "", "comma-separated relations to ask about (empty: all that apply)", env="COSMO_GEN_RELATIONS"
     )
-    batch_size: int = setting(16, "prompts per model call (transformers, vllm)", env="COSMO_GEN_BATCH_SIZE")
+    batch_size: int = setting(
+        16,
+        "prompts per model call (transformers); openai and vllm take a whole shard per call",
+        env="COSMO_GEN_BATCH_SIZE",
+    )
     shard_size: int = setting(256, "pairs per output shard (the unit of resume)", env="COSMO_GEN_SHARD_SIZE")
     max_new_tokens: int = setting(
         40, "longest continuation per prompt, in tokens", env="COSMO_GEN_MAX_NEW_TOKENS"
@@ -156,14 +160,20 @@ class OpenAISettings(SettingsGroup):
     section = "openai"
 
     base_url: str = setting(
-        "http://127.0.0.1:8000/v1",
-        "OpenAI-compatible API root (vllm serve, llama.cpp server, TGI)",
+        "http://127.0.0.1:8001/v1",
+        "OpenAI-compatible API root (vllm serve --port 8001, llama.cpp server, TGI); "
+        "not 8000, where cosmo-kg serve listens",
         env="COSMO_OPENAI_BASE_URL",
     )
     api_key: str = setting(
         "", "bearer token sent to the server, if it needs one", env="COSMO_OPENAI_API_KEY", secret=True
     )
-    concurrency: int = setting(4, "requests in flight at once", env="COSMO_OPENAI_CONCURRENCY")
+    concurrency: int = setting(
+        32,
+        "requests in flight at once, over a whole shard; keep it at or above what the server "
+        "batches (vllm serve --max-num-seqs, llama-server --parallel); 1-2 for a one-slot server",
+        env="COSMO_OPENAI_CONCURRENCY",
+    )
     timeout: float = setting(120.0, "seconds to wait for one response", env="COSMO_OPENAI_TIMEOUT")
     max_retries: int = setting(
         4, "retries of a request after 429/5xx or a connection failure", env="COSMO_OPENAI_MAX_RETRIES"
