@@ -7,13 +7,19 @@ both CPU backends (llama.cpp in process is the new default), prompt and generate
 writes benchmarks/results/generation_cosmo_lm.json. Suite ``backends``:
 1. ``transformers`` unbatched (one prompt per model call: the naive way) vs batched;
 2. ``openai`` against a local llama.cpp server (llama_cpp.server, same SmolLM2 GGUF) with one
-   request in flight vs four (needs scripts/install_llama_cpp.sh; skipped with a note if absent);
-3. ``vllm`` vs batched ``transformers`` when a CUDA GPU and the vllm package are present.
+   request in flight vs four (needs scripts/install_llama_cpp.sh; skipped with a note if absent).
 Writes benchmarks/results/generation.json (generation-threadsN.json with --threads N) and prints
-a short table.
+a short table. Suite ``concurrency``: pairs/s of the ``openai`` backend against concurrency
+(1, 2, 4, 8; batch_size 1, a whole shard per call) on a local llama-cpp-python server (one request
+at a time) and, with ``--llama-server-bin``, llama.cpp's ``llama-server --parallel 8`` (continuous
+batching); rounds alternate the order; writes generation_concurrency.json. ``--gpu``: the offline
+``vllm`` backend (base model and the COSMO-LM adapter as a LoRA) beside batched ``transformers``
+on CUDA, writes generation_gpu.json; exits with a message when vllm or a CUDA GPU is missing.
 
     python benchmarks/bench_generation.py                    # today's default vs COSMO-LM, 12 pairs x 2
-    python benchmarks/bench_generation.py --suite backends   # batching, openai, vllm
+    python benchmarks/bench_generation.py --suite backends   # batching, openai
+    python benchmarks/bench_generation.py --suite concurrency --llama-server-bin PATH
+    python benchmarks/bench_generation.py --gpu --pairs 200  # on a GPU machine with cosmo-kg[gpu]
 """
 
 from __future__ import annotations
@@ -148,13 +154,6 @@ def bench_openai(args: argparse.Namespace, inputs: Any, work: Path) -> list[dict
         server.stop()
 
 
-def bench_vllm(args: argparse.Namespace, inputs: Any, work: Path) -> list[dict[str, Any]] | str:
-    if not args.gpu or importlib.util.find_spec("vllm") is None:
-        return "skipped: needs a CUDA GPU and the vllm package (--gpu)"
-    case = Case(f"vllm-batch{args.batch_size}", "vllm", batch_size=args.batch_size)
-    return [_measure(case, _settings(args, case), inputs, work)]
-
-
 def _ratio(rows: list[dict[str, Any]], fast: str, slow: str) -> float | None:
     by_name = {r["case"]: r for r in rows}
     if fast in by_name and slow in by_name and by_name[slow]["pairs_per_second"]:
@@ -174,19 +173,28 @@ def main() -> None:
         help="longest continuation (default: 40 as `generate` for cosmo-lm, 24 for backends)",
     )
     parser.add_argument("--threads", type=int, default=0, help="torch/llama.cpp threads (0: default)")
-    parser.add_argument("--gpu", action="store_true", help="run transformers on cuda and try vllm")
+    parser.add_argument(
+        "--gpu", action="store_true", help="the vllm backend on a CUDA GPU (generation_gpu.json)"
+    )
     parser.add_argument(
         "--suite",
-        choices=("cosmo-lm", "backends"),
+        choices=("cosmo-lm", "backends", "concurrency"),
         default="cosmo-lm",
         help="cosmo-lm: today's default vs the tuned model on both CPU backends "
-        "(generation_cosmo_lm.json); backends: batching / openai / vllm "
-        "(generation.json)",
+        "(generation_cosmo_lm.json); backends: batching / openai (generation.json); "
+        "concurrency: openai pairs/s against requests in flight (generation_concurrency.json)",
     )
+    parser.add_argument("--concurrency", default="1,2,4,8", help="concurrency suite: levels")
+    parser.add_argument("--rounds", type=int, default=2, help="concurrency suite: rounds (order alternates)")
+    parser.add_argument("--llama-server-bin", type=Path, help="concurrency suite: llama.cpp's llama-server")
     args = parser.parse_args()
-    args.max_new_tokens = args.max_new_tokens or (40 if args.suite == "cosmo-lm" else 24)
-    if args.suite == "cosmo-lm":
-        main_cosmo_lm(args)
+    args.max_new_tokens = args.max_new_tokens or (40 if args.suite == "cosmo-lm" or args.gpu else 24)
+    suites = {"cosmo-lm": main_cosmo_lm, "concurrency": main_concurrency}
+    if args.gpu:
+        main_gpu(args)
+        return
+    if args.suite in suites:
+        suites[args.suite](args)
         return
     with tempfile.TemporaryDirectory(prefix="cosmo-bench-gen-") as tmp:
         work = Path(tmp)
@@ -199,24 +207,20 @@ def main() -> None:
         )
         rows = bench_transformers(args, inputs, work)
         notes: dict[str, str] = {}
-        for name, bench in (("openai", bench_openai), ("vllm", bench_vllm)):
-            try:
-                outcome = bench(args, inputs, work)
-            except CosmoKGError as exc:
-                outcome = f"failed: {exc}"
-            if isinstance(outcome, str):
-                notes[name] = outcome
-                print(f"  {name}: {outcome}")
-            else:
-                rows += outcome
+        try:
+            outcome = bench_openai(args, inputs, work)
+        except CosmoKGError as exc:
+            outcome = f"failed: {exc}"
+        if isinstance(outcome, str):
+            notes["openai"] = outcome
+            print(f"  openai: {outcome}")
+        else:
+            rows += outcome
     ratios = {
         "batched_vs_unbatched": _ratio(
             rows, f"transformers-batch{args.batch_size}", "transformers-unbatched"
         ),
         "openai_concurrency4_vs_1": _ratio(rows, "openai-concurrency4", "openai-concurrency1"),
-        "vllm_vs_transformers_batched": _ratio(
-            rows, f"vllm-batch{args.batch_size}", f"transformers-batch{args.batch_size}"
-        ),
     }
     result = {
         "benchmark": "generation",
@@ -277,6 +281,127 @@ def main_cosmo_lm(args: argparse.Namespace) -> None:
             f"{r['tokens_per_second']:>11.1f}{r['prompt_tokens']:>11}{r['candidates']:>7}"
         )
     print(f"default vs before: {result['default_vs_before_pairs_per_second']}x pairs/s")
+
+
+def _concurrency_servers(args: argparse.Namespace, levels: list[int]) -> list[tuple[str, dict[str, Any]]]:
+    servers: list[tuple[str, dict[str, Any]]] = [("llama_cpp.server", {})]
+    if args.llama_server_bin:
+        parallel = max(levels)
+        servers.append(
+            (f"llama-server --parallel {parallel}", {"binary": args.llama_server_bin, "parallel": parallel})
+        )
+    return servers
+
+
+def bench_concurrency(args: argparse.Namespace, inputs: Any, work: Path) -> list[dict[str, Any]]:
+    """Each server: every concurrency level once per round, the order reversed every other round
+    (a load that drifts during the run then favours no level)."""
+    levels = [int(level) for level in args.concurrency.split(",")]
+    rows = []
+    for label, options in _concurrency_servers(args, levels):
+        server = start_llama_server(work / "llama-server.log", threads=args.threads or 1, **options)
+        try:
+            for round_ in range(args.rounds):
+                for level in levels if round_ % 2 == 0 else levels[::-1]:
+                    case = Case(f"{label} c{level}", "openai", concurrency=level)
+                    row = _measure(case, _settings(args, case, server.base_url), inputs, work / f"r{round_}")
+                    rows.append(row | {"server": label, "round": round_})
+        finally:
+            server.stop()
+    return rows
+
+
+def _concurrency_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    summary = []
+    for server in dict.fromkeys(r["server"] for r in rows):
+        mine = [r for r in rows if r["server"] == server]
+        for level in dict.fromkeys(r["concurrency"] for r in mine):
+            runs = [r for r in mine if r["concurrency"] == level]
+            pairs = sum(r["pairs_per_second"] for r in runs) / len(runs)
+            summary.append({"server": server, "concurrency": level, "pairs_per_second": round(pairs, 4)})
+    for row in summary:
+        base = next(s for s in summary if s["server"] == row["server"])["pairs_per_second"]
+        row["vs_first_level"] = round(row["pairs_per_second"] / base, 2) if base else None
+    return summary
+
+
+def _record(name: str, args: argparse.Namespace, load_before: float, **fields: Any) -> None:
+    result = {
+        "benchmark": name.removesuffix(".json"),
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load_average_1m": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+            "gpu": args.gpu,
+        },
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        **fields,
+    }
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+def _sample_inputs(args: argparse.Namespace, work: Path) -> Any:
+    pairs, products = sample_pairs(co_buy=args.pairs - args.pairs // 2, search_buy=args.pairs // 2)
+    print(f"{pairs.height} pairs x {args.relation}; greedy, max_new_tokens={args.max_new_tokens}", flush=True)
+    return write_inputs(work / "inputs", pairs, products)
+
+
+def main_concurrency(args: argparse.Namespace) -> None:
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="cosmo-bench-gen-") as tmp:
+        rows = bench_concurrency(args, _sample_inputs(args, Path(tmp)), Path(tmp))
+    summary = _concurrency_summary(rows)
+    _record("generation_concurrency.json", args, load_before, runs=rows, summary=summary)
+    print(f"\n{'server':<30}{'concurrency':>12}{'pairs/s':>10}{'vs c1':>8}")
+    for row in summary:
+        print(
+            f"{row['server']:<30}{row['concurrency']:>12}{row['pairs_per_second']:>10.3f}{row['vs_first_level']:>8}"
+        )
+
+
+def gpu_missing() -> str | None:
+    """Why the GPU suite cannot run here, or None."""
+    if importlib.util.find_spec("vllm") is None:
+        return "the vllm package is not installed (pip install 'cosmo-kg[gpu]' on a GPU machine)"
+    import torch
+
+    if not torch.cuda.is_available():
+        return "no CUDA GPU is visible to torch (nvidia-smi; CUDA_VISIBLE_DEVICES)"
+    return None
+
+
+def main_gpu(args: argparse.Namespace) -> None:
+    """vllm offline (whole shards, base and COSMO-LM LoRA) beside the naive way on the same GPU:
+    batched transformers. Results in generation_gpu.json (read by scale_plan.py)."""
+    reason = gpu_missing()
+    if reason is not None:
+        sys.exit(f"bench_generation.py --gpu cannot run here: {reason}; nothing was measured")
+    cases = (
+        Case(
+            f"transformers cuda batch{args.batch_size} tuned",
+            "transformers",
+            args.batch_size,
+            adapter="default",
+            exemplars=0,
+        ),
+        Case("vllm base 2ex", "vllm"),
+        Case("vllm tuned (LoRA)", "vllm", adapter="default", exemplars=0),
+    )
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="cosmo-bench-gen-") as tmp:
+        inputs = _sample_inputs(args, Path(tmp))
+        rows = [
+            _measure(case, _settings(args, case), inputs, Path(tmp)) | {"adapter": case.adapter}
+            for case in cases
+        ]
+    _record("generation_gpu.json", args, load_before, runs=rows)
+    print(f"\n{'case':<36}{'pairs/s':>10}{'tokens/s':>10}{'prompts':>9}")
+    for r in rows:
+        print(
+            f"{r['case']:<36}{r['pairs_per_second']:>10.3f}{r['tokens_per_second']:>10.1f}{r['prompts']:>9}"
+        )
 
 
 if __name__ == "__main__":
