@@ -13,6 +13,7 @@ import asyncio
 import multiprocessing
 import os
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -63,7 +64,12 @@ class ChildEmbedder:
 
     def _start(self) -> ProcessPoolExecutor:
         # spawn: a fork would copy this process's threads' locks (driver, event loop) mid-use
-        return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        return ProcessPoolExecutor(
+            1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_exit_with_parent,
+            initargs=(os.getpid(),),
+        )
 
     def _call(self, work: Callable[..., T], *args: Any) -> T:
         pool = self._pool
@@ -90,6 +96,19 @@ class ChildEmbedder:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In the child: end it once the process that started it is gone. A killed API worker (which
+    ``serve --workers`` replaces) never closes its pool, and its child would keep the model's
+    memory forever: the pool's queue holds both pipe ends, so the child never reads an end."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 # The child's embedder, made by its first call: a process pool's worker keeps state in its module.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -56,6 +57,23 @@ def test_settings_reach_a_worker_through_the_environment(
     for name, value in settings_environment(settings).items():
         monkeypatch.setenv(name, value)
     assert ServeSettings.load() == settings
+
+
+def test_serving_on_a_taken_port_says_so_before_starting_workers(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "cosmo_kg.cli", "serve", "--workers", "2", "--api-port", str(port)],
+            env={**os.environ, "COSMO_WORKSPACE": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 2, result.stderr
+    assert f"Error: cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 @dataclass
@@ -121,15 +139,17 @@ def _wait_for_workers(server: Server, count: int, timeout: float = 240.0) -> Non
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    family = [process.pid, *(child.pid for child in psutil.Process(process.pid).children(recursive=True))]
+    """SIGTERM to the supervisor stops the whole family: workers, their embedding processes and
+    multiprocessing's resource tracker (which ends once all of them have)."""
+    family = psutil.Process(process.pid).children(recursive=True)
     process.send_signal(signal.SIGTERM)
     try:
         process.wait(60)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(10)
-    leftovers = [pid for pid in family if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
-    assert not leftovers, f"processes left running after SIGTERM: {leftovers}"
+    _, alive = psutil.wait_procs(family, timeout=15)
+    assert not alive, f"processes left running after SIGTERM: {alive}"
 
 
 class Pinned:
@@ -272,3 +292,31 @@ def test_every_worker_loads_a_rebuilt_index_without_a_restart(
             assert hits["data"]["semanticSearch"][0]["intention"]["text"] == "dawn patrol"
     finally:
         retract(RetractConfig(run_id="fresh-run"), fixture_graph)
+
+
+@pytest.mark.neo4j
+@pytest.mark.slow
+def test_a_killed_worker_is_replaced_and_the_port_keeps_answering(server: Server) -> None:
+    """Runs last: it changes the module's server (a new worker pid)."""
+    victim = Pinned(server.url)
+    orphans = psutil.Process(victim.pid).children(recursive=True)  # its embedding process
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.close()
+    statuses: Counter[int | str] = Counter()
+    deadline = time.monotonic() + 120
+    answering: set[int] = set()
+    while len(answering) < WORKERS:
+        assert time.monotonic() < deadline, f"answering: {answering}\n{server.log.read_text()[-2000:]}"
+        try:
+            body = httpx.get(f"{server.url}/readyz", timeout=10).json()
+            statuses[200] += 1
+            if body["ready"] and body["worker"] != victim.pid:
+                answering.add(body["worker"])
+        except httpx.HTTPError as exc:
+            statuses[type(exc).__name__] += 1
+        time.sleep(0.05)
+    # A connection the kernel queued on the dead worker's socket in its last moment is reset.
+    assert sum(n for status, n in statuses.items() if status != 200) <= 1, statuses
+    assert "exited with -9; starting another" in server.log.read_text()
+    _, alive = psutil.wait_procs(orphans, timeout=10)
+    assert orphans and not alive, "the killed worker's embedding process outlived it"
