@@ -15,6 +15,7 @@ from neo4j.exceptions import ClientError, DriverError, Neo4jError
 
 from cosmo_kg.api.reads import translate_error
 from cosmo_kg.errors import CosmoKGError, InputError
+from cosmo_kg.graph.connection import session_database
 from cosmo_kg.graph.console_output import jsonable
 from cosmo_kg.graph.readonly import PROCEDURE_MODES, WriteRefusedError, operator_name, operators, refusal
 
@@ -38,7 +39,9 @@ class CypherConsole:
 
     def _session(self) -> neo4j.AsyncSession:
         return self.driver.session(
-            database=self.database, default_access_mode=neo4j.READ_ACCESS, fetch_size=self.row_limit + 1
+            database=session_database(self.database),
+            default_access_mode=neo4j.READ_ACCESS,
+            fetch_size=self.row_limit + 1,
         )
 
     async def run(self, statement: str, parameters: Mapping[str, Any] | None = None) -> CypherResult:

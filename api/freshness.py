@@ -14,6 +14,12 @@ on other hosts (or outside cosmo-kg) are seen by a background read every ``cache
 seconds; with 0, every request reads it (strict for every writer, at a Neo4j round trip each).
 The index ``CURRENT`` pointer is read every ``index.reload_seconds``; a new index version is
 loaded off the event loop and swapped in whole.
+
+On a cluster (``neo4j://``) reads go to followers, which may lag the leader a writer wrote to.
+The graph version read starts from the bookmarks this host's writers recorded with their write
+signal, and every read after it from the bookmarks that read ended with: a follower behind the
+write waits for it, so the first request after a load sees the load, and no answer is stamped
+with a version newer than the state it was computed from.
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+
+import neo4j
 
 from cosmo_kg.api.reads import GraphReader
 from cosmo_kg.errors import CosmoKGError
@@ -73,6 +81,7 @@ class Freshness:
         self.reads = 0  # completed graph version reads
         self.signal: WriteSignal | None = None  # known once the database id was read
         self._signal_seen: frozenset[str] | None = None  # the listing the applied read followed
+        self._recorded: tuple[frozenset[str], neo4j.Bookmarks] | None = None  # a listing's bookmarks
         self._unreachable_until = 0.0
         self._started = self._applied = 0  # order of the last read begun, of the last one applied
         self._waiting: list[asyncio.Future[str]] = []
@@ -125,7 +134,9 @@ class Freshness:
         order = self._started
         seen = self.signal.names() if self.signal else None  # before the read: it follows this listing
         try:
-            rows = await self.reader.rows(LATEST)
+            rows, bookmarks = await self.reader.rows_from(
+                self.reader.bookmarks + self.written_bookmarks(seen), LATEST
+            )
         except CosmoKGError as exc:
             log.debug("graph version not read: %s", exc)
             self._unreachable_until = time.monotonic() + min(self.check_seconds or 1.0, 1.0)
@@ -137,22 +148,38 @@ class Freshness:
             self.graph_version = version
             self.versions = replace(self.versions, graph=version.tag)
             self._signal_seen = None if seen is None or writing(seen) else seen
+            self.reader.bookmarks = bookmarks
         return version.tag
+
+    def written_bookmarks(self, names: frozenset[str] | None) -> neo4j.Bookmarks:
+        """The bookmarks this host's writers recorded in the listing ``names`` (read once per
+        listing: they change only with it)."""
+        if self.signal is None or names is None:
+            return neo4j.Bookmarks()
+        if self._recorded is None or self._recorded[0] != names:
+            self._recorded = names, neo4j.Bookmarks.from_raw_values(self.signal.bookmarks(names))
+        return self._recorded[1]
 
     async def watch_graph(self) -> None:
         """One background round: (re)learn the database's write signal (a first load by the
         offline importer makes a new database), clear dead writers' marks, read the version."""
-        try:
-            rows = await self.reader.rows(DATABASE_ID)
+        await self.learn_signal()
+        await self.check_graph()
+
+    async def learn_signal(self) -> None:
+        """Find the write signal of the database read (by its id), clear dead writers' marks."""
+        try:  # without bookmarks: those of a database the importer replaced may not be honoured
+            rows, _ = await self.reader.rows_from(neo4j.Bookmarks(), DATABASE_ID)
         except CosmoKGError as exc:
             log.debug("database id not read: %s", exc)
         else:
             signal = WriteSignal.of(str(rows[0]["id"]))
             if self.signal is None or signal.directory != self.signal.directory:
                 signal.directory.mkdir(parents=True, exist_ok=True)
-                self.signal, self._signal_seen = signal, None
+                if self.signal is not None:  # a new database: the old one's bookmarks are moot
+                    self.reader.bookmarks = neo4j.Bookmarks()
+                self.signal, self._signal_seen, self._recorded = signal, None, None
             signal.clear_dead_writers()
-        await self.check_graph()
 
     def index_loaded(self, version: str) -> None:
         self.versions = replace(self.versions, index=version)
@@ -161,6 +188,8 @@ class Freshness:
         """Watch the graph version (unless read per request) and the index pointer."""
         if self.check_seconds > 0:
             self._tasks.append(asyncio.create_task(_every(self.check_seconds, self.watch_graph)))
+        else:  # every request reads the version; the signal still brings writers' bookmarks
+            self._tasks.append(asyncio.create_task(self.learn_signal()))
         if index_seconds > 0:
             self._tasks.append(asyncio.create_task(_every(index_seconds, reload_index)))
 

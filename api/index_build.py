@@ -12,6 +12,7 @@ from cosmo_kg.api import statements
 from cosmo_kg.api.index import KINDS, SemanticIndex, TextEmbedder, gpu_count, read_meta
 from cosmo_kg.api.settings import IndexSettings
 from cosmo_kg.errors import InputError
+from cosmo_kg.graph.connection import session_database
 from cosmo_kg.vocabulary import NodeLabel
 
 LABELS = {"intention": NodeLabel.INTENTION, "query": NodeLabel.QUERY}
@@ -45,7 +46,11 @@ def graph_texts(driver: neo4j.Driver, label: NodeLabel, database: str = "neo4j")
     statement = statements.text_page(label)
     while True:
         records, _, _ = driver.execute_query(
-            statement, after=after, limit=PAGE, database_=database, routing_=neo4j.RoutingControl.READ
+            statement,
+            after=after,
+            limit=PAGE,
+            database_=session_database(database),
+            routing_=neo4j.RoutingControl.READ,
         )
         if not records:
             return

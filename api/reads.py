@@ -1,6 +1,9 @@
 """Read access to the graph for the API: an async driver, READ sessions, typed rows.
 
-Every read runs in a READ access-mode session with a server-side transaction timeout. A lost
+Every read runs in a READ access-mode session with a server-side transaction timeout; through a
+``neo4j://`` URI a cluster routes it to a follower or read replica. Sessions start from the
+reader's bookmarks (kept by ``Freshness``: the newest write known), so a replica that has not
+applied that write yet waits for it instead of answering from before it. A lost
 server becomes ``GraphUnavailableError`` (the app answers 503 + Retry-After); the driver
 reconnects on the next request once Neo4j is back.
 """
@@ -23,7 +26,14 @@ from neo4j.exceptions import (
 
 from cosmo_kg.api import statements
 from cosmo_kg.errors import ConfigError, GraphError
-from cosmo_kg.graph.connection import UNREACHABLE_HINT, Neo4jSettings, credentials
+from cosmo_kg.graph.connection import (
+    DATABASE_HINT,
+    DATABASE_NOT_FOUND,
+    UNREACHABLE_HINT,
+    Neo4jSettings,
+    credentials,
+    session_database,
+)
 from cosmo_kg.vocabulary import NodeLabel
 
 
@@ -142,6 +152,8 @@ def translate_error(exc: Exception) -> GraphError:
     """A driver exception as the error the API reports."""
     if isinstance(exc, ServiceUnavailable | SessionExpired | TransientError | OSError):
         return GraphUnavailableError("Neo4j is not reachable right now", hint=UNREACHABLE_HINT)
+    if isinstance(exc, ClientError) and exc.code == DATABASE_NOT_FOUND:
+        return GraphError(f"Neo4j refused the database: {exc.message}", hint=DATABASE_HINT)
     if isinstance(exc, ClientError) and "TransactionTimedOut" in (exc.code or ""):
         return GraphError(
             "the graph query ran past its time limit", hint="ask for fewer rows or narrower filters"
@@ -156,18 +168,29 @@ class GraphReader:
         self.driver = driver
         self.database = database
         self.timeout = timeout
+        self.bookmarks = neo4j.Bookmarks()  # where every read session starts (see ``Freshness``)
 
     async def rows(self, statement: str, **params: Any) -> list[dict[str, Any]]:
         """Run one read statement and return its records as dicts."""
+        return (await self.rows_from(self.bookmarks, statement, **params))[0]
+
+    async def rows_from(
+        self, bookmarks: neo4j.Bookmarks, statement: str, **params: Any
+    ) -> tuple[list[dict[str, Any]], neo4j.Bookmarks]:
+        """Run one read statement in a session starting from ``bookmarks``; its records as dicts
+        and the session's bookmarks after it (as new as the state the statement read)."""
         query = neo4j.Query(statement, timeout=self.timeout)
         try:
             async with self.driver.session(
-                database=self.database, default_access_mode=neo4j.READ_ACCESS
+                database=session_database(self.database),
+                default_access_mode=neo4j.READ_ACCESS,
+                bookmarks=bookmarks,
             ) as session:
                 result = await session.run(query, params)
                 # The statements return maps and scalars only, so no record.data(): its recursive
                 # export of every nested value was a tenth of a GraphQL request's CPU.
-                return [dict(record.items()) async for record in result]
+                rows = [dict(record.items()) async for record in result]
+                return rows, await session.last_bookmarks()
         except (Neo4jError, DriverError, OSError) as exc:
             raise translate_error(exc) from exc
 

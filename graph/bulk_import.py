@@ -28,6 +28,7 @@ import polars as pl
 
 from cosmo_kg.errors import GraphError
 from cosmo_kg.graph import jvm, local_auth, server, statements
+from cosmo_kg.graph.connection import session_database
 from cosmo_kg.graph.prepare import PreparedGraph, checked_knowledge_edges
 from cosmo_kg.graph.server import LocalNeo4jSettings
 from cosmo_kg.schemas import PRODUCTS
@@ -53,6 +54,9 @@ class ImportFile:
         return f"--{self.kind}={self.name}={self.path}" if self.name else f"--{self.kind}={self.path}"
 
 
+LOCAL_DEFAULT_DATABASE = "neo4j"  # the local server's default database (an empty name means it)
+
+
 def serves(local: LocalNeo4jSettings, uri: str) -> bool:
     """Whether ``uri`` names the Bolt port of this local server (the only one we may stop)."""
     return local_auth.is_loopback_port(uri, local.bolt_port)
@@ -64,7 +68,7 @@ def pending(local: LocalNeo4jSettings) -> bool:
 
 
 def database_is_empty(driver: neo4j.Driver, database: str) -> bool:
-    with driver.session(database=database) as session:
+    with driver.session(database=session_database(database)) as session:
         return session.run(statements.GRAPH_IS_EMPTY).single(strict=True)["empty"]
 
 
@@ -288,10 +292,13 @@ def recover(local: LocalNeo4jSettings, database: str) -> bool:
     bulk import only ever starts from an empty database). Returns whether there was one."""
     if not pending(local):
         return False
+    # The marker names the database imported; an empty name must never reach the paths below.
+    imported = (local.home_path / PENDING_MARKER).read_text(encoding="utf-8").strip()
+    imported = imported or database or LOCAL_DEFAULT_DATABASE
     local = server.settings_in_use(local)
     server.stop(local)
     for store in ("databases", "transactions"):
-        shutil.rmtree(local.home_path / "data" / store / database, ignore_errors=True)
+        shutil.rmtree(local.home_path / "data" / store / imported, ignore_errors=True)
     (local.home_path / PENDING_MARKER).unlink()
     server.start(local)
     return True

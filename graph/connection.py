@@ -1,7 +1,9 @@
 """How every part of cosmo-kg reaches Neo4j: one settings group, one driver factory.
 
 The same settings work for the local server (``bolt://127.0.0.1:7687``), a remote server or
-a cluster (``neo4j://`` routing).
+a cluster (``neo4j://`` routing, ``neo4j+s://`` for Aura). Every session names the database
+(``session_database``); writers open write sessions, which a cluster routes to the database's
+leader, and readers read sessions, which it routes to followers and read replicas.
 """
 
 from __future__ import annotations
@@ -16,7 +18,12 @@ from neo4j.exceptions import AuthError, ConfigurationError, DriverError, Neo4jEr
 from cosmo_kg.errors import ConfigError, GraphError
 from cosmo_kg.settings import SettingsGroup, setting
 
+DATABASE_HINT = (
+    "set NEO4J_DATABASE to a database the server has (`SHOW DATABASES`), "
+    "or leave it empty for the server's default database"
+)
 UNREACHABLE_HINT = "start the local server with `cosmo-kg neo4j start`, or point NEO4J_URI at a running Neo4j"
+DATABASE_NOT_FOUND = "Neo.ClientError.Database.DatabaseNotFound"
 FAILED_HINT = "see `cosmo-kg neo4j status` and `cosmo-kg neo4j logs`; a killed load resumes when run again"
 
 
@@ -35,7 +42,12 @@ class Neo4jSettings(SettingsGroup):
         env="NEO4J_PASSWORD",
         secret=True,
     )
-    database: str = setting("neo4j", "database name", env="NEO4J_DATABASE")
+    database: str = setting(
+        "",
+        "database every session reads and writes; empty: the server's default database "
+        "(`neo4j` unless the server says otherwise, or the user's home database)",
+        env="NEO4J_DATABASE",
+    )
     connect_timeout: float = setting(
         5.0, "seconds to wait for a connection", env="COSMO_NEO4J_CONNECT_TIMEOUT"
     )
@@ -45,6 +57,12 @@ class Neo4jSettings(SettingsGroup):
             ("bolt://", "bolt+s://", "bolt+ssc://", "neo4j://", "neo4j+s://", "neo4j+ssc://")
         ):
             raise self.bad_value("uri", "use bolt://HOST:PORT or neo4j://HOST:PORT")
+
+
+def session_database(name: str | None) -> str | None:
+    """The driver's ``database`` argument for a configured name: ``None`` (the server's default
+    database) for an empty one, which the driver would otherwise take for a database named ""."""
+    return name or None
 
 
 class CredentialsError(GraphError):
@@ -95,6 +113,8 @@ def graph_errors(action: str, hint: str = FAILED_HINT) -> Iterator[None]:
         yield
     except (Neo4jError, DriverError) as exc:
         reason = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        if getattr(exc, "code", None) == DATABASE_NOT_FOUND:
+            hint = DATABASE_HINT
         raise GraphError(f"{action} failed: {reason}", hint=hint) from exc
 
 

@@ -21,6 +21,7 @@ import neo4j
 from neo4j.exceptions import ClientError, DriverError, Neo4jError
 
 from cosmo_kg.errors import CosmoKGError, GraphError, InputError
+from cosmo_kg.graph.connection import session_database
 from cosmo_kg.graph.cypher_text import Statement, place_error
 from cosmo_kg.graph.readonly import PROCEDURE_MODES, WriteRefusedError, operator_name, operators, refusal
 from cosmo_kg.graph.stats import graph_stats
@@ -174,7 +175,7 @@ class CypherSession:
 
     def _session(self, mode: str) -> neo4j.Session:
         return self.driver.session(
-            database=self.database,
+            database=session_database(self.database),
             default_access_mode=mode,
             fetch_size=min(self.settings.row_limit + 1, 10_000),
         )

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from cosmo_kg.errors import InputError
 from cosmo_kg.files import write_atomic
 from cosmo_kg.graph import statements
-from cosmo_kg.graph.connection import graph_errors
+from cosmo_kg.graph.connection import graph_errors, session_database
 from cosmo_kg.graph.prepare import knowledge_edge_groups
 from cosmo_kg.graph.version import completing_write
 from cosmo_kg.ingest.rules import behavior_id_column
@@ -130,7 +130,9 @@ def export_graph(
     report = ExportReport(str(config.out_dir))
     with (
         graph_errors("the export", hint="run the same export again"),
-        driver.session(database=config.database, default_access_mode=neo4j.READ_ACCESS) as session,
+        driver.session(
+            database=session_database(config.database), default_access_mode=neo4j.READ_ACCESS
+        ) as session,
     ):
         for table in TABLES:
             report.rows[table.name] = _export_table(session, table, config, progress)
@@ -223,7 +225,7 @@ def import_graph(
     report = ImportReport(str(directory), import_id=_import_id(files))
     with (
         graph_errors("the import", hint="run the same import again: it MERGEs, so what is there stays"),
-        driver.session(database=database) as session,
+        driver.session(database=session_database(database)) as session,
     ):
         for name, statement, rows in _import_steps(files, batch_size):
             session.execute_write(_write, statement, rows)

@@ -11,6 +11,11 @@ Idempotent and resumable by construction:
 
 A first load into the empty local server goes through Neo4j's offline importer instead
 (``cosmo_kg.graph.bulk_import``): same tables, same graph, several times faster.
+
+Every write is a write transaction in a write session of the configured database, so through a
+``neo4j://`` URI a cluster runs it on that database's leader (and the driver retries it there
+after a leader change). The completion transaction's bookmarks go into the report and the
+host's write signal, where serving APIs pick them up to read their own writes.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ import polars as pl
 
 from cosmo_kg.files import files_digest
 from cosmo_kg.graph import bulk_import, server, statements
-from cosmo_kg.graph.connection import connect, graph_errors
+from cosmo_kg.graph.connection import connect, graph_errors, session_database
 from cosmo_kg.graph.prepare import PreparedGraph, knowledge_edge_groups, prepare_graph, read_inputs
 from cosmo_kg.graph.schema import apply_schema
 from cosmo_kg.graph.server import LocalNeo4jSettings
@@ -71,7 +76,7 @@ class LoadConfig:
     knowledge: Path | None = None
     products: Path | None = None
     pairs: Path | None = None
-    database: str = "neo4j"
+    database: str = ""  # empty: the server's default database
     seen_at: datetime | None = None
     force: bool = False
 
@@ -115,6 +120,7 @@ class LoadReport:
     method: str = "transactions"
     timings: dict[str, float] = field(default_factory=dict)
     step_seconds: dict[str, float] = field(default_factory=dict)
+    bookmarks: list[str] = field(default_factory=list)  # reads starting from these see the load
 
 
 def plan_steps(graph: PreparedGraph) -> list[Step]:
@@ -232,10 +238,7 @@ def _begin(
     is a first load (the graph was empty: edges may be created without MERGE)."""
     if run is None:
         stamp = seen_at or datetime.now(UTC)
-        empty = session.run(statements.GRAPH_IS_EMPTY).single(strict=True)["empty"]
-        session.run(
-            statements.LOAD_RUN_BEGIN, load_id=load_id, seen_at=stamp, source=source, batches_total=total
-        ).consume()
+        empty = session.execute_write(_record_begin, load_id, stamp, source, total)
         return stamp, 0, empty
     stamp = seen_at or run["seen_at"].to_native()
     done = 0 if run["completed"] else int(run["batches_done"] or 0)
@@ -276,7 +279,7 @@ def _load(
     started = time.perf_counter()
     paths = [config.knowledge, config.products, config.pairs]
     load_id = load_id_of(paths, settings.batch_size)
-    with driver.session(database=config.database) as session:
+    with driver.session(database=session_database(config.database)) as session:
         run = _load_run(session, load_id)
     if run is not None and run["completed"] and not config.force:
         return LoadReport(
@@ -327,7 +330,7 @@ def _write_steps(
 ) -> None:
     """The transactional load: every step in ``batch_size`` UNWIND batches, checkpointed."""
     total = report.batches_total
-    with driver.session(database=config.database) as session:
+    with driver.session(database=session_database(config.database)) as session:
         seen_at, done, report.first_load = _begin(session, run, report.load_id, config.seen_at, source, total)
         report.seen_at = seen_at.isoformat()
         report.batches_skipped = done
@@ -349,9 +352,7 @@ def _write_steps(
             report.properties_set += counters.properties_set
             if progress:
                 progress(number, total)
-        with completing_write(session):
-            session.run(statements.LOAD_RUN_COMPLETE, load_id=report.load_id, batches_done=total).consume()
-        session.run(statements.FULLTEXT_REFRESH).consume()
+        _complete(session, report)
 
 
 def _bulk_import_applies(
@@ -369,26 +370,17 @@ def _bulk_load(
     """Import ``graph`` offline into the empty local database, then apply the schema and record
     the load as complete (through a fresh driver: the server has restarted)."""
     seen_at = config.seen_at or datetime.now(UTC)
+    database = config.database or bulk_import.LOCAL_DEFAULT_DATABASE
     directory = local.home_path / "import" / f"bulk-{report.load_id}"
     with _timed(report, "write_import_files"):
         files = bulk_import.write_import_files(graph, seen_at, directory)
-    bulk_import.run_import(local, files, config.database, step=lambda name: _timed(report, name))
-    restarted_settings = server.client_settings(local, database=config.database)
+    bulk_import.run_import(local, files, database, step=lambda name: _timed(report, name))
+    restarted_settings = server.client_settings(local, database=database)
     with _timed(report, "schema_and_record"), connect(restarted_settings) as restarted:
-        apply_schema(restarted, config.database)
-        with restarted.session(database=config.database) as session:
-            session.run(
-                statements.LOAD_RUN_BEGIN,
-                load_id=report.load_id,
-                seen_at=seen_at,
-                source=source,
-                batches_total=report.batches_total,
-            ).consume()
-            with completing_write(session):
-                session.run(
-                    statements.LOAD_RUN_COMPLETE, load_id=report.load_id, batches_done=report.batches_total
-                ).consume()
-            session.run(statements.FULLTEXT_REFRESH).consume()
+        apply_schema(restarted, database)
+        with restarted.session(database=database) as session:
+            session.execute_write(_record_begin, report.load_id, seen_at, source, report.batches_total)
+            _complete(session, report)
         bulk_import.finish(local, directory)
     report.method = "bulk-import"
     report.seen_at = seen_at.isoformat()
@@ -402,6 +394,27 @@ def _timed(report: LoadReport, name: str) -> Iterator[None]:
     started = time.perf_counter()
     yield
     report.step_seconds[name] = round(report.step_seconds.get(name, 0.0) + time.perf_counter() - started, 3)
+
+
+def _record_begin(
+    tx: neo4j.ManagedTransaction, load_id: str, seen_at: datetime, source: str, total: int
+) -> bool:
+    """Record a load's start; return whether the graph was empty before it."""
+    empty = bool(tx.run(statements.GRAPH_IS_EMPTY).single(strict=True)["empty"])
+    tx.run(statements.LOAD_RUN_BEGIN, load_id=load_id, seen_at=seen_at, source=source, batches_total=total)
+    return empty
+
+
+def _complete(session: neo4j.Session, report: LoadReport) -> None:
+    """Mark the load complete (signalled to this host's APIs) and keep its bookmarks."""
+    with completing_write(session):
+        session.execute_write(_record_complete, report.load_id, report.batches_total)
+    report.bookmarks = sorted(session.last_bookmarks().raw_values)
+    session.run(statements.FULLTEXT_REFRESH).consume()
+
+
+def _record_complete(tx: neo4j.ManagedTransaction, load_id: str, batches_done: int) -> None:
+    tx.run(statements.LOAD_RUN_COMPLETE, load_id=load_id, batches_done=batches_done).consume()
 
 
 def _write_batch(

@@ -19,7 +19,7 @@ from typing import Any
 import neo4j
 
 from cosmo_kg.errors import InputError
-from cosmo_kg.graph.connection import graph_errors
+from cosmo_kg.graph.connection import graph_errors, session_database
 from cosmo_kg.graph.version import completing_write
 from cosmo_kg.vocabulary import DOMAINS, RELATIONS
 
@@ -98,7 +98,7 @@ class RetractConfig:
     relation: str | None = None
     domain: str | None = None
     dry_run: bool = False
-    database: str = "neo4j"
+    database: str = ""  # empty: the server's default database
     batch_size: int = 10_000
 
     def validate(self) -> None:
@@ -184,7 +184,7 @@ def retract(config: RetractConfig, driver: neo4j.Driver) -> RetractReport:
     report = RetractReport(config.record_id, config.filter(), config.dry_run)
     with (
         graph_errors("the retraction", hint="run the same retraction again: it deletes what is left"),
-        driver.session(database=config.database) as session,
+        driver.session(database=session_database(config.database)) as session,
     ):
         if config.dry_run:
             _count(session, config, report)

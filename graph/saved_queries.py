@@ -17,6 +17,7 @@ import neo4j
 from neo4j.exceptions import Neo4jError
 
 from cosmo_kg.errors import GraphError, InputError
+from cosmo_kg.graph.connection import session_database
 
 _PARAM = re.compile(r"(\w+)\s*\(\s*(string|integer|float)\s*(?:,\s*default\s+(.+?))?\s*\)")
 _TYPES: dict[str, type] = {"string": str, "integer": int, "float": float}
@@ -127,7 +128,7 @@ def run_saved_query(
     """Run a saved query in a READ session and return its rows as dicts."""
     try:
         records, _, _ = driver.execute_query(
-            query.text, params, database_=database, routing_=neo4j.RoutingControl.READ
+            query.text, params, database_=session_database(database), routing_=neo4j.RoutingControl.READ
         )
     except Neo4jError as exc:
         raise GraphError(f"query {query.name} failed: {exc.message}") from exc

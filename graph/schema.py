@@ -7,6 +7,8 @@ from importlib import resources
 
 import neo4j
 
+from cosmo_kg.graph.connection import session_database
+
 
 @dataclass(frozen=True)
 class SchemaReport:
@@ -29,7 +31,7 @@ def apply_schema(driver: neo4j.Driver, database: str = "neo4j") -> SchemaReport:
     # and populated as its transaction commits, are created (8.1 s instead of 8.8 s after a bulk import).
     plain = [s for s in statements if not s.upper().startswith("CREATE CONSTRAINT")]
     unique = [s for s in statements if s not in plain]
-    with driver.session(database=database) as session:
+    with driver.session(database=session_database(database)) as session:
         for group in (plain, unique):
             with session.begin_transaction() as tx:
                 for statement in group:

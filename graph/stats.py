@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import neo4j
 
+from cosmo_kg.graph.connection import session_database
+
 LABELS = "CALL db.labels() YIELD label RETURN label"
 TYPES = "CALL db.relationshipTypes() YIELD relationshipType RETURN relationshipType"
 
@@ -43,7 +45,9 @@ def count_statement(labels: Sequence[str], types: Sequence[str]) -> str:
 
 def graph_stats(driver: neo4j.Driver, database: str = "neo4j") -> GraphStats:
     """Count nodes per label and relationships per type (those with none are left out)."""
-    with driver.session(database=database, default_access_mode=neo4j.READ_ACCESS) as session:
+    with driver.session(
+        database=session_database(database), default_access_mode=neo4j.READ_ACCESS
+    ) as session:
         labels = sorted(r["label"] for r in session.run(LABELS))
         types = sorted(r["relationshipType"] for r in session.run(TYPES))
         # Labels and types come from the database's own catalogue, quoted as identifiers.

@@ -12,22 +12,28 @@ recorded (``v-<token>``). A serving API lists that directory on every request (m
 reads the graph version from Neo4j only when a completion is under way or the listing changed:
 a request arriving after a completed write never gets pre-write knowledge, and between writes
 no request waits on Neo4j for it. Writers on other hosts are seen by the API's periodic read.
+
+The ``v-`` record holds the writer's bookmarks after its completion transaction: on a cluster an
+API's reads start from them (``Freshness``), so a follower that has not applied the write yet
+waits until it has, and the first read after a write sees it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import neo4j
 
+from cosmo_kg.graph.connection import session_database
 from cosmo_kg.workspace import machine_cache_dir
 
 # The newest completed write run; the range index on completed_at makes this a seek to its end.
@@ -70,7 +76,9 @@ class GraphVersion:
 
 def graph_version(driver: neo4j.Driver, database: str = "neo4j") -> GraphVersion:
     """The graph's current version (``GraphError``-free: a plain driver read)."""
-    records, _, _ = driver.execute_query(LATEST, database_=database, routing_=neo4j.RoutingControl.READ)
+    records, _, _ = driver.execute_query(
+        LATEST, database_=session_database(database), routing_=neo4j.RoutingControl.READ
+    )
     return GraphVersion.of(dict(records[0].items()) if records else None)
 
 
@@ -96,10 +104,20 @@ class WriteSignal:
         except OSError:
             return None
 
+    def bookmarks(self, names: Iterable[str]) -> frozenset[str]:
+        """The bookmarks recorded by the completed writes among ``names`` (a listing): reads that
+        start from all of them see every one of those writes."""
+        found: set[str] = set()
+        for name in names:
+            if name.startswith(WRITTEN):
+                found.update(_recorded_bookmarks(self.directory / name))
+        return frozenset(found)
+
     @contextlib.contextmanager
-    def completing(self) -> Iterator[None]:
+    def completing(self, bookmarks: Callable[[], Iterable[str]] = tuple) -> Iterator[None]:
         """Around a write run's completion transaction: announced before, recorded after (also
-        when it fails: readers then read the graph version once more, harmlessly)."""
+        when it fails: readers then read the graph version once more, harmlessly), with the
+        writer's ``bookmarks()`` once the transaction is over."""
         token = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         announced = self.directory / f"{WRITING}{token}"
         signalled = True
@@ -115,11 +133,24 @@ class WriteSignal:
         try:
             yield
         finally:
-            with contextlib.suppress(OSError):
-                (self.directory / f"{WRITTEN}{token}").touch()
+            self._record(token, bookmarks)
             with contextlib.suppress(OSError):
                 announced.unlink(missing_ok=True)
             self._prune(keep=f"{WRITTEN}{token}")
+
+    def _record(self, token: str, bookmarks: Callable[[], Iterable[str]]) -> None:
+        """Write ``v-<token>`` whole (a reader never sees it half written): the bookmarks as JSON."""
+        try:
+            raw = sorted(bookmarks())
+        except Exception as exc:  # recording must not hide the completion's own outcome
+            log.warning("bookmarks of the write not recorded: %s", exc)
+            raw = []
+        partial = self.directory / f".{token}.tmp"
+        with contextlib.suppress(OSError):
+            partial.write_text(json.dumps(raw), encoding="utf-8")
+            os.replace(partial, self.directory / f"{WRITTEN}{token}")
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
 
     def _prune(self, keep: str) -> None:
         cutoff = time.time() - KEEP_WRITTEN_S
@@ -143,9 +174,17 @@ class WriteSignal:
 @contextlib.contextmanager
 def completing_write(session: neo4j.Session) -> Iterator[None]:
     """``WriteSignal.completing`` for the session's graph database: wrap the completion
-    transaction of every write run in it."""
-    with WriteSignal.of_session(session).completing():
+    transaction of every write run in it (the session's bookmarks are recorded after it)."""
+    with WriteSignal.of_session(session).completing(lambda: session.last_bookmarks().raw_values):
         yield
+
+
+def _recorded_bookmarks(path: Path) -> list[str]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # pruned meanwhile, or written before records held bookmarks
+        return []
+    return [value for value in raw if isinstance(value, str)] if isinstance(raw, list) else []
 
 
 def writing(names: frozenset[str]) -> bool:

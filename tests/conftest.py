@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import neo4j
@@ -55,6 +56,15 @@ def neo4j_settings(request: pytest.FixtureRequest) -> Neo4jSettings:
 
 
 @pytest.fixture(scope="session")
+def routing_settings(neo4j_settings: Neo4jSettings) -> Neo4jSettings:
+    """The test server through a ``neo4j://`` routing URI: a single server answers routing with
+    itself as writer and reader, so the cluster code path (routing table, access modes) runs."""
+    scheme, _, address = neo4j_settings.uri.partition("://")
+    routed = {"bolt": "neo4j", "bolt+s": "neo4j+s", "bolt+ssc": "neo4j+ssc"}.get(scheme, scheme)
+    return replace(neo4j_settings, uri=f"{routed}://{address}")
+
+
+@pytest.fixture(scope="session")
 def session_driver(neo4j_settings: Neo4jSettings) -> Iterator[neo4j.Driver]:
     driver = create_driver(neo4j_settings)
     apply_schema(driver)
@@ -88,3 +98,12 @@ def neo4j_env(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
+
+
+@pytest.fixture
+def routing_env(
+    neo4j_env: dict[str, str], routing_settings: Neo4jSettings, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """``neo4j_env`` with the ``neo4j://`` routing URI of the test server."""
+    monkeypatch.setenv("NEO4J_URI", routing_settings.uri)
+    return {**neo4j_env, "NEO4J_URI": routing_settings.uri}

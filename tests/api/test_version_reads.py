@@ -32,11 +32,13 @@ class HeldReader(GraphReader):
         self.read_done = asyncio.Event()
         self.release = asyncio.Event()
 
-    async def rows(self, statement: str, **params: Any) -> list[dict[str, Any]]:
-        rows = await super().rows(statement, **params)
+    async def rows_from(
+        self, bookmarks: neo4j.Bookmarks, statement: str, **params: Any
+    ) -> tuple[list[dict[str, Any]], neo4j.Bookmarks]:
+        found = await super().rows_from(bookmarks, statement, **params)
         self.read_done.set()
         await self.release.wait()
-        return rows
+        return found
 
 
 def test_a_request_arriving_during_a_version_read_waits_for_a_later_one(

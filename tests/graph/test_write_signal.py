@@ -43,3 +43,31 @@ def test_a_failed_completion_is_still_recorded(tmp_path: Path) -> None:
     names = signal.names()
     assert names is not None and not any(n.startswith(WRITING) for n in names)
     assert any(n.startswith(WRITTEN) for n in names)
+
+
+def test_readers_get_the_bookmarks_of_every_recorded_write(tmp_path: Path) -> None:
+    signal = WriteSignal(tmp_path / "db")
+    with signal.completing(lambda: ["FB:first"]):
+        pass
+    with signal.completing(lambda: ["FB:second", "FB:third"]):
+        pass
+    (signal.directory / f"{WRITTEN}from-an-older-version").touch()  # an empty record
+    names = signal.names()
+    assert names is not None
+    assert signal.bookmarks(names) == {"FB:first", "FB:second", "FB:third"}
+    assert not any(n.endswith(".tmp") for n in names)  # each record appears whole
+
+
+def test_bookmarks_that_cannot_be_had_do_not_stop_the_write(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def lost() -> list[str]:
+        raise ConnectionError("the session is gone")
+
+    signal = WriteSignal(tmp_path / "db")
+    with signal.completing(lost):
+        pass
+    names = signal.names()
+    assert names is not None and signal.bookmarks(names) == frozenset()
+    assert any(n.startswith(WRITTEN) for n in names)
+    assert "bookmarks of the write not recorded" in caplog.text
