@@ -6,7 +6,7 @@ with a transaction timeout and at most ``row_limit`` rows streamed back.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,11 +30,19 @@ class CypherResult:
 
 
 class CypherConsole:
-    def __init__(self, driver: neo4j.AsyncDriver, database: str, timeout: float, row_limit: int) -> None:
+    def __init__(
+        self,
+        driver: neo4j.AsyncDriver,
+        database: str,
+        timeout: float,
+        row_limit: int,
+        bookmarks: Callable[[], neo4j.Bookmarks] = neo4j.Bookmarks,
+    ) -> None:
         self.driver = driver
         self.database = database
         self.timeout = timeout
         self.row_limit = row_limit
+        self.bookmarks = bookmarks  # where each statement's session starts (the API reader's)
         self._procedure_modes: dict[str, str] | None = None
 
     def _session(self) -> neo4j.AsyncSession:
@@ -42,6 +50,7 @@ class CypherConsole:
             database=session_database(self.database),
             default_access_mode=neo4j.READ_ACCESS,
             fetch_size=self.row_limit + 1,
+            bookmarks=self.bookmarks(),
         )
 
     async def run(self, statement: str, parameters: Mapping[str, Any] | None = None) -> CypherResult:

@@ -13,6 +13,7 @@ from cosmo_kg.api.index import KINDS, SemanticIndex, TextEmbedder, gpu_count, re
 from cosmo_kg.api.settings import IndexSettings
 from cosmo_kg.errors import InputError
 from cosmo_kg.graph.connection import session_database
+from cosmo_kg.graph.version import recorded_bookmarks
 from cosmo_kg.vocabulary import NodeLabel
 
 LABELS = {"intention": NodeLabel.INTENTION, "query": NodeLabel.QUERY}
@@ -40,10 +41,17 @@ class IndexReport:
     texts_per_second: float = 0.0
 
 
-def graph_texts(driver: neo4j.Driver, label: NodeLabel, database: str = "neo4j") -> Iterator[str]:
-    """Every text of ``label`` in key order, read in keyset pages (constant memory on the server)."""
+def graph_texts(
+    driver: neo4j.Driver,
+    label: NodeLabel,
+    database: str = "neo4j",
+    bookmarks: neo4j.Bookmarks | None = None,
+) -> Iterator[str]:
+    """Every text of ``label`` in key order, read in keyset pages (constant memory on the server),
+    from a state that includes the writes ``bookmarks`` name."""
     after = ""
     statement = statements.text_page(label)
+    chained = neo4j.GraphDatabase.bookmark_manager(initial_bookmarks=bookmarks)
     while True:
         records, _, _ = driver.execute_query(
             statement,
@@ -51,6 +59,7 @@ def graph_texts(driver: neo4j.Driver, label: NodeLabel, database: str = "neo4j")
             limit=PAGE,
             database_=session_database(database),
             routing_=neo4j.RoutingControl.READ,
+            bookmark_manager_=chained,
         )
         if not records:
             return
@@ -74,8 +83,10 @@ def build_index(
     started = time.perf_counter()
     index, rebuilt = _open(config, settings, embedder)
     report = IndexReport(str(settings.path), embedder.model_name, rebuilt=rebuilt, gpus=gpu_count())
+    # A cluster may route the reads to a follower: start from the loads this host recorded.
+    bookmarks = recorded_bookmarks(driver, config.database)
     for kind in KINDS:
-        texts = list(graph_texts(driver, LABELS[kind], config.database))
+        texts = list(graph_texts(driver, LABELS[kind], config.database, bookmarks))
         report.added[kind] = index.add(kind, texts, config.batch_size, progress)
         report.totals[kind] = index.count(kind)
         if kind in index.parts:

@@ -129,7 +129,11 @@ class Services:
             AnswerService(reader, store, index, freshness, offload, cache.top_intentions, cache.tier2_ttl),
             FeatureService(reader, store, freshness, offload, cache.strong_intent),
             CypherConsole(
-                driver, settings.neo4j.database, settings.api.cypher_timeout, settings.api.cypher_row_limit
+                driver,
+                settings.neo4j.database,
+                settings.api.cypher_timeout,
+                settings.api.cypher_row_limit,
+                lambda: reader.bookmarks,
             ),
             KeyRing.load(settings.keys_file, settings.api.key_hashes),
             freshness,

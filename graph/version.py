@@ -82,6 +82,16 @@ def graph_version(driver: neo4j.Driver, database: str = "neo4j") -> GraphVersion
     return GraphVersion.of(dict(records[0].items()) if records else None)
 
 
+def recorded_bookmarks(driver: neo4j.Driver, database: str = "") -> neo4j.Bookmarks:
+    """The bookmarks the write runs on this host recorded for ``database``: a session starting
+    from them sees those writes on whichever cluster member it is routed to."""
+    records, _, _ = driver.execute_query(
+        DATABASE_ID, database_=session_database(database), routing_=neo4j.RoutingControl.READ
+    )
+    signal = WriteSignal.of(str(records[0]["id"]))
+    return neo4j.Bookmarks.from_raw_values(signal.bookmarks(signal.names() or ()))
+
+
 class WriteSignal:
     """The directory where writers on this host announce completing a write run of one graph
     database (named by its Neo4j database id), and serving APIs look first."""

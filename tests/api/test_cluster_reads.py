@@ -15,12 +15,15 @@ from fastapi.testclient import TestClient
 from cosmo_kg.api.app import create_app
 from cosmo_kg.api.freshness import Freshness
 from cosmo_kg.api.index import TextEmbedder
+from cosmo_kg.api.index_build import IndexConfig, build_index
 from cosmo_kg.api.reads import GraphReader, open_driver
 from cosmo_kg.api.services import ServeSettings
+from cosmo_kg.api.settings import IndexSettings
 from cosmo_kg.errors import GraphError
 from cosmo_kg.graph.connection import DATABASE_HINT, Neo4jSettings, connect
 from cosmo_kg.graph.loader import LoadConfig, LoaderSettings, LoadReport, load
 from cosmo_kg.graph.retract import RetractConfig, retract
+from cosmo_kg.graph.version import recorded_bookmarks
 from tests.api.test_freshness import NEW_TAIL, intentions_of_query, own_settings, write_knowledge
 
 pytestmark = pytest.mark.neo4j
@@ -96,6 +99,23 @@ def test_the_first_read_after_a_load_starts_from_the_loads_bookmarks(
     version_read, request_read = (bookmarks for _, bookmarks in sessions)
     assert recorded <= version_read
     assert request_read == recorded  # nothing was written since: the load's own bookmarks
+
+
+def test_an_index_build_after_a_load_reads_from_the_loads_bookmarks(
+    routing_settings: Neo4jSettings, fixture_graph: neo4j.Driver, tmp_path: Path, embedder: TextEmbedder
+) -> None:
+    report = routed_load(routing_settings, tmp_path, "index me after the load")
+    try:
+        with connect(routing_settings) as routed:
+            recorded = set(recorded_bookmarks(routed).raw_values)
+            built = build_index(
+                IndexConfig(rebuild=True, database=""), IndexSettings(dir=str(tmp_path)), routed, embedder
+            )
+    finally:
+        retract(RetractConfig(run_id="fresh-run"), fixture_graph)
+    assert report.bookmarks and set(report.bookmarks) <= recorded
+    intentions = fixture_graph.execute_query("MATCH (i:Intention) RETURN count(i) AS n").records[0]["n"]
+    assert built.totals["intention"] == intentions + 1  # the load's new one, retracted since
 
 
 def test_a_database_the_server_lacks_is_refused_with_the_setting_named(
