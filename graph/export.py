@@ -31,7 +31,7 @@ from cosmo_kg.files import write_atomic
 from cosmo_kg.graph import statements
 from cosmo_kg.graph.connection import graph_errors, session_database
 from cosmo_kg.graph.prepare import knowledge_edge_groups
-from cosmo_kg.graph.version import completing_write
+from cosmo_kg.graph.version import completing_write, recorded_bookmarks
 from cosmo_kg.ingest.rules import behavior_id_column
 from cosmo_kg.schemas import PAIRS, PRODUCTS
 from cosmo_kg.vocabulary import BehaviorKind
@@ -131,7 +131,9 @@ def export_graph(
     with (
         graph_errors("the export", hint="run the same export again"),
         driver.session(
-            database=session_database(config.database), default_access_mode=neo4j.READ_ACCESS
+            database=session_database(config.database),
+            default_access_mode=neo4j.READ_ACCESS,
+            bookmarks=recorded_bookmarks(driver, config.database),
         ) as session,
     ):
         for table in TABLES:

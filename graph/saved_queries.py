@@ -18,6 +18,7 @@ from neo4j.exceptions import Neo4jError
 
 from cosmo_kg.errors import GraphError, InputError
 from cosmo_kg.graph.connection import session_database
+from cosmo_kg.graph.version import recorded_bookmarks
 
 _PARAM = re.compile(r"(\w+)\s*\(\s*(string|integer|float)\s*(?:,\s*default\s+(.+?))?\s*\)")
 _TYPES: dict[str, type] = {"string": str, "integer": int, "float": float}
@@ -125,10 +126,16 @@ def get_saved_query(name: str) -> SavedQuery:
 def run_saved_query(
     driver: neo4j.Driver, query: SavedQuery, params: dict[str, Any], database: str = "neo4j"
 ) -> list[dict[str, Any]]:
-    """Run a saved query in a READ session and return its rows as dicts."""
+    """Run a saved query in a READ session (starting from the writes recorded on this host) and
+    return its rows as dicts."""
     try:
+        after = neo4j.GraphDatabase.bookmark_manager(initial_bookmarks=recorded_bookmarks(driver, database))
         records, _, _ = driver.execute_query(
-            query.text, params, database_=session_database(database), routing_=neo4j.RoutingControl.READ
+            query.text,
+            params,
+            database_=session_database(database),
+            routing_=neo4j.RoutingControl.READ,
+            bookmark_manager_=after,
         )
     except Neo4jError as exc:
         raise GraphError(f"query {query.name} failed: {exc.message}") from exc

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import neo4j
 
 from cosmo_kg.graph.connection import session_database
+from cosmo_kg.graph.version import recorded_bookmarks
 
 LABELS = "CALL db.labels() YIELD label RETURN label"
 TYPES = "CALL db.relationshipTypes() YIELD relationshipType RETURN relationshipType"
@@ -44,9 +45,12 @@ def count_statement(labels: Sequence[str], types: Sequence[str]) -> str:
 
 
 def graph_stats(driver: neo4j.Driver, database: str = "neo4j") -> GraphStats:
-    """Count nodes per label and relationships per type (those with none are left out)."""
+    """Count nodes per label and relationships per type (those with none are left out), as of
+    at least the writes recorded on this host (a cluster may route the read to a follower)."""
     with driver.session(
-        database=session_database(database), default_access_mode=neo4j.READ_ACCESS
+        database=session_database(database),
+        default_access_mode=neo4j.READ_ACCESS,
+        bookmarks=recorded_bookmarks(driver, database),
     ) as session:
         labels = sorted(r["label"] for r in session.run(LABELS))
         types = sorted(r["relationshipType"] for r in session.run(TYPES))

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.neo4j
 KNOWLEDGE = ["ingest", "knowledge", str(SAMPLES / "intentionqa_knowledge.parquet")]
 
 
-def test_a_load_through_a_routing_uri_lands_in_the_servers_default_database(
+def test_a_load_through_a_routing_uri_lands_in_the_servers_default_database_and_stats_see_it(
     driver: neo4j.Driver, routing_env: dict[str, str]
 ) -> None:
     products = ["--products", str(SAMPLES / "intentionqa_products.parquet")]
@@ -32,6 +32,9 @@ def test_a_load_through_a_routing_uri_lands_in_the_servers_default_database(
     assert report["bookmarks"], "the load's bookmarks are reported"
     found = driver.execute_query("MATCH (p:Product) RETURN count(p) AS n", database_="neo4j")
     assert found.records[0]["n"] == 1690
+    stats = CliRunner().invoke(cli, ["graph", "stats", "--json"])  # a READ session, bookmarked
+    assert stats.exit_code == 0, stats.output
+    assert json.loads(stats.output)["nodes"]["Product"] == 1690
 
 
 def test_a_database_the_server_lacks_is_a_clear_error_naming_the_setting(
