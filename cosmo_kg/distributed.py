@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -174,6 +175,20 @@ def import_ray() -> Any:
     return ray
 
 
+def _check_reachable(address: str) -> None:
+    """Fail fast on a HEAD:PORT nobody listens on (ray.init would retry it for minutes)."""
+    host, _, port = address.rpartition(":")
+    if address == "auto" or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot connect to the Ray cluster at {address!r}: {exc}",
+            hint="start one with `ray start --head --port PORT` there, or pass --ray auto on a node",
+        ) from None
+
+
 class _ActorBody:
     """The Ray actor: loads its model on first use (again after a restart) and runs shards."""
 
@@ -252,6 +267,7 @@ class RayExecutor:
     def _connect(self) -> bool:
         if self.ray.is_initialized():
             return False
+        _check_reachable(self.settings.address)
         try:
             self.ray.init(address=self.settings.address, logging_level=logging.WARNING, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:

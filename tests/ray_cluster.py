@@ -25,7 +25,7 @@ RAY = str(Path(sys.executable).with_name("ray"))
 ACTOR_TITLE = "ray::_ActorBody"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -72,7 +72,7 @@ def _ray_start(*args: str) -> None:
 
 def start() -> LocalCluster:
     """A head node and a second node joined to it, both on 127.0.0.1."""
-    cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="cray", dir="/tmp")), _free_port())
+    cluster = LocalCluster(Path(tempfile.mkdtemp(prefix="cray", dir="/tmp")), free_port())
     try:
         _ray_start(
             "--head",
@@ -81,7 +81,7 @@ def start() -> LocalCluster:
             "--include-dashboard",
             "false",
             "--ray-client-server-port",
-            str(_free_port()),
+            str(free_port()),
             "--temp-dir",
             str(cluster.temp_dir),
         )

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 
@@ -118,7 +119,8 @@ def test_generate_on_ray_survives_a_killed_actor(
 
 def _refine(candidates: Path, inputs: SampleInputs, output: Path, *extra: str) -> str:
     args = ["refine", str(candidates), "--pairs", str(inputs.pairs), "--products", str(inputs.products)]
-    args += ["-o", str(output), "--refine-chunk-rows", "8", *extra]
+    # Every scored candidate kept (min plausibility 0), so the knowledge file holds the scores.
+    args += ["-o", str(output), "--refine-chunk-rows", "4", "--refine-min-plausibility", "0", *extra]
     return _finish(_cosmo(args, output.parent / "workspace"))
 
 
@@ -128,8 +130,7 @@ def test_refine_on_ray_writes_the_single_process_knowledge(
     _refine(single_process, inputs, tmp_path / "one" / "knowledge.parquet")
     output = _refine(single_process, inputs, tmp_path / "ray" / "knowledge.parquet", "--ray", cluster.address)
     assert "actor(s), 0 chunk(s) retried" in output
-    for name in ("one", "ray"):
-        assert (tmp_path / name / "knowledge.parquet").stat().st_size > 0
+    assert pl.read_parquet(tmp_path / "ray" / "knowledge.parquet").height >= 8
     assert (tmp_path / "one" / "knowledge.parquet").read_bytes() == (
         tmp_path / "ray" / "knowledge.parquet"
     ).read_bytes()
@@ -147,3 +148,13 @@ def test_ray_without_the_package_is_one_error_line(
     assert result.exit_code != 0
     assert result.output.splitlines()[0] == "Error: --ray needs the ray package, which is not installed"
     assert "pip install 'cosmo-kg[ray]'" in result.output
+
+
+def test_ray_address_nobody_listens_on_is_one_error_line(inputs: SampleInputs, tmp_path: Path) -> None:
+    address = f"127.0.0.1:{ray_cluster.free_port()}"
+    args = ["generate", "--pairs", str(inputs.pairs), "--products", str(inputs.products)]
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "out"), "--ray", address])
+    assert result.exit_code != 0
+    first = result.output.splitlines()[0]
+    assert first.startswith(f"Error: cannot connect to the Ray cluster at '{address}'")
+    assert "Hint: start one with `ray start --head" in result.output
