@@ -36,6 +36,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from cosmo_kg.errors import CosmoKGError
@@ -300,12 +302,18 @@ def bench_concurrency(args: argparse.Namespace, inputs: Any, work: Path) -> list
     rows = []
     for label, options in _concurrency_servers(args, levels):
         server = start_llama_server(work / "llama-server.log", threads=args.threads or 1, **options)
+        process = psutil.Process(server.process.pid)
         try:
             for round_ in range(args.rounds):
                 for level in levels if round_ % 2 == 0 else levels[::-1]:
                     case = Case(f"{label} c{level}", "openai", concurrency=level)
+                    cpu_before = sum(process.cpu_times()[:2])
                     row = _measure(case, _settings(args, case, server.base_url), inputs, work / f"r{round_}")
-                    rows.append(row | {"server": label, "round": round_})
+                    # CPU per prompt is what batching saves; wall time also shows the neighbours' load.
+                    cpu_ms = (sum(process.cpu_times()[:2]) - cpu_before) * 1000 / max(row["prompts"], 1)
+                    rows.append(
+                        row | {"server": label, "round": round_, "server_cpu_ms_per_prompt": round(cpu_ms)}
+                    )
         finally:
             server.stop()
     return rows
@@ -318,7 +326,16 @@ def _concurrency_summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for level in dict.fromkeys(r["concurrency"] for r in mine):
             runs = [r for r in mine if r["concurrency"] == level]
             pairs = sum(r["pairs_per_second"] for r in runs) / len(runs)
-            summary.append({"server": server, "concurrency": level, "pairs_per_second": round(pairs, 4)})
+            cpu = sum(r["server_cpu_ms_per_prompt"] for r in runs) / len(runs)
+            summary.append(
+                {
+                    "server": server,
+                    "concurrency": level,
+                    "pairs_per_second": round(pairs, 4),
+                    "pairs_per_second_by_round": [r["pairs_per_second"] for r in runs],
+                    "server_cpu_ms_per_prompt": round(cpu),
+                }
+            )
     for row in summary:
         base = next(s for s in summary if s["server"] == row["server"])["pairs_per_second"]
         row["vs_first_level"] = round(row["pairs_per_second"] / base, 2) if base else None
@@ -354,10 +371,11 @@ def main_concurrency(args: argparse.Namespace) -> None:
         rows = bench_concurrency(args, _sample_inputs(args, Path(tmp)), Path(tmp))
     summary = _concurrency_summary(rows)
     _record("generation_concurrency.json", args, load_before, runs=rows, summary=summary)
-    print(f"\n{'server':<30}{'concurrency':>12}{'pairs/s':>10}{'vs c1':>8}")
+    print(f"\n{'server':<30}{'concurrency':>12}{'pairs/s':>10}{'vs c1':>8}{'server CPU ms/prompt':>22}")
     for row in summary:
         print(
-            f"{row['server']:<30}{row['concurrency']:>12}{row['pairs_per_second']:>10.3f}{row['vs_first_level']:>8}"
+            f"{row['server']:<30}{row['concurrency']:>12}{row['pairs_per_second']:>10.3f}"
+            f"{row['vs_first_level']:>8}{row['server_cpu_ms_per_prompt']:>22}"
         )
 
 

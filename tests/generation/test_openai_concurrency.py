@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import httpx
 import pytest
 
+from cosmo_kg.errors import ConfigError
 from cosmo_kg.generation.backend import BackendSettings, prompts_per_call
+from cosmo_kg.generation.llama_server import start_llama_server
 from cosmo_kg.generation.openai_backend import OpenAIBackend
 from cosmo_kg.generation.prompts import PairContext, RenderedPrompt
 from cosmo_kg.generation.settings import OpenAISettings, VllmSettings
@@ -109,3 +112,8 @@ def test_server_side_batching_backends_get_the_whole_shard_others_batch_size() -
     finally:
         backend.close()
     assert prompts_per_call(Batched(), batch_size=16, shard_prompts=500) == 16  # type: ignore[arg-type]
+
+
+def test_a_missing_llama_server_binary_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"no such llama-server binary"):
+        start_llama_server(tmp_path / "log", binary=tmp_path / "llama-server")
