@@ -36,6 +36,12 @@ query, answers are checked equal, then closed loops alternate A/B/A/B at each co
 benchmarks/results/api_peer.json (under ``--label``) and prints a table.
 
     python benchmarks/bench_api.py --peer --edges 200000 --label after
+
+``--workers N`` instead compares ``cosmo-kg serve`` with one worker and with N on cached REST
+requests from Redis: req/s per core the API uses (``api_workers.py``). Writes
+benchmarks/results/api_workers.json and prints a table.
+
+    python benchmarks/bench_api.py --workers 2 --edges 200000 --requests 15000
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 import api_peer
+import api_workers
 import httpx
 from api_graph import BenchGraph, close_graph, free_port, open_graph, warm_page_cache
 from loadgen import LoadResult, Request, run_load
@@ -227,6 +234,41 @@ def measure_peer(args: argparse.Namespace) -> None:
     api_peer.write_report(RESULTS, args, graph.knowledge_edges, check, hits, runs)
 
 
+def preload(graph: BenchGraph, args: argparse.Namespace, extra: dict[str, str]) -> None:
+    """Answer the top queries into cache tier 1 (the store ``extra`` names, else SQLite)."""
+    subprocess.run(
+        [sys.executable, "-m", "cosmo_kg.cli", "cache", "preload", "--top", str(args.top)],
+        # Batch work: not bound by the API's per-request transaction limit.
+        env={**serve_env(graph, args.work, 0, extra), "COSMO_API_QUERY_TIMEOUT": "600"},
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def measure_worker_counts(args: argparse.Namespace) -> None:
+    """One worker against ``args.workers`` on cached requests, Redis as the shared tier."""
+    graph = open_graph(args.work, args.edges)
+    redis, redis_url = api_workers.start_redis(args.work)
+    extra = {"REDIS_URL": redis_url, "COSMO_CACHE_PREFIX": f"bench{time.time_ns()}:"}
+    try:
+        queries = sample_heads(graph, args.top, 0, 0)["top"]
+        preload(graph, args, extra)
+        print(f"Neo4j page cache warmed in {warm_page_cache(graph)}s", flush=True)
+        fixed = {"redis": redis.pid, "neo4j": graph_server.status(graph.local).pid or 0}
+
+        def launch(env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+            port = free_port()
+            server = start_server(serve_env(graph, args.work, port, extra | env), args.work / "serve.log")
+            return server, f"http://127.0.0.1:{port}"
+
+        runs = api_workers.measure_workers(launch, queries, fixed, args)
+    finally:
+        redis.terminate()
+        close_graph(graph)
+    edges = {"knowledge_edges": graph.knowledge_edges, "relationships": graph.relationships}
+    api_workers.write_report(RESULTS, args, edges, runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -250,22 +292,23 @@ def main() -> None:
     parser.add_argument("--open-seconds", type=float, default=10.0, help="open loop: seconds of schedule")
     parser.add_argument("--max-seconds", type=float, default=60.0, help="time cap per scenario")
     parser.add_argument("--top", type=int, default=1000, help="queries preloaded into tier 1")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="compare serve with 1 and this many workers (cached REST)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="--workers: rounds of 1 and N workers")
     api_peer.add_arguments(parser)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
     if args.peer:
         measure_peer(args)
         return
+    if args.workers:
+        measure_worker_counts(args)
+        return
     graph = open_graph(args.work, args.edges)
     try:
         heads = sample_heads(graph, args.top, 5000, 5000)
-        subprocess.run(
-            [sys.executable, "-m", "cosmo_kg.cli", "cache", "preload", "--top", str(args.top)],
-            # Batch work: not bound by the API's per-request transaction limit.
-            env={**serve_env(graph, args.work, 0, {}), "COSMO_API_QUERY_TIMEOUT": "600"},
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
+        preload(graph, args, {})
         warm_seconds = warm_page_cache(graph)
         print(f"Neo4j page cache warmed in {warm_seconds}s", flush=True)
         results = measure_servers(graph, heads, args)
