@@ -98,17 +98,23 @@ class ChildEmbedder:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _exit_with_parent(parent: int) -> None:
-    """In the child: end it once the process that started it is gone. A killed API worker (which
-    ``serve --workers`` replaces) never closes its pool, and its child would keep the model's
-    memory forever: the pool's queue holds both pipe ends, so the child never reads an end."""
+def on_parent_exit(parent: int, action: Callable[[], object]) -> None:
+    """Run ``action`` (on a daemon thread) once ``parent`` is no longer this process's parent,
+    i.e. once it has died: a killed process never gets to stop its children itself."""
 
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)
-        os._exit(0)
+        action()
 
-    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+    threading.Thread(target=watch, name="on-parent-exit", daemon=True).start()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In the embedding child: end with the API process. A killed API worker (which
+    ``serve --workers`` replaces) never closes its pool, and its child would keep the model's
+    memory forever: the pool's queue holds both pipe ends, so the child never reads an end."""
+    on_parent_exit(parent, lambda: os._exit(0))
 
 
 # The child's embedder, made by its first call: a process pool's worker keeps state in its module.

@@ -38,6 +38,7 @@ from dataclasses import dataclass, fields
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
+from cosmo_kg.api.offload import on_parent_exit
 from cosmo_kg.api.services import ServeSettings
 from cosmo_kg.errors import ConfigError
 from cosmo_kg.settings import SettingsGroup
@@ -143,11 +144,16 @@ class _WorkerSpec:
     host: str
     port: int
     options: dict[str, Any]
+    supervisor: int  # pid
 
 
 def _run_worker(spec: _WorkerSpec, shared: socket.socket | None) -> None:
-    """A worker process: uvicorn over its own ``SO_REUSEPORT`` socket, or the ``shared`` one."""
+    """A worker process: uvicorn over its own ``SO_REUSEPORT`` socket, or the ``shared`` one.
+    It stops (gracefully) when its supervisor dies: left serving, it would stay in the port's
+    group with its old settings beside the workers of the next ``serve``."""
     import uvicorn
+
+    on_parent_exit(spec.supervisor, lambda: os.kill(os.getpid(), signal.SIGTERM))
 
     config = uvicorn.Config(FACTORY, factory=True, log_config=log_config(WORKER_FORMAT), **spec.options)
     try:
@@ -165,7 +171,8 @@ class Supervisor:
         self.settings = settings
         self.count = settings.api.workers
         self.reuse_port = sys.platform.startswith("linux") if reuse_port is None else reuse_port
-        self.spec = _WorkerSpec(settings.api.host, settings.api.port, _uvicorn_options(settings))
+        options = _uvicorn_options(settings)
+        self.spec = _WorkerSpec(settings.api.host, settings.api.port, options, os.getpid())
         self.context = multiprocessing.get_context("spawn")
         self.stopping = threading.Event()
         self.workers: list[BaseProcess] = []

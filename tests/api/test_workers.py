@@ -4,6 +4,7 @@ in their very next answer (the host-local write signal reaches each), both load 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -81,20 +82,21 @@ class Server:
     url: str
     process: subprocess.Popen[bytes]
     log: Path
-    env: dict[str, str]
+
+
+CLI = [sys.executable, "-m", "cosmo_kg.cli"]
 
 
 @pytest.fixture(scope="module")
-def server(
+def serve_env(
     neo4j_settings: Neo4jSettings,
     fixture_graph: neo4j.Driver,
     built_index: Path,
     redis_url: str,
     module_dir: Path,
-) -> Iterator[Server]:
-    """`cosmo-kg serve --workers 2` in its own process, tier 1 preloaded into Redis; only the
-    write signal can show a load (the background version read waits an hour)."""
-    port = free_port()
+) -> dict[str, str]:
+    """The servers' environment, tier 1 preloaded into Redis; only the write signal can show a
+    load (the background version read waits an hour)."""
     env = {
         **os.environ,
         "NEO4J_URI": neo4j_settings.uri,
@@ -105,21 +107,56 @@ def server(
         "COSMO_INDEX_RELOAD_SECONDS": "0.2",
         "COSMO_CACHE_VERSION_CHECK": "3600",
         "COSMO_WORKSPACE": str(module_dir / "workers-ws"),
-        "COSMO_API_PORT": str(port),
     }
-    cli = [sys.executable, "-m", "cosmo_kg.cli"]
-    subprocess.run([*cli, "cache", "preload", "--top", "10"], env=env, check=True, capture_output=True)
-    log = module_dir / "serve-workers.log"
+    subprocess.run([*CLI, "cache", "preload", "--top", "10"], env=env, check=True, capture_output=True)
+    return env
+
+
+@contextlib.contextmanager
+def serving(env: dict[str, str], log: Path, *options: str, workers: int = WORKERS) -> Iterator[Server]:
+    """`cosmo-kg serve OPTIONS` on a free port until ``workers`` workers said ready; SIGTERM after."""
+    port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*cli, "serve", "--workers", str(WORKERS)], env=env, stdout=out, stderr=subprocess.STDOUT
+            [*CLI, "serve", *options],
+            env={**env, "COSMO_API_PORT": str(port)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
-    started = Server(f"http://127.0.0.1:{port}", process, log, env)
+    started = Server(f"http://127.0.0.1:{port}", process, log)
     try:
-        _wait_for_workers(started, WORKERS)
+        _wait_for_workers(started, workers)
         yield started
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="module")
+def server(serve_env: dict[str, str], module_dir: Path) -> Iterator[Server]:
+    with serving(serve_env, module_dir / "serve-workers.log", "--workers", str(WORKERS)) as started:
+        yield started
+
+
+@pytest.mark.neo4j
+@pytest.mark.slow
+def test_one_worker_serves_in_the_serve_process_itself(serve_env: dict[str, str], tmp_path: Path) -> None:
+    with serving(serve_env, tmp_path / "serve.log", workers=1) as one:
+        connection = Pinned(one.url)
+        assert connection.pid == one.process.pid
+        assert connection.intentions("camping tent")[0] == "tier1"
+        connection.close()
+        assert not (tmp_path / "serve.log").read_text().startswith("[")  # no pid prefix: as before
+
+
+@pytest.mark.neo4j
+@pytest.mark.slow
+def test_workers_stop_when_their_supervisor_is_killed(serve_env: dict[str, str], tmp_path: Path) -> None:
+    with serving(serve_env, tmp_path / "serve.log", "--workers", str(WORKERS)) as started:
+        family = psutil.Process(started.process.pid).children(recursive=True)
+        started.process.kill()
+        started.process.wait(10)
+        _, alive = psutil.wait_procs(family, timeout=30)
+        assert not alive, f"left running without their supervisor: {alive}"
 
 
 def _wait_for_workers(server: Server, count: int, timeout: float = 240.0) -> None:
@@ -141,6 +178,8 @@ def _wait_for_workers(server: Server, count: int, timeout: float = 240.0) -> Non
 def _stop(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM to the supervisor stops the whole family: workers, their embedding processes and
     multiprocessing's resource tracker (which ends once all of them have)."""
+    if process.poll() is not None:
+        return
     family = psutil.Process(process.pid).children(recursive=True)
     process.send_signal(signal.SIGTERM)
     try:
