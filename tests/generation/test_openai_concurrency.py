@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cosmo_kg.errors import ConfigError
+from cosmo_kg.errors import BackendError, ConfigError
 from cosmo_kg.generation.backend import BackendSettings, prompts_per_call
 from cosmo_kg.generation.llama_server import start_llama_server
 from cosmo_kg.generation.openai_backend import OpenAIBackend
@@ -117,3 +117,27 @@ def test_server_side_batching_backends_get_the_whole_shard_others_batch_size() -
 def test_a_missing_llama_server_binary_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"no such llama-server binary"):
         start_llama_server(tmp_path / "log", binary=tmp_path / "llama-server")
+
+
+class RefusingServer(EchoServer):
+    """Refuses one prompt (HTTP 400: not worth a retry) and answers the others."""
+
+    def __init__(self, total: int, refused: str) -> None:
+        super().__init__(total)
+        self.refused = refused
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if json.loads(await request.aread())["prompt"] == self.refused:
+            return httpx.Response(400, json={"error": "bad request"})
+        return await super().handle_async_request(request)
+
+
+def test_a_refused_request_stops_the_shard_and_the_other_requests() -> None:
+    server = InFlightCounter(RefusingServer(24, refused="prompt 5"))
+    backend = _backend(server, concurrency=4)
+    try:
+        with pytest.raises(BackendError, match="refused the request: HTTP 400"):
+            backend.generate([_prompt(n) for n in range(24)])
+    finally:
+        backend.close()
+    assert server.in_flight == 0 and server.requests < 24  # the rest were never sent
