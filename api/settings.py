@@ -25,6 +25,12 @@ class ApiSettings(SettingsGroup):
         "(1: one process, no supervisor)",
         env="COSMO_API_WORKERS",
     )
+    reuse_port: bool = setting(
+        True,
+        "several workers on Linux: a SO_REUSEPORT socket each, the kernel spreading connections over "
+        "them; false: one shared socket, whichever worker is awake accepts (uneven)",
+        env="COSMO_API_REUSE_PORT",
+    )
     keys_file: str = setting(
         "", "JSON file of hashed API keys (default: <workspace>/api_keys.json)", env="COSMO_API_KEYS_FILE"
     )

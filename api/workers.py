@@ -8,7 +8,7 @@ each running uvicorn with the same uvloop/httptools settings):
   address, and the kernel spreads new connections over them (by a hash of the connection). One
   socket shared by all workers (uvicorn's and gunicorn's way) lets whichever worker is awake
   accept every waiting connection: measured here, 8 keep-alive connections all landed on one of
-  two workers. Elsewhere the supervisor binds one socket and the workers share it.
+  two workers. Elsewhere (or with ``api.reuse_port`` false) the workers share one socket.
 - A worker that dies (killed, out of memory) is replaced; one that fails to start stops the
   whole server, as it would fail the same way again. SIGINT/SIGTERM stop the workers gracefully.
 
@@ -167,10 +167,10 @@ def _run_worker(spec: _WorkerSpec, shared: socket.socket | None) -> None:
 class Supervisor:
     """Starts ``api.workers`` worker processes on one address and keeps that many running."""
 
-    def __init__(self, settings: ServeSettings, *, reuse_port: bool | None = None) -> None:
+    def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
         self.count = settings.api.workers
-        self.reuse_port = sys.platform.startswith("linux") if reuse_port is None else reuse_port
+        self.reuse_port = settings.api.reuse_port and sys.platform.startswith("linux")
         options = _uvicorn_options(settings)
         self.spec = _WorkerSpec(settings.api.host, settings.api.port, options, os.getpid())
         self.context = multiprocessing.get_context("spawn")

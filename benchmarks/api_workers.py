@@ -2,13 +2,15 @@
 
 The same cached REST requests (tier 1 in a real Redis, the shared tier of several workers)
 are driven in a closed loop at ``--concurrency`` connections against ``cosmo-kg serve`` with
-one worker and with N, fresh servers in alternating order round after round (1, N / N, 1 ...).
+one worker, with N (a ``SO_REUSEPORT`` socket each, the default) and with N sharing one socket
+(``api.reuse_port`` false: uvicorn's and gunicorn's way), fresh servers in an order rotated
+every round.
 On a small machine shared with the load generator, N workers cannot add cores, so req/s alone
 says little; what scaling out needs is that the API's cost per request does not grow with the
 number of processes. So each run measures the CPU time of every API process (the supervisor,
 the workers and anything they started, via psutil) and reports the cores the API used and the
-requests per second per API core (= 1000 / API CPU ms per request). The target: N workers'
-req/s per API core within 10% of one worker's (medians over the rounds).
+requests per second per API core (= 1000 / API CPU ms per request), and how the workers' CPU
+split. The target: N workers' req/s per API core within 10% of one worker's (medians).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ Launch = Callable[[dict[str, str]], tuple[subprocess.Popen[bytes], str]]
 class WorkersRun:
     """One closed-loop run against one server."""
 
+    setup: str
     workers: int
     round: int
     requests: int
@@ -107,13 +110,16 @@ def resident_mb(processes: dict[str, int]) -> dict[str, float]:
     return found
 
 
-def summarize(workers: int, round_number: int, result: LoadResult, rss: dict[str, float]) -> WorkersRun:
+def summarize(
+    setup: str, workers: int, round_number: int, result: LoadResult, rss: dict[str, float]
+) -> WorkersRun:
     cpu = result.cpu_ms_per_request
     worker_ms = {k: v for k, v in cpu.items() if k.startswith("worker:")}
     supervisor_ms = sum(v for k, v in cpu.items() if k.startswith("supervisor:"))
     api_ms = sum(worker_ms.values()) + supervisor_ms
     total_worker_ms = max(sum(worker_ms.values()), 1e-9)
     return WorkersRun(
+        setup=setup,
         workers=workers,
         round=round_number,
         requests=result.requests,
@@ -134,15 +140,27 @@ def summarize(workers: int, round_number: int, result: LoadResult, rss: dict[str
     )
 
 
+def setups(workers: int) -> list[tuple[str, dict[str, str]]]:
+    """(name, environment) of the servers compared: one worker first (the reference)."""
+    many = {"COSMO_API_WORKERS": str(workers)}
+    return [
+        ("1 worker", {"COSMO_API_WORKERS": "1"}),
+        (f"{workers} workers", many),
+        (f"{workers} workers, shared socket", many | {"COSMO_API_REUSE_PORT": "false"}),
+    ]
+
+
 def one_run(
     launch: Launch,
-    workers: int,
+    setup: tuple[str, dict[str, str]],
     round_number: int,
     queries: list[str],
     fixed: dict[str, int],
     args: argparse.Namespace,
 ) -> WorkersRun:
-    server, url = launch({"COSMO_API_WORKERS": str(workers)})
+    name, env = setup
+    workers = int(env["COSMO_API_WORKERS"])
+    server, url = launch(env)
     try:
         processes = api_processes(server, url, workers) | fixed
 
@@ -157,37 +175,42 @@ def one_run(
     finally:
         server.terminate()
         server.wait(60)
-    run = summarize(workers, round_number, result, rss)
-    print(f"  round {round_number}, {workers} worker(s): {run}", flush=True)
+    run = summarize(name, workers, round_number, result, rss)
+    print(f"  round {round_number}, {name}: {run}", flush=True)
     return run
 
 
 def measure_workers(
     launch: Launch, queries: list[str], fixed: dict[str, int], args: argparse.Namespace
 ) -> list[WorkersRun]:
-    """``args.rounds`` rounds of one worker and ``args.workers``, the order swapped every round."""
+    """``args.rounds`` rounds of every setup, the order rotated each round."""
+    compared = setups(args.workers)
     runs = []
     for round_number in range(args.rounds):
-        order = (1, args.workers) if round_number % 2 == 0 else (args.workers, 1)
-        for workers in order:
-            runs.append(one_run(launch, workers, round_number, queries, fixed, args))
+        shift = round_number % len(compared)
+        for setup in compared[shift:] + compared[:shift]:
+            runs.append(one_run(launch, setup, round_number, queries, fixed, args))
     return runs
 
 
-def _median(runs: list[WorkersRun], workers: int, name: str) -> float:
-    return round(statistics.median(getattr(r, name) for r in runs if r.workers == workers), 2)
+def _median(runs: list[WorkersRun], setup: str, name: str) -> float:
+    return round(statistics.median(getattr(r, name) for r in runs if r.setup == setup), 2)
 
 
 def summary(runs: list[WorkersRun], workers: int) -> dict[str, Any]:
     names = ("requests_per_s", "api_cores", "requests_per_s_per_api_core", "api_cpu_ms_per_request")
-    by_count = {str(n): {name: _median(runs, n, name) for name in names} for n in (1, workers)}
-    ratio = by_count[str(workers)]["requests_per_s_per_api_core"] / max(
-        by_count["1"]["requests_per_s_per_api_core"], 1e-9
-    )
+    medians = {setup: {name: _median(runs, setup, name) for name in names} for setup, _ in setups(workers)}
+    one, many, shared = (medians[setup]["requests_per_s_per_api_core"] for setup, _ in setups(workers))
+    ratio = many / max(one, 1e-9)
     return {
-        "medians": by_count,
+        "medians": medians,
         "per_core_ratio": round(ratio, 3),
-        "target": f">= {TARGET_RATIO} (within 10% of one worker)",
+        "per_core_ratio_shared_socket": round(shared / max(one, 1e-9), 3),
+        "busiest_worker_share": {
+            setup: max(max(r.worker_cpu_shares) for r in runs if r.setup == setup)
+            for setup, _ in setups(workers)[1:]
+        },
+        "target": f"{workers} workers >= {TARGET_RATIO} x one worker's req/s per API core",
         "met": ratio >= TARGET_RATIO and all(r.errors == 0 for r in runs),
     }
 
@@ -219,22 +242,23 @@ def write_report(
 
 def print_table(runs: list[WorkersRun], result: dict[str, Any]) -> None:
     print(
-        f"{'round':>5}{'workers':>8}{'req/s':>9}{'p99 ms':>8}{'errors':>7}{'api cores':>10}"
+        f"{'round':>5}  {'setup':<28}{'req/s':>9}{'p99 ms':>8}{'errors':>7}{'api cores':>10}"
         f"{'req/s/core':>11}{'api ms':>8}{'sup ms':>8}{'worker split':>14}{'redis ms':>9}"
         f"{'client ms':>10}{'others':>8}"
     )
     for r in runs:
         split = "/".join(f"{share:.2f}" for share in r.worker_cpu_shares)
         print(
-            f"{r.round:>5}{r.workers:>8}{r.requests_per_s:>9}{r.p99_ms:>8}{r.errors:>7}{r.api_cores:>10}"
+            f"{r.round:>5}  {r.setup:<28}{r.requests_per_s:>9}{r.p99_ms:>8}{r.errors:>7}{r.api_cores:>10}"
             f"{r.requests_per_s_per_api_core:>11}{r.api_cpu_ms_per_request:>8}"
             f"{r.supervisor_cpu_ms_per_request:>8}{split:>14}{r.redis_cpu_ms_per_request:>9}"
             f"{r.client_cpu_ms_per_request:>10}{r.other_processes_cores:>8}"
         )
-    medians = result["medians"]
-    for count, values in medians.items():
-        print(f"median, {count} worker(s): {values}")
+    for setup, values in result["medians"].items():
+        print(f"median, {setup}: {values}")
+    print(f"busiest worker's share of the workers' CPU: {result['busiest_worker_share']}")
     print(
-        f"req/s per API core, N workers / 1: {result['per_core_ratio']} — target {result['target']}: "
+        f"req/s per API core vs one worker: {result['per_core_ratio']} "
+        f"(shared socket: {result['per_core_ratio_shared_socket']}) — target {result['target']}: "
         f"{'met' if result['met'] else 'NOT met'}"
     )

@@ -293,9 +293,12 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=60.0, help="time cap per scenario")
     parser.add_argument("--top", type=int, default=1000, help="queries preloaded into tier 1")
     parser.add_argument(
-        "--workers", type=int, default=0, help="compare serve with 1 and this many workers (cached REST)"
+        "--workers",
+        type=int,
+        default=0,
+        help="compare serve with 1 and this many workers, own and shared sockets (cached REST)",
     )
-    parser.add_argument("--rounds", type=int, default=3, help="--workers: rounds of 1 and N workers")
+    parser.add_argument("--rounds", type=int, default=3, help="--workers: rounds of every setup")
     api_peer.add_arguments(parser)
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
