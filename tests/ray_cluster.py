@@ -62,11 +62,25 @@ class LocalCluster:
                 pass
         return alive
 
+    def lose_second_node(self) -> None:
+        """Kill the joined node's raylet and everything under it (its actors), as if it were lost."""
+        raylets = [p for p in self.processes() if p.name() == "raylet"]
+        second = max(raylets, key=lambda p: p.create_time())
+        for proc in [*second.children(recursive=True), second]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+
 
 def _ray_start(*args: str) -> None:
     common = ["--num-cpus", "1", "--num-gpus", "0", "--node-ip-address", "127.0.0.1"]
     common += ["--object-store-memory", str(100 * 1024 * 1024), "--disable-usage-stats"]
-    env = os.environ | {"RAY_USAGE_STATS_ENABLED": "0"}
+    # A lost node is declared dead after ~2 s of failed health checks (default: ~15-30 s).
+    env = os.environ | {
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_health_check_period_ms": "500",
+        "RAY_health_check_timeout_ms": "500",
+        "RAY_health_check_failure_threshold": "4",
+    }
     subprocess.run([RAY, "start", *args, *common], check=True, capture_output=True, env=env, timeout=120)
 
 

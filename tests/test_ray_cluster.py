@@ -117,6 +117,27 @@ def test_generate_on_ray_survives_a_killed_actor(
     assert _files(out, "candidates-*.parquet") == _files(single_process, "candidates-*.parquet")
 
 
+@pytest.fixture
+def own_cluster() -> Iterator[LocalCluster]:
+    """A cluster of its own, for a test that loses one of its nodes."""
+    started = ray_cluster.start()
+    yield started
+    ray_cluster.stop(started)
+
+
+def test_generate_on_ray_survives_a_lost_node(
+    own_cluster: LocalCluster, inputs: SampleInputs, single_process: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "candidates"
+    run = _generate(inputs, out, "--ray", own_cluster.address)
+    started = lambda: any(out.glob("candidates-*.parquet")) or run.poll() is not None  # noqa: E731
+    ray_cluster.wait_for(started, 300, "the first shard")
+    own_cluster.lose_second_node()
+    output = _finish(run)
+    assert "shard(s) retried" in output and "0 shard(s) retried" not in output
+    assert _files(out, "candidates-*.parquet") == _files(single_process, "candidates-*.parquet")
+
+
 def _refine(candidates: Path, inputs: SampleInputs, output: Path, *extra: str) -> str:
     args = ["refine", str(candidates), "--pairs", str(inputs.pairs), "--products", str(inputs.products)]
     # Every scored candidate kept (min plausibility 0), so the knowledge file holds the scores.
