@@ -35,7 +35,7 @@ import signal
 import socket
 import sys
 import threading
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from multiprocessing.process import BaseProcess
 from typing import TYPE_CHECKING, Any
 
@@ -185,6 +185,7 @@ class Supervisor:
         # Held while serving: the address stays ours (with SO_REUSEPORT: a member of the group
         # that never listens, so it takes no connections) and a taken port fails here, at once.
         held = bind(self.spec.host, self.spec.port, reuse_port=self.reuse_port)
+        self.spec = replace(self.spec, port=held.getsockname()[1])  # port 0: the one the kernel chose
         shared = None if self.reuse_port else held
         if shared is not None:
             shared.listen(2048)
