@@ -173,6 +173,11 @@ def api_figures() -> list[Figure]:
     if cached:
         cpu = cached["scenarios"]["rest_cached"]["cpu_ms_per_request"]["api"]
         figures.append(_cores("REST cached", cpu, "api.json scenarios.rest_cached.cpu_ms_per_request.api"))
+    workers = _read("api_workers.json")
+    if workers:
+        cpu = workers["summary"]["medians"]["2 workers"]["api_cpu_ms_per_request"]
+        source = "api_workers.json summary.medians.2 workers.api_cpu_ms_per_request"
+        figures.append(_cores("REST cached, 2 workers", cpu, source))
     peer = _read("api_peer.json")
     if peer:
         row = peer["quiet"]["summary"][0]["cosmo-kg"]
