@@ -6,10 +6,12 @@ in shards of ``--shard-size`` pairs. The cluster is the tests' (tests/ray_cluste
 a second node on 127.0.0.1, one CPU each, so two model actors of one thread; it is started once,
 outside the timings (a cluster outlives its runs). Each timing is the wall clock of the whole
 ``run()``: model loads (in the actors for Ray), actor start-up and connection included. Rounds
-alternate the order (single, ray, ray, single, ...); the table shows the median per mode. The Ray
-candidate shards are checked byte for byte against the single-process ones.
+rotate the order of the three modes; the table shows the median per mode. The modes: ``single``, one
+process as a user runs it (llama.cpp's default threads: half the cores, 1 here); ``single-all``,
+one process with one thread per core (the same 2 cores the cluster gets); ``ray``, the cluster. The
+Ray candidate shards are checked byte for byte against the single-process ones.
 
-    flock /tmp/cosmo-bench.lock python benchmarks/bench_ray.py            # 16 pairs, 2 rounds
+    flock /tmp/cosmo-bench.lock python benchmarks/bench_ray.py            # 16 pairs, 3 rounds
     flock /tmp/cosmo-bench.lock python benchmarks/bench_ray.py --pairs 32 --rounds 3
 
 Writes benchmarks/results/ray_generation.json and prints a short table.
@@ -41,8 +43,14 @@ from tests import ray_cluster
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def _config(args: argparse.Namespace, inputs: SampleInputs, out: Path, address: str) -> GenerateConfig:
-    generation = GenerationSettings(relations=args.relations, shard_size=args.shard_size)
+# mode -> (Ray address or "", llama.cpp threads: 0 = the backend's default)
+Modes = dict[str, tuple[str, int]]
+
+
+def _config(
+    args: argparse.Namespace, inputs: SampleInputs, out: Path, address: str, threads: int
+) -> GenerateConfig:
+    generation = GenerationSettings(relations=args.relations, shard_size=args.shard_size, threads=threads)
     return GenerateConfig(
         inputs.pairs,
         inputs.products,
@@ -53,12 +61,14 @@ def _config(args: argparse.Namespace, inputs: SampleInputs, out: Path, address: 
     )
 
 
-def _measure(args: argparse.Namespace, inputs: SampleInputs, out: Path, address: str) -> dict[str, Any]:
+def _measure(
+    args: argparse.Namespace, inputs: SampleInputs, out: Path, mode: str, setup: tuple[str, int]
+) -> dict[str, Any]:
     started = time.perf_counter()
-    report = run(_config(args, inputs, out, address))
+    report = run(_config(args, inputs, out, *setup))
     seconds = time.perf_counter() - started
     return {
-        "mode": "ray" if address else "single",
+        "mode": mode,
         "workers": report.workers,
         "shards": report.shards_total,
         "pairs": report.pairs_in,
@@ -84,7 +94,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=16, help="pairs (half co-buy, half search-buy)")
     parser.add_argument("--shard-size", type=int, default=2)
     parser.add_argument("--relations", default="CAPABLE_OF,xWANT")
-    parser.add_argument("--rounds", type=int, default=2, help="runs per mode, order alternating")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per mode, order rotating")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-ray-"))
     pairs, products = sample_pairs(co_buy=args.pairs // 2, search_buy=args.pairs - args.pairs // 2)
@@ -92,16 +102,19 @@ def main() -> None:
     cluster = ray_cluster.start()
     runs: list[dict[str, Any]] = []
     identical = True
+    modes: Modes = {"single": ("", 0), "single-all": ("", os.cpu_count() or 1), "ray": (cluster.address, 0)}
     try:
         for round_ in range(args.rounds):
-            order = ["", cluster.address] if round_ % 2 == 0 else [cluster.address, ""]
-            for address in order:
-                out = work / f"round{round_}-{'ray' if address else 'single'}"
-                runs.append(_measure(args, inputs, out, address) | {"round": round_})
-            identical &= _shards(work / f"round{round_}-ray") == _shards(work / f"round{round_}-single")
+            names = list(modes)
+            for mode in names[round_ % 3 :] + names[: round_ % 3]:
+                out = work / f"round{round_}-{mode}"
+                runs.append(_measure(args, inputs, out, mode, modes[mode]) | {"round": round_})
+            ray_shards = _shards(work / f"round{round_}-ray")
+            identical &= ray_shards == _shards(work / f"round{round_}-single")
+            identical &= ray_shards == _shards(work / f"round{round_}-single-all")
     finally:
         ray_cluster.stop(cluster)
-    single, ray = (_median(runs, mode, "pairs_per_second") for mode in ("single", "ray"))
+    single, single_all, ray = (_median(runs, mode, "pairs_per_second") for mode in modes)
     result = {
         "benchmark": "ray_generation",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -113,20 +126,27 @@ def main() -> None:
             "relations": args.relations,
             "backend": "llama_cpp (COSMO-LM adapter), greedy",
             "cluster": "2 nodes on 127.0.0.1, 1 CPU each; 2 actors x 1 thread",
-            "single_process_threads": "llama_cpp default (half the cores: 1)",
+            "single_process_threads": {
+                "single": "llama_cpp default (half the cores)",
+                "single-all": "one per core",
+            },
         },
         "runs": runs,
-        "median_pairs_per_second": {"single": single, "ray": ray},
+        "median_pairs_per_second": {"single": single, "single-all": single_all, "ray": ray},
         "ray_vs_single": round(ray / single, 3),
+        "ray_vs_single_all_cores": round(ray / single_all, 3),
         "identical_candidate_shards": identical,
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "ray_generation.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"{'mode':<8} {'round':>5} {'workers':>7} {'wall s':>8} {'pairs/s':>8}")
+    print(f"{'mode':<11} {'round':>5} {'workers':>7} {'wall s':>8} {'pairs/s':>8}")
     for r in runs:
-        row = f"{r['mode']:<8} {r['round']:>5} {r['workers']:>7}"
+        row = f"{r['mode']:<11} {r['round']:>5} {r['workers']:>7}"
         print(f"{row} {r['wall_seconds']:>8.1f} {r['pairs_per_second']:>8.3f}")
-    print(f"median pairs/s: single {single:.3f}, ray {ray:.3f} -> ray/single {ray / single:.2f}x")
+    print(
+        f"median pairs/s: single {single:.3f}, single-all {single_all:.3f}, ray {ray:.3f} -> "
+        f"ray/single {ray / single:.2f}x, ray/single-all {ray / single_all:.2f}x"
+    )
     print(f"candidate shards identical: {identical}")
 
 
