@@ -86,6 +86,12 @@ class ApiSettings(SettingsGroup):
         "parsed and validated GraphQL documents kept by query text (0: off)",
         env="COSMO_API_DOCUMENT_CACHE",
     )
+    gc_young_threshold: int = setting(
+        10_000,
+        "allocations between collections of the garbage collector's young generation (CPython's "
+        "700 costs a quarter of a GraphQL request's CPU with 64 requests in flight)",
+        env="COSMO_API_GC_YOUNG_THRESHOLD",
+    )
 
     def validate(self) -> None:
         for name in (
@@ -100,6 +106,7 @@ class ApiSettings(SettingsGroup):
             "cypher_row_limit",
             "pool_size",
             "offload_threads",
+            "gc_young_threshold",
         ):
             _positive(self, name)
         if not 0 <= self.embed_nice <= 19:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 from pathlib import Path
@@ -25,6 +26,12 @@ def test_health_and_readiness(client: TestClient) -> None:
     body = ready.json()
     assert body["ready"] is True and body["checks"] == {"index": "loaded", "neo4j": "ok"}
     assert body["versions"]["index"].startswith("v") and "@" in body["versions"]["graph"]
+
+
+def test_a_serving_app_collects_young_garbage_at_its_own_threshold(client: TestClient) -> None:
+    # The client's app has started: it froze the start-up objects and raised the young threshold.
+    assert gc.get_threshold()[0] == client.app.state.settings.api.gc_young_threshold  # type: ignore[attr-defined]
+    assert gc.get_freeze_count() > 0
 
 
 def test_metrics_count_requests_and_answer_sources(client: TestClient) -> None:
