@@ -33,6 +33,8 @@ from typing import Any
 
 import neo4j
 
+from cosmo_kg.errors import InputError
+from cosmo_kg.files import write_text_atomic
 from cosmo_kg.graph.connection import session_database
 from cosmo_kg.workspace import machine_cache_dir
 
@@ -155,12 +157,8 @@ class WriteSignal:
         except Exception as exc:  # recording must not hide the completion's own outcome
             log.warning("bookmarks of the write not recorded: %s", exc)
             raw = []
-        partial = self.directory / f".{token}.tmp"
-        with contextlib.suppress(OSError):
-            partial.write_text(json.dumps(raw), encoding="utf-8")
-            os.replace(partial, self.directory / f"{WRITTEN}{token}")
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
+        with contextlib.suppress(InputError):  # an unwritable directory: readers read the graph
+            write_text_atomic(json.dumps(raw), self.directory / f"{WRITTEN}{token}")
 
     def _prune(self, keep: str) -> None:
         cutoff = time.time() - KEEP_WRITTEN_S
