@@ -57,10 +57,14 @@ def prompts_total() -> float:
     return pairs * per_pair
 
 
-def _tuned_run(result: dict[str, Any] | None) -> dict[str, Any] | None:
-    runs = (result or {}).get("runs", [])
-    tuned = [run for run in runs if "tuned" in run.get("case", "") and run.get("seconds")]
-    return max(tuned, key=lambda run: run["prompts"] / run["seconds"]) if tuned else None
+def _fastest_run(result: dict[str, Any] | None, case: str = "") -> dict[str, Any] | None:
+    """The run with the most prompts per second among those whose case names ``case``."""
+    runs = [
+        run
+        for run in (result or {}).get("runs", [])
+        if case in run.get("case", "") and run.get("seconds") and run.get("prompts")
+    ]
+    return max(runs, key=lambda run: run["prompts"] / run["seconds"]) if runs else None
 
 
 def ingest_figures() -> list[Figure]:
@@ -76,7 +80,7 @@ def generation_figures() -> list[Figure]:
     figures = []
     for name, label in (("generation_cosmo_lm.json", "CPU"), ("generation_gpu.json", "GPU")):
         result = _read(name)
-        run = _tuned_run(result) or _fastest_run(result)
+        run = _fastest_run(result, "tuned") or _fastest_run(result)
         if run is None:
             figures.append(Figure("generate", f"machine-hours ({label})", None, "h", name, "not measured"))
             continue
@@ -89,13 +93,8 @@ def generation_figures() -> list[Figure]:
     return figures
 
 
-def _fastest_run(result: dict[str, Any] | None) -> dict[str, Any] | None:
-    runs = [run for run in (result or {}).get("runs", []) if run.get("seconds") and run.get("prompts")]
-    return max(runs, key=lambda run: run["prompts"] / run["seconds"]) if runs else None
-
-
 def candidates_total() -> tuple[float, str]:
-    run = _tuned_run(_read("generation_cosmo_lm.json"))
+    run = _fastest_run(_read("generation_cosmo_lm.json"), "tuned")
     if run is None:
         return prompts_total(), "one candidate per prompt (no generation result)"
     per_prompt = run["candidates"] / run["prompts"]
