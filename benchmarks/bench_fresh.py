@@ -3,22 +3,29 @@
 A private local Neo4j holds a demo-like graph (the bundled WANDS catalog in the behaviour store
 and the graph, the human-judged IntentionQA knowledge, a semantic index). ``cosmo-kg serve``
 runs, and ``cosmo-kg refresh --watch DIR`` watches a directory. One events file with
-``--pairs`` new search→click→purchase sessions (each a new search-buy pair over the catalog)
-is moved into DIR at t0; every second the API is asked for the intentions of each new query.
-A query counts as served when ``/v1/intentions`` answers it with graph knowledge (relation-typed
-intentions, not a semantic fallback) and GraphQL finds its intentions: the language model
-generated them, refinement kept them, the load and the API's version check made them visible.
-Pairs whose candidates refinement rejects all never get knowledge; the report counts them.
-Generation runs with the configured backend on this machine.
+``--pairs`` new sessions is moved into DIR at t0; every second the API is asked for each new
+pair's intentions. Two kinds of new pairs (``--kind``):
 
-Writes benchmarks/results/fresh.json and prints the delays.
+- ``search-buy``: search → click → purchase sessions over the WANDS catalog, one new query each.
+  A query counts as served when ``/v1/intentions`` answers it with graph knowledge
+  (relation-typed intentions, not a semantic fallback) and GraphQL finds its intentions.
+- ``co-buy``: one order of two products each, real Amazon co-buy pairs (the bundled FolkScope
+  sample) whose products the graph has never seen (their catalog rows are ingested before t0,
+  without knowledge). A pair counts as served when GraphQL finds intentions of its first product.
 
-    python benchmarks/bench_fresh.py
+Served means the language model generated the knowledge, refinement kept it, the load and the
+API's version check made it visible. Pairs whose candidates refinement rejects all never get
+knowledge; the report counts them. Generation runs with the configured backend on this machine.
+
+Writes benchmarks/results/fresh.json (fresh_co_buy.json for co-buy) and prints the delays.
+
+    python benchmarks/bench_fresh.py [--kind co-buy]
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import shutil
@@ -74,6 +81,58 @@ def new_sessions(pairs: int) -> tuple[pl.DataFrame, list[str]]:
     return pl.DataFrame(rows), queries
 
 
+VARIANT_SIMILARITY = 90.0
+
+
+def new_co_buy_orders(pairs: int) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+    """Events: one order of two products per new co-buy pair, and the catalog rows of those
+    products. The pairs are the bundled FolkScope sample's, minus any with a product the
+    demo-like graph already holds (IntentionQA's products), so their knowledge can only come
+    from this run, and minus variants of one product (titles as similar as the sampler's
+    default ``max_title_similarity`` drops)."""
+    from rapidfuzz import fuzz
+
+    with gzip.open(SAMPLES / "cobuy_folkscope.csv.gz") as raw:
+        folkscope = pl.read_csv(raw.read())
+    known = set(pl.read_parquet(SAMPLES / "intentionqa_products.parquet")["product_id"].to_list())
+    slots = [
+        folkscope.select(
+            pl.col(f"id_a_{slot}").alias("a"),
+            pl.col(f"id_b_{slot}").alias("b"),
+            pl.col(f"Product_a_{slot}").alias("title_a"),
+            pl.col(f"Product_b_{slot}").alias("title_b"),
+        )
+        for slot in (1, 2)
+    ]
+    chosen: list[tuple[str, str, str, str]] = []
+    seen: set[str] = set(known)
+    for a, b, title_a, title_b in pl.concat(slots).iter_rows():
+        variants = fuzz.token_set_ratio(title_a, title_b) >= VARIANT_SIMILARITY
+        if len(chosen) < pairs and a != b and not {a, b} & seen and not variants:
+            chosen.append((a, b, title_a, title_b))
+            seen |= {a, b}
+    start = datetime.now(UTC) - timedelta(hours=1)
+    rows = [
+        {
+            "session_id": f"fresh-{i}",
+            "timestamp": start + timedelta(minutes=i, seconds=20 * step),
+            "action": "purchase",
+            "product_id": product_id,
+            "query": None,
+            "order_id": f"order-{i}",
+        }
+        for i, pair in enumerate(chosen)
+        for step, product_id in enumerate(pair[:2])
+    ]
+    catalog = pl.DataFrame(
+        [(a, title_a) for a, _, title_a, _ in chosen] + [(b, title_b) for _, b, _, title_b in chosen],
+        schema={"product_id": pl.String(), "title": pl.String()},
+        orient="row",
+    )
+    events = pl.DataFrame(rows).with_columns(pl.col("query").cast(pl.String()))
+    return events, catalog, [a for a, *_ in chosen]
+
+
 def cli(env: dict[str, str], *args: str) -> None:
     subprocess.run(
         [sys.executable, "-m", "cosmo_kg.cli", *args],
@@ -102,10 +161,27 @@ def served(client: httpx.Client, query: str) -> bool:
     return bool(node and node["intentions"]["edges"])
 
 
+PRODUCT_INTENTIONS = "query ($id: ID!) { product(id: $id) { intentions(first: 1) { edges { relation } } } }"
+
+
+def product_served(client: httpx.Client, product_id: str) -> bool:
+    """Whether GraphQL serves graph knowledge of a new co-buy pair's first product."""
+    body = {"query": PRODUCT_INTENTIONS, "variables": {"id": product_id}}
+    found = client.post("/graphql", json=body).json()
+    node = found["data"]["product"]
+    return bool(node and node["intentions"]["edges"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/cosmo-kg-bench-fresh"))
     parser.add_argument("--pairs", type=int, default=20)
+    parser.add_argument(
+        "--kind",
+        choices=("search-buy", "co-buy"),
+        default="search-buy",
+        help="new search-buy queries over the WANDS catalog, or new real Amazon co-buy orders",
+    )
     parser.add_argument("--deadline", type=float, default=1800.0, help="seconds to wait for all")
     parser.add_argument(
         "--min-plausibility",
@@ -135,6 +211,11 @@ def main() -> None:
     if args.min_plausibility is not None:
         env["COSMO_REFINE_MIN_PLAUSIBILITY"] = str(args.min_plausibility)
     processes: list[subprocess.Popen[bytes]] = []
+    catalog: pl.DataFrame | None = None
+    if args.kind == "co-buy":
+        events, catalog, keys = new_co_buy_orders(args.pairs)
+    else:
+        events, keys = new_sessions(args.pairs)
     try:
         cli(env, "graph", "init")
         cli(env, "ingest", "products", str(SAMPLES / "wands_products.parquet"))
@@ -146,6 +227,9 @@ def main() -> None:
             "--products",
             str(SAMPLES / "intentionqa_products.parquet"),
         )
+        if catalog is not None:
+            catalog.write_parquet(args.work / "new_products.parquet")
+            cli(env, "ingest", "products", str(args.work / "new_products.parquet"))
         cli(env, "index", "build")
         log = (args.work / "processes.log").open("ab")
         for command in (
@@ -160,7 +244,7 @@ def main() -> None:
                     stderr=subprocess.STDOUT,
                 )
             )
-        result = measure(args, port)
+        result = measure(args, port, events, keys)
     finally:
         for process in processes:
             process.terminate()
@@ -168,14 +252,17 @@ def main() -> None:
         server.stop(local)
     result["min_plausibility"] = args.min_plausibility
     gate = args.min_plausibility
-    name = "fresh.json" if gate is None else f"fresh_min_plausibility_{gate:g}.json"
+    name = "fresh" + ("_co_buy" if args.kind == "co-buy" else "")
+    name += ".json" if gate is None else f"_min_plausibility_{gate:g}.json"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "served_seconds"}, indent=2))
 
 
-def measure(args: argparse.Namespace, port: int) -> dict[str, Any]:
-    events, queries = new_sessions(args.pairs)
+def measure(args: argparse.Namespace, port: int, events: pl.DataFrame, keys: list[str]) -> dict[str, Any]:
+    """Seconds from the file landing until each new pair (its query, or its first product for
+    co-buy: ``keys``) is served."""
+    is_served = product_served if args.kind == "co-buy" else served
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
         _wait_ready(client)
         staged = args.work / ".events.parquet"
@@ -185,10 +272,10 @@ def measure(args: argparse.Namespace, port: int) -> dict[str, Any]:
         load_before = os.getloadavg()[0]
         served_at: dict[str, float] = {}
         round_done: float | None = None
-        while len(served_at) < len(queries) and time.monotonic() - landed < args.deadline:
-            for query in queries:
-                if query not in served_at and served(client, query):
-                    served_at[query] = round(time.monotonic() - landed, 1)
+        while len(served_at) < len(keys) and time.monotonic() - landed < args.deadline:
+            for key in keys:
+                if key not in served_at and is_served(client, key):
+                    served_at[key] = round(time.monotonic() - landed, 1)
             if round_done is None and any((args.work / "ws" / "reports").glob("refresh-*.json")):
                 round_done = time.monotonic()
             if round_done is not None and time.monotonic() - round_done > GRACE_S:
@@ -200,8 +287,9 @@ def measure(args: argparse.Namespace, port: int) -> dict[str, Any]:
     return {
         "benchmark": "fresh",
         "when": datetime.now(UTC).isoformat(),
-        "new_pairs": len(queries),
-        "queries_served": len(delays),
+        "kind": args.kind,
+        "new_pairs": len(keys),
+        "pairs_served": len(delays),
         "first_served_s": delays[0] if delays else None,
         "median_served_s": delays[len(delays) // 2] if delays else None,
         "last_served_s": delays[-1] if delays else None,
