@@ -89,7 +89,9 @@ def copy_rate(frame: pl.DataFrame) -> float | None:
 def critic_scores(critic: Any, frame: pl.DataFrame) -> pl.DataFrame:
     """The critic's plausibility and typicality of each candidate (statement built as refine does)."""
     examples = frame.with_columns(statement_expr())
-    scores = critic.score(examples.select("behavior_id", "kind", "query", "title", "title_b", "statement"))
+    scores = critic.score(
+        examples.select("behavior_id", "kind", "query", "title", "title_b", "relation", "statement")
+    )
     return frame.with_columns(scores["plausibility"], scores["typicality"])
 
 

@@ -120,6 +120,13 @@ def _labelled(examples: pl.DataFrame, label: str) -> tuple[np.ndarray, np.ndarra
     return mask, (values[mask] >= 0.5).astype(np.int64)
 
 
+def _relations(examples: pl.DataFrame) -> np.ndarray | None:
+    """The rows' relation names ("" where unknown), or None when the frame has no relation column."""
+    if "relation" not in examples.columns:
+        return None
+    return examples["relation"].cast(pl.String()).fill_null("").to_numpy().astype(object)
+
+
 def _tokens(text: str) -> set[str]:
     return {w for w in _WORD.findall(text.lower()) if w not in _TEMPLATE_WORDS and len(w) > 1}
 
@@ -296,13 +303,21 @@ class EmbeddingCritic:
                 )
         groups = examples["behavior_id"].cast(pl.String()).to_numpy()[mask]
         kinds = examples["kind"].cast(pl.String()).fill_null("").to_numpy()[mask]
+        relations = _relations(examples)
         if not trainable_kinds(target, kinds, groups):
             raise InputError(
                 f"cannot train the critic: fewer than {CROSS_VALIDATION_FOLDS} labelled pairs "
                 "of any kind have both classes",
                 hint="its settings are chosen by cross-validation over pairs; add annotations of more pairs",
             )
-        self.plausibility = fit_kind_models(features[mask], target, kinds, groups, self.seed)
+        self.plausibility = fit_kind_models(
+            features[mask],
+            target,
+            kinds,
+            groups,
+            self.seed,
+            relations=None if relations is None else relations[mask],
+        )
         self.regularization = self.plausibility.regularization[self.plausibility.default]
         self.typicality = self._fit_typicality(
             examples.filter(pl.Series(mask)), raw[mask], features[mask], target, self.plausibility
@@ -321,6 +336,7 @@ class EmbeddingCritic:
     ) -> TypicalityModel:
         groups = rows["behavior_id"].cast(pl.String()).to_numpy()
         kinds = rows["kind"].cast(pl.String()).fill_null("").to_numpy()
+        scoring = models.scoring_kinds(kinds, _relations(rows))
         data = TypicalityData(
             self._typicality_features(rows, raw),
             target.astype(bool),
@@ -332,7 +348,7 @@ class EmbeddingCritic:
             fold = fit_kind_models(
                 plausible[train], target[train], kinds[train], groups[train], self.seed, models.regularization
             )
-            return fold.logits(plausible[test], kinds[test])
+            return fold.logits(plausible[test], scoring[test])
 
         return fit_typicality(data, logit_of)
 
@@ -344,7 +360,9 @@ class EmbeddingCritic:
         if self.plausibility is None:
             raise InputError("the critic is not trained", hint="train it, or load a saved one")
         kinds = examples["kind"].cast(pl.String()).fill_null("").to_numpy()
-        logit = self.plausibility.logits(features, kinds)
+        logit = self.plausibility.logits(
+            features, self.plausibility.scoring_kinds(kinds, _relations(examples))
+        )
         if self.typicality is not None:
             typical = self.typicality.score(self._typicality_features(examples, raw), logit)
         elif self.legacy_typicality is not None:  # saved before typicality had its own model
@@ -366,6 +384,7 @@ class EmbeddingCritic:
         extra = {
             "regularization": self.regularization,
             "regularizations": self.plausibility.regularization,
+            "known_relations": self.plausibility.known_relations,
             "default_kind": self.plausibility.default,
         }
         (directory / META_FILE).write_text(json.dumps(asdict(meta) | extra, indent=2), encoding="utf-8")

@@ -6,11 +6,19 @@ lost 0.02 co-buy AUC and 3.5 points of within-pair ranking in grouped cross-vali
 training pairs, separate models lost nothing on either kind. A kind without its own training
 rows is scored by the model of the kind with the most rows (``default``). Each model's strength
 is chosen by grouped cross-validation (out-of-fold AUC) among ``REGULARIZATIONS``.
+
+A model only knows the relations it saw both ways. The search-buy examples are constructed
+(``search_buy.py``): their plausible statements are all ``xINTERESTED_IN``, and every other
+relation appears only in restatements labelled implausible, so that model learned "any other
+relation is implausible" and gave "used in the location of the patio" for an outdoor dining set
+0.02. A statement whose relation its kind's model never saw both plausible and implausible is
+scored by the default model (people's co-buy judgements: 0.80 for the patio, 0.08 for "the
+bathroom"); restatements are the informativeness rule's to reject (``restates_head``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +35,19 @@ class KindModels:
     weights: dict[str, tuple[np.ndarray, float]]
     default: str
     regularization: dict[str, float]
+    known_relations: dict[str, list[str]] = field(default_factory=dict)  # none recorded: no rerouting
+
+    def scoring_kinds(self, kinds: np.ndarray, relations: np.ndarray | None) -> np.ndarray:
+        """The model per row: its kind's, or the default one where that model never saw the row's
+        relation both ways (rows without a relation keep their kind's model)."""
+        chosen = kinds.astype(object).copy()
+        if relations is None:
+            return chosen
+        for kind, known in self.known_relations.items():
+            if kind != self.default:
+                unseen = (kinds == kind) & (relations != "") & ~np.isin(relations, known)
+                chosen[unseen] = self.default
+        return chosen
 
     def logits(self, features: np.ndarray, kinds: np.ndarray) -> np.ndarray:
         coef, bias = self.weights[self.default]
@@ -61,7 +82,13 @@ class KindModels:
         }
         weights.setdefault(default, (arrays["plausibility_coef"], float(arrays["plausibility_bias"][0])))
         strengths = meta.get("regularizations")
-        return cls(weights, default, dict(strengths) if isinstance(strengths, dict) else {})
+        known = meta.get("known_relations")
+        return cls(
+            weights,
+            default,
+            dict(strengths) if isinstance(strengths, dict) else {},
+            {str(k): list(v) for k, v in known.items()} if isinstance(known, dict) else {},
+        )
 
 
 def logistic(
@@ -101,6 +128,17 @@ def trainable_kinds(target: np.ndarray, kinds: np.ndarray, groups: np.ndarray) -
     return sorted(found, key=lambda k: -int((kinds == k).sum()))
 
 
+def known_relations(target: np.ndarray, kinds: np.ndarray, relations: np.ndarray) -> dict[str, list[str]]:
+    """Per kind, the relations it has both plausible and implausible examples of."""
+    known: dict[str, list[str]] = {}
+    for kind in np.unique(kinds):
+        rows = kinds == kind
+        known[str(kind)] = sorted(
+            str(r) for r in np.unique(relations[rows]) if r and len(set(target[rows & (relations == r)])) == 2
+        )
+    return known
+
+
 def fit_kind_models(
     features: np.ndarray,
     target: np.ndarray,
@@ -108,8 +146,10 @@ def fit_kind_models(
     groups: np.ndarray,
     seed: int,
     regularization: dict[str, float] | None = None,
+    relations: np.ndarray | None = None,
 ) -> KindModels:
-    """One model per trainable kind (``regularization`` given: no cross-validation)."""
+    """One model per trainable kind (``regularization`` given: no cross-validation); with the rows'
+    ``relations``, also which relations each model knows."""
     chosen = trainable_kinds(target, kinds, groups)
     strengths = regularization or {
         kind: choose_regularization(features[rows], target[rows], groups[rows], seed)
@@ -119,4 +159,5 @@ def fit_kind_models(
         kind: logistic(features[kinds == kind], target[kinds == kind], strengths[kind], seed)
         for kind in chosen
     }
-    return KindModels(weights, chosen[0], strengths)
+    known = known_relations(target, kinds, relations) if relations is not None else {}
+    return KindModels(weights, chosen[0], strengths, known)

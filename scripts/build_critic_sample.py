@@ -14,6 +14,7 @@ Writes under cosmo_kg/samples/critic/:
 The project never runs this at run time; the outputs are committed.
 
     python scripts/build_critic_sample.py [SHARED_DATA_DIR] [EMBEDDING_CACHE_DIR]
+    python scripts/build_critic_sample.py --critic-only   # retrain default/ from the committed data
 """
 
 from __future__ import annotations
@@ -78,9 +79,11 @@ def write_catalogue_words(annotations: pl.DataFrame) -> None:
     (OUT / CATALOGUE_FILE).write_text("\n".join(catalogue_words_of(titles)) + "\n", encoding="utf-8")
 
 
-def main(shared: Path, cache_dir: str) -> None:
+def main(shared: Path | None, cache_dir: str) -> None:
+    """Build the data from ``shared`` (None: keep the committed data), then train the default critic."""
     OUT.mkdir(parents=True, exist_ok=True)
-    build_data(shared)
+    if shared is not None:
+        build_data(shared)
     output = OUT / "default"
     report = train(
         CriticTrainConfig(
@@ -101,6 +104,10 @@ def main(shared: Path, cache_dir: str) -> None:
 
 
 if __name__ == "__main__":
-    main(
-        Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data"), sys.argv[2] if len(sys.argv) > 2 else ""
-    )
+    arguments = sys.argv[1:]
+    if arguments[:1] == ["--critic-only"]:
+        main(None, "")
+    else:
+        main(
+            Path(arguments[0] if arguments else "../shared/data"), arguments[1] if len(arguments) > 1 else ""
+        )
