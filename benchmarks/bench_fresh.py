@@ -25,7 +25,6 @@ Writes benchmarks/results/fresh.json (fresh_co_buy.json for co-buy) and prints t
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import shutil
@@ -81,9 +80,6 @@ def new_sessions(pairs: int) -> tuple[pl.DataFrame, list[str]]:
     return pl.DataFrame(rows), queries
 
 
-VARIANT_SIMILARITY = 90.0
-
-
 def new_co_buy_orders(pairs: int) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
     """Events: one order of two products per new co-buy pair, and the catalog rows of those
     products. The pairs are the bundled FolkScope sample's, minus any with a product the
@@ -92,22 +88,17 @@ def new_co_buy_orders(pairs: int) -> tuple[pl.DataFrame, pl.DataFrame, list[str]
     default ``max_title_similarity`` drops)."""
     from rapidfuzz import fuzz
 
-    with gzip.open(SAMPLES / "cobuy_folkscope.csv.gz") as raw:
-        folkscope = pl.read_csv(raw.read())
-    known = set(pl.read_parquet(SAMPLES / "intentionqa_products.parquet")["product_id"].to_list())
-    slots = [
-        folkscope.select(
-            pl.col(f"id_a_{slot}").alias("a"),
-            pl.col(f"id_b_{slot}").alias("b"),
-            pl.col(f"Product_a_{slot}").alias("title_a"),
-            pl.col(f"Product_b_{slot}").alias("title_b"),
-        )
-        for slot in (1, 2)
-    ]
+    from cosmo_kg.ingest.adapters import read_folkscope
+    from cosmo_kg.ingest.sampler import SampleSettings
+
+    folkscope = read_folkscope(SAMPLES / "cobuy_folkscope.csv.gz", None, pl.LazyFrame())
+    titles = dict(folkscope.products.select("product_id", "title").collect().iter_rows())
+    variant_similarity = SampleSettings().max_title_similarity
+    seen = set(pl.read_parquet(SAMPLES / "intentionqa_products.parquet")["product_id"].to_list())
     chosen: list[tuple[str, str, str, str]] = []
-    seen: set[str] = set(known)
-    for a, b, title_a, title_b in pl.concat(slots).iter_rows():
-        variants = fuzz.token_set_ratio(title_a, title_b) >= VARIANT_SIMILARITY
+    for a, b in folkscope.pairs.select("product_id_a", "product_id_b").collect().iter_rows():
+        title_a, title_b = titles[a], titles[b]
+        variants = fuzz.token_set_ratio(title_a, title_b) >= variant_similarity
         if len(chosen) < pairs and a != b and not {a, b} & seen and not variants:
             chosen.append((a, b, title_a, title_b))
             seen |= {a, b}
